@@ -1,0 +1,83 @@
+package share
+
+import (
+	"time"
+
+	"github.com/tarbela-pool/tarbela/hasher"
+)
+
+// maxSeenPerAssignment caps the duplicate set of one job on one connection;
+// a connection that sends more distinct shares for one job than this is
+// flooding and has the oldest memory of duplicates cleared.
+const maxSeenPerAssignment = 1 << 16
+
+// Assignment is a job as one connection received it: the job, the difficulty
+// in force when it was sent, and the shares already seen for it on that
+// connection (duplicates are detected per connection, which is exact because
+// extranonce1 is unique per connection). An Assignment belongs to one
+// connection's goroutine and is not safe for concurrent use.
+type Assignment struct {
+	Job        *Job
+	Difficulty float64
+	Target     Target
+	Sent       time.Time
+	seen       map[[16]byte]struct{}
+}
+
+// NewAssignment records that job was sent at difficulty d.
+func NewAssignment(job *Job, d float64, now time.Time) (*Assignment, error) {
+	t, err := TargetFromDifficulty(d)
+	if err != nil {
+		return nil, err
+	}
+	return &Assignment{Job: job, Difficulty: d, Target: t, Sent: now}, nil
+}
+
+// markSeen records the hash and reports whether it was already there.
+func (a *Assignment) markSeen(hash *[32]byte) (dup bool) {
+	var k [16]byte
+	copy(k[:], hash[:16])
+	if a.seen == nil {
+		a.seen = make(map[[16]byte]struct{}, 8)
+	}
+	if _, ok := a.seen[k]; ok {
+		return true
+	}
+	if len(a.seen) >= maxSeenPerAssignment {
+		clear(a.seen)
+	}
+	a.seen[k] = struct{}{}
+	return false
+}
+
+// Check judges a submission against the job without side effects: it
+// rebuilds the coinbase, folds the merkle branch, builds the header with the
+// negotiated version-rolling mask, hashes it, and compares the hash with
+// shareTarget and the network target. res is filled in whenever the header
+// could be built. A nil return means the share meets shareTarget.
+func (j *Job) Check(sub *Submission, mask uint32, shareTarget *Target, now time.Time, res *Result) *Reject {
+	if len(sub.Extranonce2) != j.Extranonce2Size {
+		return badExtranonce2(len(sub.Extranonce2), j.Extranonce2Size)
+	}
+	if sub.NTime < j.MinTime || int64(sub.NTime) > now.Add(MaxNTimeAhead).Unix() {
+		return ErrNTimeRange
+	}
+	version := j.Version
+	if sub.HasVersionBits {
+		v, ok := RollVersion(j.Version, sub.VersionBits, mask)
+		if !ok {
+			return ErrVersionMask
+		}
+		version = v
+	}
+	res.Coinbase = j.CoinbaseInto(res.Coinbase[:0], sub.Extranonce1, sub.Extranonce2)
+	res.MerkleRoot = hasher.MerkleRoot(hasher.DoubleSHA256(res.Coinbase), j.Branch)
+	BuildHeader(&res.Header, version, &j.PrevHash, &res.MerkleRoot, sub.NTime, j.Bits, sub.Nonce)
+	res.Hash = hasher.HeaderHash(&res.Header)
+	res.Difficulty = HashDifficulty(&res.Hash)
+	res.Block = j.NetTarget.Meets(&res.Hash)
+	if !res.Block && !shareTarget.Meets(&res.Hash) {
+		return ErrLowDifficulty
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package share
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Worker is an authorized miner identity on a connection.
+type Worker struct {
+	// Name is the full Stratum username, e.g. "bc1q….rig7".
+	Name string
+	// Account is the part before the first '.', the payout account.
+	Account string
+	// Rig is the part after the first '.', possibly empty.
+	Rig string
+}
+
+// Record is one accepted share as the store keeps it.
+type Record struct {
+	// Node and Seq identify the share uniquely across the pool: Node is
+	// the pool node id, Seq a per-process counter seeded from the clock at
+	// start, so replays can be made idempotent.
+	Node uint8
+	Seq  uint64
+	// Worker and Account credit the share.
+	Worker  string
+	Account string
+	// Difficulty is the credited difficulty: the one in force when the job
+	// was sent to the connection.
+	Difficulty float64
+	// ShareDifficulty is the difficulty the hash achieved.
+	ShareDifficulty float64
+	// Time is when the share was accepted.
+	Time time.Time
+	// Height and JobID name the job.
+	Height int64
+	JobID  string
+	// Block says the share also met the network target.
+	Block bool
+}
+
+// BlockStatus is the state of a found block.
+type BlockStatus string
+
+// Block states as the store records them.
+const (
+	BlockSubmitted BlockStatus = "submitted"
+	BlockAccepted  BlockStatus = "accepted"
+	BlockRejected  BlockStatus = "rejected"
+)
+
+// BlockRecord is a found block as the store keeps it.
+type BlockRecord struct {
+	Height int64
+	// Hash is in display order (hex, as explorers show it).
+	Hash   string
+	Worker string
+	// Account is the finder's payout account.
+	Account string
+	// Reward is the coinbase value in satoshis.
+	Reward int64
+	Status BlockStatus
+	// Reason is the node's rejection reason, when rejected.
+	Reason string
+	Time   time.Time
+	Node   uint8
+}
+
+// Store records accepted shares and found blocks. Implementations batch
+// writes: AddShare and AddBlock must not wait on a network round trip. An
+// error means the record could not be queued (backpressure, closed store).
+type Store interface {
+	AddShare(r Record) error
+	AddBlock(b *BlockRecord) error
+}
+
+// Solved is a share that meets the network target, handed to a BlockSink.
+type Solved struct {
+	Job    *Job
+	Header [80]byte
+	Hash   [32]byte
+	// Coinbase is the non-witness coinbase transaction (owned by Solved).
+	Coinbase []byte
+	Worker   string
+}
+
+// BlockSink assembles and submits solved blocks (package pool satisfies it).
+// SubmitBlock returns nil only when the node confirmed it has the block.
+type BlockSink interface {
+	SubmitBlock(ctx context.Context, s *Solved) error
+}
+
+// Observer is told the outcome of every share and block, for metrics.
+type Observer interface {
+	ShareJudged(reason Reason, difficulty float64)
+	BlockJudged(status BlockStatus)
+}
+
+// Validator judges shares and hands their consequences on: accepted shares to
+// the Store, blocks to the BlockSink. It is safe for concurrent use; each
+// connection passes its own Assignment and Result.
+type Validator struct {
+	store    Store
+	blocks   BlockSink
+	observer Observer
+	log      *zap.Logger
+	node     uint8
+	seq      atomic.Uint64
+	now      func() time.Time
+	// submitTimeout bounds one block submission.
+	submitTimeout time.Duration
+}
+
+// ValidatorOptions configures a Validator. Store and Blocks are required.
+type ValidatorOptions struct {
+	Store    Store
+	Blocks   BlockSink
+	Observer Observer    // optional
+	Log      *zap.Logger // optional; nop by default
+	Node     uint8
+	// Now is the clock (time.Now by default); tests set it.
+	Now func() time.Time
+}
+
+// NewValidator returns a Validator.
+func NewValidator(o ValidatorOptions) *Validator {
+	v := &Validator{store: o.Store, blocks: o.Blocks, observer: o.Observer, log: o.Log,
+		node: o.Node, now: o.Now, submitTimeout: time.Minute}
+	if v.log == nil {
+		v.log = zap.NewNop()
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	v.seq.Store(uint64(time.Now().UnixNano()))
+	return v
+}
+
+// Now returns the validator's clock reading.
+func (v *Validator) Now() time.Time { return v.now() }
+
+// Submit judges one share for an assignment and, when it is accepted,
+// records it and submits a block if it solves one. res is the caller's
+// scratch space (one per connection). A nil return means accepted.
+func (v *Validator) Submit(w *Worker, a *Assignment, sub *Submission, mask uint32, res *Result) *Reject {
+	now := v.now()
+	rej := a.Job.Check(sub, mask, &a.Target, now, res)
+	if rej == nil && a.markSeen(&res.Hash) {
+		rej = ErrDuplicate
+	}
+	if rej != nil {
+		v.Rejected(rej.Reason)
+		return rej
+	}
+	if res.Block {
+		v.solved(w, a.Job, res, now)
+	}
+	rec := Record{
+		Node: v.node, Seq: v.seq.Add(1), Worker: w.Name, Account: w.Account,
+		Difficulty: a.Difficulty, ShareDifficulty: res.Difficulty, Time: now,
+		Height: a.Job.Height, JobID: a.Job.ID, Block: res.Block,
+	}
+	if err := v.store.AddShare(rec); err != nil {
+		v.log.Warn("share not queued for the store", zap.String("worker", w.Name), zap.Error(err))
+	}
+	if v.observer != nil {
+		v.observer.ShareJudged(ReasonNone, a.Difficulty)
+	}
+	return nil
+}
+
+// Rejected counts a rejection decided outside Submit (for example an unknown
+// job id or an unauthorized worker, which the connection layer detects).
+func (v *Validator) Rejected(r Reason) {
+	if v.observer != nil {
+		v.observer.ShareJudged(r, 0)
+	}
+}
+
+// solved hands a block to the sink in the background and records the
+// outcome; blocks are rare and the connection must not wait for the node.
+func (v *Validator) solved(w *Worker, job *Job, res *Result, now time.Time) {
+	s := &Solved{Job: job, Header: res.Header, Hash: res.Hash,
+		Coinbase: append([]byte(nil), res.Coinbase...), Worker: w.Name}
+	rec := &BlockRecord{Height: job.Height, Hash: DisplayHex(&res.Hash), Worker: w.Name,
+		Account: w.Account, Reward: job.CoinbaseValue, Status: BlockSubmitted, Time: now, Node: v.node}
+	v.log.Info("block found", zap.Int64("height", job.Height), zap.String("hash", rec.Hash), zap.String("worker", w.Name))
+	if v.observer != nil {
+		v.observer.BlockJudged(BlockSubmitted)
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), v.submitTimeout)
+		defer cancel()
+		if err := v.blocks.SubmitBlock(ctx, s); err != nil {
+			rec.Status, rec.Reason = BlockRejected, err.Error()
+			v.log.Warn("block rejected", zap.Int64("height", job.Height), zap.String("hash", rec.Hash), zap.Error(err))
+		} else {
+			rec.Status = BlockAccepted
+			v.log.Info("block accepted", zap.Int64("height", job.Height), zap.String("hash", rec.Hash))
+		}
+		if v.observer != nil {
+			v.observer.BlockJudged(rec.Status)
+		}
+		if err := v.store.AddBlock(rec); err != nil {
+			v.log.Error("block not recorded", zap.String("hash", rec.Hash), zap.Error(err))
+		}
+	}()
+}
+
+// DisplayHex returns a hash in display order (byte-reversed) as hex.
+func DisplayHex(h *[32]byte) string {
+	const digits = "0123456789abcdef"
+	var b [64]byte
+	for i := range 32 {
+		c := h[31-i]
+		b[2*i], b[2*i+1] = digits[c>>4], digits[c&15]
+	}
+	return string(b[:])
+}
