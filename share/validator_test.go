@@ -1,0 +1,204 @@
+package share
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memStore is an in-memory Store for validator tests (the Redis store has
+// its own suite against a real redis-server).
+type memStore struct {
+	mu     sync.Mutex
+	shares []Record
+	blocks []BlockRecord
+	done   chan struct{}
+}
+
+func (m *memStore) AddShare(r Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.shares = append(m.shares, r)
+	return nil
+}
+
+func (m *memStore) AddBlock(b *BlockRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.blocks = append(m.blocks, *b)
+	if m.done != nil {
+		close(m.done)
+	}
+	return nil
+}
+
+type sink struct {
+	err    error
+	solved chan *Solved
+}
+
+func (s *sink) SubmitBlock(_ context.Context, sv *Solved) error {
+	s.solved <- sv
+	return s.err
+}
+
+// recordedJob returns the recorded session's job and its accepted share.
+func recordedJob(t *testing.T) (*Job, Submission, time.Time) {
+	v := loadVectors(t)[0]
+	job, err := JobFromNotify(v.Inputs["notify_params"], 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := submitParams(t, str(t, v.Inputs, "submit_request"))
+	var sub Submission
+	if rej := ParseSubmit(&sub, unhex(t, "57a6f098"), p[2], p[3], p[4], p[5], 4); rej != nil {
+		t.Fatal(rej)
+	}
+	return job, sub, time.Unix(int64(sub.NTime)+30, 0)
+}
+
+func TestValidatorSubmit(t *testing.T) {
+	job, good, now := recordedJob(t)
+	store := &memStore{}
+	v := NewValidator(ValidatorOptions{Store: store, Blocks: &sink{solved: make(chan *Solved, 1)}, Node: 7, Now: func() time.Time { return now }})
+	w := &Worker{Name: "tb1qumezefzdeqqwn5zfvgdrhxjzc5ylr39uhuxcz4.bitaxe3", Account: "tb1qumezefzdeqqwn5zfvgdrhxjzc5ylr39uhuxcz4", Rig: "bitaxe3"}
+	a, err := NewAssignment(job, 512, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	mask := uint32(0x1fffe000)
+
+	mod := func(f func(s *Submission)) *Submission {
+		s := good
+		s.Extranonce2 = append([]byte(nil), good.Extranonce2...)
+		f(&s)
+		return &s
+	}
+	for _, c := range []struct {
+		name string
+		sub  *Submission
+		want Reason
+	}{
+		{"accepted", &good, ReasonNone},
+		{"duplicate", &good, ReasonDuplicate},
+		{"other nonce is low difficulty", mod(func(s *Submission) { s.Nonce++ }), ReasonLowDifficulty},
+		{"short extranonce2", mod(func(s *Submission) { s.Extranonce2 = s.Extranonce2[:3] }), ReasonBadExtranonce2},
+		{"ntime before mintime", mod(func(s *Submission) { s.NTime = job.MinTime - 1 }), ReasonNTimeRange},
+		{"ntime over two hours ahead", mod(func(s *Submission) { s.NTime = uint32(now.Add(2*time.Hour).Unix()) + 1 }), ReasonNTimeRange},
+		{"version bits outside mask", mod(func(s *Submission) { s.VersionBits = 1 }), ReasonVersionMask},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name == "ntime before mintime" {
+				j, _, _ := recordedJob(t)
+				j.MinTime = good.NTime
+				a.Job = j
+				defer func() { a.Job = job }()
+			}
+			rej := v.Submit(w, a, c.sub, mask, &res)
+			got := ReasonNone
+			if rej != nil {
+				got = rej.Reason
+			}
+			if got != c.want {
+				t.Fatalf("got %v (%v), want %v", got, rej, c.want)
+			}
+		})
+	}
+	if len(store.shares) != 1 {
+		t.Fatalf("store has %d shares, want 1", len(store.shares))
+	}
+	r := store.shares[0]
+	if r.Worker != w.Name || r.Account != w.Account || r.Difficulty != 512 || r.Node != 7 || r.Height != job.Height || r.Block {
+		t.Errorf("record %+v", r)
+	}
+}
+
+func TestValidatorBlock(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		err    error
+		status BlockStatus
+	}{
+		{"accepted", nil, BlockAccepted},
+		{"rejected", errors.New("rejected: bad-txns"), BlockRejected},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			j, sub, now := recordedJob(t)
+			// A synthetic network target the recorded share meets, so the
+			// share is also a block.
+			j.NetTarget, _ = TargetFromDifficulty(600)
+			store := &memStore{done: make(chan struct{})}
+			sk := &sink{err: c.err, solved: make(chan *Solved, 1)}
+			v := NewValidator(ValidatorOptions{Store: store, Blocks: sk, Now: func() time.Time { return now }})
+			a, _ := NewAssignment(j, 512, now)
+			var res Result
+			if rej := v.Submit(&Worker{Name: "w"}, a, &sub, 0x1fffe000, &res); rej != nil {
+				t.Fatal(rej)
+			}
+			s := <-sk.solved
+			if s.Hash != res.Hash || string(s.Coinbase) != string(res.Coinbase) {
+				t.Error("solved block differs from the share")
+			}
+			<-store.done
+			store.mu.Lock()
+			defer store.mu.Unlock()
+			if len(store.blocks) != 1 || store.blocks[0].Status != c.status || store.blocks[0].Hash != DisplayHex(&res.Hash) {
+				t.Errorf("blocks %+v, want one with status %s", store.blocks, c.status)
+			}
+			if len(store.shares) != 1 || !store.shares[0].Block {
+				t.Errorf("shares %+v, want one block share", store.shares)
+			}
+		})
+	}
+}
+
+func TestParseSubmitErrors(t *testing.T) {
+	for _, c := range []struct {
+		name                     string
+		en2, ntime, nonce, vbits string
+		want                     Reason
+	}{
+		{"ok", "c7080000", "64b3f3ec", "ed460d91", "00002000", ReasonNone},
+		{"ok without version", "c7080000", "64b3f3ec", "ed460d91", "", ReasonNone},
+		{"odd extranonce2", "c708000", "64b3f3ec", "ed460d91", "", ReasonBadExtranonce2},
+		{"non-hex extranonce2", "zz080000", "64b3f3ec", "ed460d91", "", ReasonBadExtranonce2},
+		{"short ntime", "c7080000", "64b3f3e", "ed460d91", "", ReasonBadNTime},
+		{"non-hex nonce", "c7080000", "64b3f3ec", "ed460d9g", "", ReasonBadNonce},
+		{"long version", "c7080000", "64b3f3ec", "ed460d91", "000020000", ReasonBadVersion},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var sub Submission
+			rej := ParseSubmit(&sub, []byte{1, 2, 3, 4}, c.en2, c.ntime, c.nonce, c.vbits, 4)
+			got := ReasonNone
+			if rej != nil {
+				got = rej.Reason
+				if rej.Code() != 20 || rej.Message == "" {
+					t.Errorf("reject %+v: want code 20 with a message", rej)
+				}
+			}
+			if got != c.want {
+				t.Fatalf("got %v (%v), want %v", got, rej, c.want)
+			}
+		})
+	}
+}
+
+func TestJobFromNotifyErrors(t *testing.T) {
+	for _, c := range []struct{ name, params string }{
+		{"not an array", `{}`},
+		{"too short", `["1"]`},
+		{"bad prevhash", `["1","zz","","",[],"20000000","192495f8","64b3f3ec",false]`},
+		{"bad branch", `["1","171592f223740e92d223f6e68bff25279af7ac4f2246451e0000000200000000","","",["00"],"20000000","192495f8","64b3f3ec",false]`},
+		{"wrong type", `["1","171592f223740e92d223f6e68bff25279af7ac4f2246451e0000000200000000","","",[],20000000,"192495f8","64b3f3ec",false]`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := JobFromNotify(json.RawMessage(c.params), 4); err == nil {
+				t.Error("no error")
+			}
+		})
+	}
+}
