@@ -1,0 +1,126 @@
+// Package metrics exposes Tarbela's Prometheus metrics: share and block
+// outcomes (it implements share.Observer), connections, and a pool hashrate
+// estimate from the difficulty of accepted shares.
+package metrics
+
+import (
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tarbela-pool/tarbela/share"
+)
+
+// Metrics holds the registry and the collectors the daemon updates.
+type Metrics struct {
+	Registry *prometheus.Registry
+	shares   *prometheus.CounterVec
+	blocks   *prometheus.CounterVec
+	// accepted caches the accepted-share counter (the hot path).
+	accepted prometheus.Counter
+	rejected [32]prometheus.Counter
+	rate     *Rate
+}
+
+// New registers the collectors. connections reports the number of open
+// miner connections at scrape time.
+func New(connections func() int) *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry(), rate: NewRate(5*time.Minute, 10*time.Second)}
+	m.shares = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tarbela_shares_total", Help: "Shares judged, by result (accepted, rejected) and reason.",
+	}, []string{"result", "reason"})
+	m.blocks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tarbela_blocks_total", Help: "Blocks found, by result (submitted, accepted, rejected).",
+	}, []string{"result"})
+	m.Registry.MustRegister(m.shares, m.blocks,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tarbela_connections", Help: "Open miner connections.",
+		}, func() float64 { return float64(connections()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tarbela_hashrate_estimate", Help: "Pool hashrate in hashes per second, estimated from accepted share difficulty over the last 5 minutes.",
+		}, m.Hashrate),
+	)
+	m.accepted = m.shares.WithLabelValues("accepted", share.ReasonNone.String())
+	for _, r := range share.Reasons() {
+		m.rejected[r] = m.shares.WithLabelValues("rejected", r.String())
+	}
+	for _, s := range []share.BlockStatus{share.BlockSubmitted, share.BlockAccepted, share.BlockRejected} {
+		m.blocks.WithLabelValues(string(s))
+	}
+	return m
+}
+
+// ShareJudged implements share.Observer.
+func (m *Metrics) ShareJudged(r share.Reason, difficulty float64) {
+	if r == share.ReasonNone {
+		m.accepted.Inc()
+		m.rate.Add(time.Now(), difficulty)
+		return
+	}
+	if int(r) < len(m.rejected) && m.rejected[r] != nil {
+		m.rejected[r].Inc()
+	}
+}
+
+// BlockJudged implements share.Observer.
+func (m *Metrics) BlockJudged(s share.BlockStatus) { m.blocks.WithLabelValues(string(s)).Inc() }
+
+// Hashrate is the estimated pool hashrate in H/s: accepted difficulty ×
+// 2^32 per second over the window.
+func (m *Metrics) Hashrate() float64 { return m.rate.PerSecond(time.Now()) * math.Exp2(32) }
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+// Rate sums values in time buckets over a sliding window.
+type Rate struct {
+	mu      sync.Mutex
+	bucket  time.Duration
+	sums    []float64
+	stamps  []int64
+	started time.Time
+}
+
+// NewRate returns a Rate over window with buckets of the given width.
+func NewRate(window, bucket time.Duration) *Rate {
+	n := int(window / bucket)
+	return &Rate{bucket: bucket, sums: make([]float64, n), stamps: make([]int64, n), started: time.Now()}
+}
+
+// Add adds v at time now.
+func (r *Rate) Add(now time.Time, v float64) {
+	slot := now.UnixNano() / int64(r.bucket)
+	i := int(slot % int64(len(r.sums)))
+	r.mu.Lock()
+	if r.stamps[i] != slot {
+		r.stamps[i], r.sums[i] = slot, 0
+	}
+	r.sums[i] += v
+	r.mu.Unlock()
+}
+
+// PerSecond returns the sum over the window divided by the window (or by
+// the time since the Rate was created, when that is shorter).
+func (r *Rate) PerSecond(now time.Time) float64 {
+	slot := now.UnixNano() / int64(r.bucket)
+	oldest := slot - int64(len(r.sums)) + 1
+	var sum float64
+	r.mu.Lock()
+	for i, s := range r.stamps {
+		if s >= oldest && s <= slot {
+			sum += r.sums[i]
+		}
+	}
+	r.mu.Unlock()
+	span := time.Duration(len(r.sums)) * r.bucket
+	if age := now.Sub(r.started); age < span {
+		span = max(age, r.bucket)
+	}
+	return sum / span.Seconds()
+}

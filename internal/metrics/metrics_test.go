@@ -1,0 +1,50 @@
+package metrics
+
+import (
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tarbela-pool/tarbela/share"
+)
+
+func TestRate(t *testing.T) {
+	r := NewRate(time.Minute, 10*time.Second)
+	r.started = time.Unix(0, 0)
+	base := time.Unix(1000, 0)
+	for i := range 6 {
+		r.Add(base.Add(time.Duration(i)*10*time.Second), 60)
+	}
+	now := base.Add(55 * time.Second)
+	if got := r.PerSecond(now); got != 6 { // 360 over 60 s
+		t.Errorf("rate %v, want 6", got)
+	}
+	// A minute later every bucket has aged out.
+	if got := r.PerSecond(now.Add(2 * time.Minute)); got != 0 {
+		t.Errorf("rate after the window %v, want 0", got)
+	}
+}
+
+func TestExposition(t *testing.T) {
+	m := New(func() int { return 3 })
+	m.ShareJudged(share.ReasonNone, 1)
+	m.ShareJudged(share.ReasonDuplicate, 0)
+	m.BlockJudged(share.BlockAccepted)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`tarbela_shares_total{reason="accepted",result="accepted"} 1`,
+		`tarbela_shares_total{reason="duplicate",result="rejected"} 1`,
+		`tarbela_blocks_total{result="accepted"} 1`,
+		`tarbela_blocks_total{result="rejected"} 0`,
+		`tarbela_connections 3`,
+		`tarbela_hashrate_estimate`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
