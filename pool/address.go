@@ -13,10 +13,11 @@ import (
 
 // Networks maps the configuration's network names to chain parameters.
 var Networks = map[string]*chaincfg.Params{
-	"mainnet": &chaincfg.MainNetParams,
-	"testnet": &chaincfg.TestNet3Params,
-	"signet":  &chaincfg.SigNetParams,
-	"regtest": &chaincfg.RegressionNetParams,
+	"mainnet":  &chaincfg.MainNetParams,
+	"testnet":  &chaincfg.TestNet3Params,
+	"testnet4": &chaincfg.TestNet4Params,
+	"signet":   &chaincfg.SigNetParams,
+	"regtest":  &chaincfg.RegressionNetParams,
 }
 
 // PayoutScript decodes addr for net and returns its output script. The
