@@ -1,0 +1,277 @@
+package localnet
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// RedisEnv names the environment variable that points at a redis-server
+// binary, for machines where it is not on PATH.
+const RedisEnv = "TARBELA_REDIS_SERVER"
+
+// ErrRedisMissing is returned (wrapped) by FindRedis when no redis-server
+// binary can be found; its text names the command that installs one.
+var ErrRedisMissing = errors.New("redis-server not found: install it with `apt-get install -y redis-server` (or set " + RedisEnv + ")")
+
+// RedisOptions configures StartRedis. The zero value starts an empty,
+// non-persistent server on a free loopback port.
+type RedisOptions struct {
+	// Binary is the redis-server executable. When empty, RedisEnv is
+	// consulted, then PATH.
+	Binary string
+	// Dir is the parent of the server's fresh working directory; the system
+	// temporary directory (removed again by Stop) when empty.
+	Dir string
+	// Password, when set, is required of clients (requirepass).
+	Password string
+	// Log also receives the server's output (it always goes to redis.out in
+	// the working directory as well).
+	Log io.Writer
+	// Args are extra redis-server flags, e.g. "--maxmemory", "64mb".
+	Args []string
+	// StartTimeout bounds the wait for PING (15 s by default).
+	StartTimeout time.Duration
+}
+
+// Redis is a running redis-server on 127.0.0.1.
+type Redis struct {
+	// Addr is the listener, 127.0.0.1:port.
+	Addr string
+	// Password is the requirepass value ("" for none).
+	Password string
+	// Dir is the server's working directory, holding redis.out.
+	Dir string
+	// Binary is the executable that runs.
+	Binary string
+
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	removeDir bool
+	stopOnce  sync.Once
+	// mu orders Freeze/Thaw against Stop so a stopped server is never
+	// left frozen (a SIGSTOPped process ignores SIGTERM until continued).
+	mu      sync.Mutex
+	stopped bool
+}
+
+// StartRedis starts redis-server on a free loopback port with persistence
+// off (--save ” --appendonly no) and waits until it answers PING. Stop it
+// with Stop. A port taken between choosing and binding it is retried.
+func StartRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
+	bin, err := FindRedis(o.Binary)
+	if err != nil {
+		return nil, err
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 15 * time.Second
+	}
+	var errs []error
+	for range startAttempts {
+		r, err := startRedis(ctx, bin, o)
+		if err == nil {
+			return r, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("localnet: redis-server did not start: %w", errors.Join(errs...))
+}
+
+// FindRedis returns the redis-server to run: binary when set, else the
+// RedisEnv variable, else redis-server on PATH. The error wraps
+// ErrRedisMissing when there is none.
+func FindRedis(binary string) (string, error) {
+	if binary == "" {
+		binary = os.Getenv(RedisEnv)
+	}
+	if binary == "" {
+		p, err := exec.LookPath("redis-server")
+		if err != nil {
+			return "", fmt.Errorf("localnet: %w", ErrRedisMissing)
+		}
+		return p, nil
+	}
+	if _, err := os.Stat(binary); err != nil {
+		return "", fmt.Errorf("localnet: redis-server %q: %w (%w)", binary, err, ErrRedisMissing)
+	}
+	return binary, nil
+}
+
+func startRedis(ctx context.Context, bin string, o RedisOptions) (*Redis, error) {
+	parent := o.Dir
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	dir, err := os.MkdirTemp(parent, "redis-")
+	if err != nil {
+		return nil, fmt.Errorf("working directory: %w", err)
+	}
+	fail := func(err error) (*Redis, error) {
+		if o.Dir == "" {
+			_ = os.RemoveAll(dir)
+		}
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return fail(err)
+	}
+	args := []string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir,
+		"--daemonize", "no", "--protected-mode", "yes",
+	}
+	if o.Password != "" {
+		args = append(args, "--requirepass", o.Password)
+	}
+	args = append(args, o.Args...)
+	out, err := os.Create(filepath.Join(dir, "redis.out"))
+	if err != nil {
+		return fail(fmt.Errorf("redis.out: %w", err))
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = sysProcAttr()
+	if o.Log != nil {
+		cmd.Stdout = io.MultiWriter(out, o.Log)
+	} else {
+		cmd.Stdout = out
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return fail(fmt.Errorf("start %s: %w", bin, err))
+	}
+	r := &Redis{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: o.Password,
+		Dir: dir, Binary: bin, cmd: cmd, exited: make(chan struct{}), removeDir: o.Dir == "",
+	}
+	go func() {
+		_ = cmd.Wait()
+		out.Close()
+		close(r.exited)
+	}()
+	wait, cancel := context.WithTimeout(ctx, o.StartTimeout)
+	defer cancel()
+	for {
+		err := r.Ping(wait)
+		if err == nil {
+			return r, nil
+		}
+		select {
+		case <-r.exited:
+			r.Stop()
+			return nil, fmt.Errorf("redis-server exited before answering PING: %s", tail(filepath.Join(dir, "redis.out")))
+		case <-wait.Done():
+			r.Stop()
+			return nil, fmt.Errorf("redis-server on %s did not answer PING: %w (last: %w)", r.Addr, wait.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Ping sends PING (after AUTH when a password is set) on a fresh connection
+// and expects PONG. It speaks RESP directly so that this package needs no
+// Redis client.
+func (r *Redis) Ping(ctx context.Context) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", r.Addr)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", r.Addr, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	} else {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	}
+	br := bufio.NewReader(c)
+	if r.Password != "" {
+		if err := respCommand(c, br, "+OK", "AUTH", r.Password); err != nil {
+			return err
+		}
+	}
+	return respCommand(c, br, "+PONG", "PING")
+}
+
+// respCommand writes one command as a RESP array and checks the one-line
+// reply.
+func respCommand(w io.Writer, br *bufio.Reader, want string, args ...string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("redis %s: %w", args[0], err)
+	}
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("redis %s: %w", args[0], err)
+	}
+	if got := strings.TrimRight(line, "\r\n"); got != want {
+		return fmt.Errorf("redis %s: got %q, want %q", args[0], got, want)
+	}
+	return nil
+}
+
+// Freeze stops the server process (SIGSTOP) without closing its sockets:
+// clients see a Redis that accepts connections and never answers, the
+// outage that is hardest to handle. Thaw resumes it with its data intact.
+func (r *Redis) Freeze() error { return r.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server (SIGCONT).
+func (r *Redis) Thaw() error { return r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig os.Signal) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return fmt.Errorf("localnet: redis-server on %s is stopped", r.Addr)
+	}
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("localnet: signal redis-server: %w", err)
+	}
+	return nil
+}
+
+// Exited is closed when the server process has ended.
+func (r *Redis) Exited() <-chan struct{} { return r.exited }
+
+// Stop ends the server (SIGTERM, then SIGKILL after 10 s) and removes its
+// working directory when StartRedis created it in the system temporary
+// directory. It is safe to call more than once and on a frozen server.
+func (r *Redis) Stop() {
+	r.stopOnce.Do(func() {
+		r.mu.Lock()
+		r.stopped = true
+		r.mu.Unlock()
+		if r.cmd != nil && r.cmd.Process != nil {
+			_ = r.cmd.Process.Signal(syscall.SIGCONT)
+			_ = r.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-r.exited:
+			case <-time.After(10 * time.Second):
+				_ = r.cmd.Process.Kill()
+				<-r.exited
+			}
+		}
+		if r.removeDir {
+			_ = os.RemoveAll(r.Dir)
+		}
+	})
+}
