@@ -1,0 +1,72 @@
+package stratum
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// handleAuthorize answers mining.authorize [username, password]. Several
+// workers may be authorized on one connection; the first one's account
+// chooses the job (in solo mode the coinbase pays it). A password option
+// d=N fixes the session's difficulty and turns vardiff off.
+func (s *session) handleAuthorize(req *request) error {
+	p, err := arrayParams(req)
+	if err != nil {
+		return err
+	}
+	user, ok, err := stringParam(req, p, 0, "username")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &protocolError{"Invalid params: mining.authorize needs a username"}
+	}
+	pass, _, err := stringParam(req, p, 1, "password")
+	if err != nil {
+		return err
+	}
+	if _, known := s.workers[user]; !known && len(s.workers) >= maxWorkers {
+		s.replyError(req.id, "false", 24, "Too many workers on this connection")
+		return nil
+	}
+	w, err := s.srv.o.Auth.Authorize(user)
+	if err != nil {
+		s.log.Debug("authorize refused", zap.String("user", user), zap.Error(err))
+		s.replyError(req.id, "false", 24, err.Error())
+		return nil
+	}
+	s.workers[user] = w
+	if !s.authorized {
+		s.authorized, s.account = true, w.Account
+	}
+	s.log.Debug("authorized", zap.String("worker", w.Name))
+	s.replyResult(req.id, "true")
+	now := time.Now()
+	if d, ok := passwordDifficulty(pass); ok {
+		o := &s.srv.o.Difficulty
+		s.fixed = true
+		s.setDifficulty(clampDifficulty(d, o.Min, o.Max), now)
+	}
+	s.becomeReady(now)
+	return nil
+}
+
+// passwordDifficulty finds a d=N option in a comma-separated password such
+// as "x", "d=512", "x,d=0.001" or "d=64,foo".
+func passwordDifficulty(pass string) (float64, bool) {
+	for opt := range strings.SplitSeq(pass, ",") {
+		v, found := strings.CutPrefix(strings.TrimSpace(opt), "d=")
+		if !found {
+			continue
+		}
+		d, err := strconv.ParseFloat(v, 64)
+		if err == nil && d > 0 && !math.IsInf(d, 0) {
+			return d, true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,259 @@
+package stratum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tarbela-pool/tarbela/share"
+)
+
+// ErrServerClosed is returned by Start after Shutdown.
+var ErrServerClosed = errors.New("stratum: server closed")
+
+// drainGrace is how long a session may stay open after client.reconnect was
+// sent on shutdown, waiting for the miner to hang up, before it is closed.
+const drainGrace = 5 * time.Second
+
+// workRef boxes the current work so it can sit in an atomic.Pointer.
+type workRef struct{ w share.Work }
+
+// Server is a Stratum v1 server. Create it with NewServer, start it once with
+// Start, feed it templates with Publish and stop it with Shutdown.
+type Server struct {
+	o     Options
+	log   *zap.Logger
+	alloc *allocator
+
+	// work is the latest published work; sessions that become ready read
+	// it so they start mining at once.
+	work atomic.Pointer[workRef]
+	// publishMu serializes Publish so that every session sees templates in
+	// the order they were published.
+	publishMu sync.Mutex
+	conns     atomic.Int64
+
+	mu       sync.Mutex // guards the fields below; never held while a session's mutex is taken
+	ln       net.Listener
+	sessions map[*session]struct{}
+	started  bool
+	closing  bool
+
+	wg           sync.WaitGroup // accept loop, vardiff ticker, and two goroutines per session
+	quit         chan struct{}
+	shutdownOnce sync.Once
+}
+
+// NewServer validates o (every bad field is named in the error) and returns
+// a server that is not yet listening.
+func NewServer(o Options) (*Server, error) {
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Server{
+		o:        o,
+		log:      o.Log.Named("stratum"),
+		alloc:    newAllocator(o.NodeID),
+		sessions: make(map[*session]struct{}),
+		quit:     make(chan struct{}),
+	}, nil
+}
+
+// Start listens on Options.Listen and accepts miners in the background. It
+// may be called once; after Shutdown it returns ErrServerClosed.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return ErrServerClosed
+	}
+	if s.started {
+		return errors.New("stratum: server already started")
+	}
+	ln, err := net.Listen("tcp", s.o.Listen)
+	if err != nil {
+		return fmt.Errorf("stratum: listen on %s: %w", s.o.Listen, err)
+	}
+	s.ln, s.started = ln, true
+	s.wg.Add(2)
+	go s.acceptLoop(ln)
+	go s.vardiffLoop()
+	s.log.Info("listening", zap.Stringer("addr", ln.Addr()))
+	return nil
+}
+
+// Addr returns the listening address, or nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Connections returns the number of open miner connections.
+func (s *Server) Connections() int { return int(s.conns.Load()) }
+
+// Publish makes w the current work and sends every subscribed and authorized
+// session w.JobFor(its account) as a new mining.notify, with clean_jobs =
+// w.Clean(). Sessions that become ready later get w at once. Publish only
+// enqueues: a session whose queue is full is dropped, never waited for.
+func (s *Server) Publish(w share.Work) {
+	if w == nil {
+		return
+	}
+	s.publishMu.Lock()
+	defer s.publishMu.Unlock()
+	s.work.Store(&workRef{w})
+	now := time.Now()
+	for _, sess := range s.snapshot() {
+		sess.publish(w, now)
+	}
+}
+
+// currentWork returns the latest published work, or nil.
+func (s *Server) currentWork() share.Work {
+	if r := s.work.Load(); r != nil {
+		return r.w
+	}
+	return nil
+}
+
+// snapshot returns the live sessions, or nil once shutting down.
+func (s *Server) snapshot() []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
+	}
+	out := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		out = append(out, sess)
+	}
+	return out
+}
+
+// Shutdown stops accepting, sends client.reconnect to every miner and waits
+// for the sessions to end; when ctx ends first the remaining connections are
+// closed and ctx's error returned. It is safe to call more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		ln := s.ln
+		sessions := make([]*session, 0, len(s.sessions))
+		for sess := range s.sessions {
+			sessions = append(sessions, sess)
+		}
+		s.mu.Unlock()
+		close(s.quit)
+		for _, sess := range sessions {
+			sess.reconnect()
+		}
+		if ln != nil {
+			if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Warn("closing the listener", zap.Error(err))
+			}
+		}
+		s.log.Info("shutting down", zap.Int("connections", len(sessions)))
+	})
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for sess := range s.sessions {
+		sess.close("shutdown deadline")
+	}
+	s.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+// acceptLoop accepts connections until the listener is closed.
+func (s *Server) acceptLoop(ln net.Listener) {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off instead
+			// of spinning, and keep serving the miners we have.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", zap.Error(err), zap.Duration("retry_in", backoff))
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-s.quit:
+				return
+			}
+		}
+		backoff = 0
+		s.serve(conn)
+	}
+}
+
+// serve registers a session for conn and starts its goroutines, unless the
+// server is shutting down.
+func (s *Server) serve(conn net.Conn) {
+	sess := newSession(s, conn)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
+	s.sessions[sess] = struct{}{}
+	s.conns.Add(1)
+	s.wg.Add(2)
+	s.mu.Unlock()
+	go sess.readLoop()
+	go sess.writeLoop()
+}
+
+// remove forgets a finished session and frees its extranonce1.
+func (s *Server) remove(sess *session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+	s.conns.Add(-1)
+	if en1, ok := sess.extranonce1(); ok {
+		s.alloc.release(en1)
+	}
+}
+
+// vardiffLoop retargets sessions that send too few shares to be retargeted
+// on submit (a miner whose difficulty is far too high sends none at all).
+func (s *Server) vardiffLoop() {
+	defer s.wg.Done()
+	every := max(s.o.Difficulty.RetargetInterval/2, 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case now := <-t.C:
+			for _, sess := range s.snapshot() {
+				sess.tick(now)
+			}
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package stratum
+
+import (
+	"strconv"
+	"time"
+	"unsafe"
+
+	"go.uber.org/zap"
+
+	"github.com/tarbela-pool/tarbela/share"
+)
+
+// handleSubmit judges mining.submit [worker, job_id, extranonce2, ntime,
+// nonce, version_bits?]. It is the hot path: the params are decoded without
+// reflection and, like the judging itself, without allocating.
+func (s *session) handleSubmit(req *request) error {
+	v := s.srv.o.Validator
+	var p [maxParams][]byte
+	n, err := stringParams(req.params, &p, "mining.submit")
+	if err == nil && n != 5 && n != 6 {
+		err = &protocolError{"Invalid params: mining.submit takes 5 or 6 string params, got " + strconv.Itoa(n)}
+	}
+	if err != nil {
+		v.Rejected(share.ReasonBadParams)
+		return err
+	}
+	if !s.subscribed {
+		return s.reject(req.id, share.ErrNotSubscribed, true)
+	}
+	w := s.workers[string(p[0])]
+	if w == nil {
+		return s.reject(req.id, share.ErrUnauthorized, true)
+	}
+	a, rej := s.jobs.lookup(p[1])
+	if rej != nil {
+		return s.reject(req.id, rej, true)
+	}
+	var versionBits string
+	if n == 6 {
+		versionBits = view(p[5])
+	}
+	if rej := share.ParseSubmit(&s.sub, s.en1[:], view(p[2]), view(p[3]), view(p[4]), versionBits, s.srv.o.Extranonce2Size); rej != nil {
+		return s.reject(req.id, rej, true)
+	}
+	if rej := v.Submit(w, a, &s.sub, s.mask, &s.res); rej != nil {
+		// Submit has counted the rejection itself.
+		return s.reject(req.id, rej, false)
+	}
+	if ce := s.log.Check(zap.DebugLevel, "share accepted"); ce != nil {
+		ce.Write(zap.String("worker", w.Name), zap.Float64("difficulty", a.Difficulty),
+			zap.Float64("share_difficulty", s.res.Difficulty), zap.Bool("block", s.res.Block))
+	}
+	s.replyResult(req.id, "true")
+	if !s.fixed {
+		now := time.Now()
+		s.vd.sum += a.Difficulty
+		s.vd.shares++
+		if s.vd.due(now, &s.srv.o.Difficulty) {
+			s.retarget(now)
+		}
+	}
+	return nil
+}
+
+// reject answers a share with its typed rejection, counting it with the
+// Validator when the decision was made here rather than by Validator.Submit.
+func (s *session) reject(id []byte, rej *share.Reject, count bool) error {
+	if count {
+		s.srv.o.Validator.Rejected(rej.Reason)
+	}
+	if ce := s.log.Check(zap.DebugLevel, "share rejected"); ce != nil {
+		ce.Write(zap.Stringer("reason", rej.Reason), zap.String("message", rej.Message))
+	}
+	s.replyError(id, "false", rej.Code(), rej.Message)
+	return nil
+}
+
+// view returns b as a string without copying. It is used only for the
+// duration of one ParseSubmit call, which copies what it keeps, while b (a
+// slice of the read buffer) is not modified.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}

@@ -1,0 +1,54 @@
+package stratum
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// handleSubscribe answers mining.subscribe [user_agent, session_id?]: it
+// allocates the session's extranonce1, reusing the previous session id a
+// reconnecting miner passes when it is ours and free. A second subscribe on
+// the same connection gets the same answer.
+func (s *session) handleSubscribe(req *request) error {
+	p, err := arrayParams(req)
+	if err != nil {
+		return err
+	}
+	agent, _, err := stringParam(req, p, 0, "user_agent")
+	if err != nil {
+		return err
+	}
+	if !s.subscribed {
+		var prefer uint32
+		hasPrefer := false
+		if len(p) > 1 {
+			// A session id that is not a string of 8 hex digits is
+			// ignored rather than refused: it is only a hint.
+			if prev, ok, _ := stringParam(req, p, 1, "session_id"); ok {
+				if b, err := hex.DecodeString(prev); err == nil && len(b) == 4 {
+					prefer, hasPrefer = binary.BigEndian.Uint32(b), true
+				}
+			}
+		}
+		v, err := s.srv.alloc.alloc(prefer, hasPrefer)
+		if err != nil {
+			s.log.Warn("subscribe refused", zap.Error(err))
+			s.replyError(req.id, "null", 20, "Server is full")
+			return nil
+		}
+		s.en1v = v
+		binary.BigEndian.PutUint32(s.en1[:], v)
+		s.subscribed = true
+		s.log.Debug("subscribed", zap.String("agent", agent), zap.String("extranonce1", hex.EncodeToString(s.en1[:])))
+	}
+	en1 := hex.EncodeToString(s.en1[:])
+	result := `[[["mining.set_difficulty","` + en1 + `"],["mining.notify","` + en1 + `"]],"` + en1 + `",` +
+		strconv.Itoa(s.srv.o.Extranonce2Size) + `]`
+	s.replyResult(req.id, result)
+	s.becomeReady(time.Now())
+	return nil
+}
