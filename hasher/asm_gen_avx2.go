@@ -70,21 +70,23 @@ func (w wsrc) operand() string {
 	return fmt.Sprintf("%d(DI)", w.off)
 }
 
-// sigma emits dst = rotr(x,r1) ^ rotr(x,r2) ^ (x >> s3 or rotr(x, s3)).
-func sigma(x, dst, tmp string, r1, r2, r3 int, shr3 bool) {
+// sigma emits dst = rotr(x,r1) ^ rotr(x,r2) ^ (x >> r3 or rotr(x, r3)) as
+// a tree of xors (depth 4 from x instead of 6): the round's critical path
+// runs through Σ1(e). t1, t2 are temporaries.
+func sigma(x, dst, t1, t2 string, r1, r2, r3 int, shr3 bool) {
 	p("VPSRLD $%d, %s, %s", r1, x, dst)
-	p("VPSLLD $%d, %s, %s", 32-r1, x, tmp)
-	p("VPXOR %s, %s, %s", tmp, dst, dst)
-	p("VPSRLD $%d, %s, %s", r2, x, tmp)
-	p("VPXOR %s, %s, %s", tmp, dst, dst)
-	p("VPSLLD $%d, %s, %s", 32-r2, x, tmp)
-	p("VPXOR %s, %s, %s", tmp, dst, dst)
-	p("VPSRLD $%d, %s, %s", r3, x, tmp)
-	p("VPXOR %s, %s, %s", tmp, dst, dst)
+	p("VPSLLD $%d, %s, %s", 32-r1, x, t1)
+	p("VPSRLD $%d, %s, %s", r2, x, t2)
+	p("VPXOR %s, %s, %s", t1, dst, dst)
+	p("VPSLLD $%d, %s, %s", 32-r2, x, t1)
+	p("VPXOR %s, %s, %s", t1, t2, t2)
+	p("VPSRLD $%d, %s, %s", r3, x, t1)
+	p("VPXOR %s, %s, %s", t2, dst, dst)
 	if !shr3 {
-		p("VPSLLD $%d, %s, %s", 32-r3, x, tmp)
-		p("VPXOR %s, %s, %s", tmp, dst, dst)
+		p("VPSLLD $%d, %s, %s", 32-r3, x, t2)
+		p("VPXOR %s, %s, %s", t2, t1, t1)
 	}
+	p("VPXOR %s, %s, %s", t1, dst, dst)
 }
 
 // avxBlock emits rounds [from, to) of one block over eight lanes. w gives
@@ -102,13 +104,8 @@ func avxBlock(st *avxState, w16 [16]wsrc, scratch, from, to int) {
 			w[t] = expandWord(&w, t, scratch)
 		}
 		a, b, d, e, f, g, h := s[0], s[1], s[3], s[4], s[5], s[6], s[7]
-		// h += Σ1(e) + Ch(e,f,g) + K[t] + W[t]
-		sigma(e, "Y8", "Y9", 6, 11, 25, false)
-		p("VPADDD Y8, %s, %s", h, h)
-		p("VPXOR %s, %s, Y9", f, g)
-		p("VPAND %s, Y9, Y9", e)
-		p("VPXOR %s, Y9, Y9", g)
-		p("VPADDD Y9, %s, %s", h, h)
+		// h += K[t] + W[t] + Ch(e,f,g) + Σ1(e); the terms that do not
+		// wait for e go first.
 		switch w[t].kind {
 		case wZero:
 			p("VPADDD %s, %s, %s", c8ref(k[t]), h, h)
@@ -118,9 +115,15 @@ func avxBlock(st *avxState, w16 [16]wsrc, scratch, from, to int) {
 			p("VPADDD %s, %s, %s", c8ref(k[t]), h, h)
 			p("VPADDD %s, %s, %s", w[t].operand(), h, h)
 		}
+		p("VPXOR %s, %s, Y9", f, g)
+		p("VPAND %s, Y9, Y9", e)
+		p("VPXOR %s, Y9, Y9", g)
+		p("VPADDD Y9, %s, %s", h, h)
+		sigma(e, "Y8", "Y12", "Y13", 6, 11, 25, false)
+		p("VPADDD Y8, %s, %s", h, h)
 		p("VPADDD %s, %s, %s", h, d, d)
 		// h += Σ0(a) + Maj(a,b,c)
-		sigma(a, "Y8", "Y9", 2, 13, 22, false)
+		sigma(a, "Y8", "Y12", "Y13", 2, 13, 22, false)
 		p("VPADDD Y8, %s, %s", h, h)
 		p("VPXOR %s, %s, %s", a, b, ab)
 		p("VPAND %s, %s, Y9", ab, bc)
@@ -189,9 +192,9 @@ func expandWord(w *[64]wsrc, t, scratch int) wsrc {
 		default:
 			p("VMOVDQU %s, Y13", tm.src.operand())
 			if tm.sigma == 1 {
-				sigma("Y13", "Y14", "Y15", 17, 19, 10, true)
+				sigma("Y13", "Y14", "Y15", "Y9", 17, 19, 10, true)
 			} else {
-				sigma("Y13", "Y14", "Y15", 7, 18, 3, true)
+				sigma("Y13", "Y14", "Y15", "Y9", 7, 18, 3, true)
 			}
 			add("Y14")
 		}
