@@ -1,0 +1,816 @@
+package pool
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil/v2"
+	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/btcsuite/btcd/rpcclient"
+	"github.com/btcsuite/btcd/wire/v2"
+	"go.uber.org/zap"
+
+	"github.com/tarbela-pool/tarbela/share"
+)
+
+// Manager defaults.
+const (
+	DefaultRefreshInterval = 30 * time.Second
+	DefaultPollInterval    = 2 * time.Second
+	DefaultRetryInterval   = 5 * time.Second
+	DefaultLongPollTimeout = 2 * time.Minute
+)
+
+// NodeOptions configures one node the manager may take templates from.
+type NodeOptions struct {
+	// Name identifies the node in logs and errors; the URL's host when
+	// empty.
+	Name string
+	// URL is the node's JSON-RPC endpoint, http://host:port.
+	URL            string
+	User, Password string
+	// WebsocketNotify subscribes to btcd's notifyblocks over the websocket
+	// endpoint ws://host:port/ws (btcd only).
+	WebsocketNotify bool
+	// ZMQHashBlock is Bitcoin Core's -zmqpubhashblock endpoint,
+	// tcp://host:port; empty to not use ZMQ.
+	ZMQHashBlock string
+	// LongPoll keeps a getblocktemplate long poll open while the node is
+	// the active one.
+	LongPoll bool
+}
+
+// ManagerOptions configures a Manager. Nodes, Builder and OnWork are
+// required; durations take their defaults when zero, and a negative
+// RefreshInterval or PollInterval turns that mechanism off.
+type ManagerOptions struct {
+	// Nodes in order of preference: the first healthy node is used.
+	Nodes []NodeOptions
+	// Builder turns templates into work.
+	Builder *JobBuilder
+	// OnWork receives every published work, on the manager's goroutine (or
+	// Start's caller for the first one). It must not block for long: the
+	// next template waits for it.
+	OnWork func(share.Work)
+	// RefreshInterval re-fetches the template on the same tip so that new
+	// mempool transactions get mined; published with clean=false.
+	RefreshInterval time.Duration
+	// PollInterval is the best-block-hash poll, the safety net behind the
+	// push mechanisms.
+	PollInterval time.Duration
+	// RetryInterval is how often unhealthy nodes are probed.
+	RetryInterval time.Duration
+	// RPCTimeout bounds one ordinary RPC call (DefaultRPCTimeout).
+	RPCTimeout time.Duration
+	// LongPollTimeout bounds one long poll call; it is then re-issued.
+	LongPollTimeout time.Duration
+	Log             *zap.Logger
+}
+
+// node is one configured node. healthy and probing are owned by the
+// manager's goroutine (and by Start before that goroutine exists).
+type node struct {
+	o       NodeOptions
+	rpc     *RPCClient
+	healthy bool
+	probing bool
+}
+
+// trigger is a reason to look at the node's template.
+type trigger struct {
+	source string
+	// hash is the tip the source saw (display order); "" when unknown,
+	// which always causes a fetch.
+	hash string
+	// force publishes the fetched template even when the tip and template
+	// are unchanged (periodic refresh, Refresh).
+	force bool
+}
+
+// pendingTriggers merges the triggers that arrived while the manager's
+// goroutine was busy, so that a burst (websocket, ZMQ, long poll and poll
+// all reporting one block) costs one fetch and nothing is ever dropped.
+type pendingTriggers struct {
+	force   bool
+	unknown bool
+	hashes  []string
+	source  string
+}
+
+// maxPendingHashes bounds pendingTriggers.hashes; beyond it the batch is
+// treated as "tip unknown", which fetches anyway.
+const maxPendingHashes = 8
+
+type longPollResult struct {
+	t    *Template
+	node int
+	done chan struct{}
+}
+
+type probeResult struct {
+	node int
+	err  error
+}
+
+// Manager is the template manager. One goroutine owns the current template:
+// every mechanism that learns of a new block (long polling, btcd's websocket
+// notifyblocks, Core's ZMQ hashblock, the best-block poll) only sends it a
+// trigger, and it alone fetches, decides clean or not, and publishes work.
+// Readers get immutable work through Current.
+type Manager struct {
+	o     ManagerOptions
+	log   *zap.Logger
+	nodes []*node
+
+	active atomic.Int32
+	cur    atomic.Pointer[Work]
+
+	// pmu guards pending; kick wakes the manager's goroutine.
+	pmu     sync.Mutex
+	pending pendingTriggers
+	kick    chan struct{}
+
+	longPolled chan longPollResult
+	probed     chan probeResult
+
+	// lpMu guards lpCancel, the cancel function of the long poll in
+	// flight, so that a failover restarts it on the new node.
+	lpMu     sync.Mutex
+	lpCancel context.CancelFunc
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	started  atomic.Bool
+	stopOnce sync.Once
+}
+
+// NewManager validates the options (every bad field is reported) and returns
+// a manager that has not contacted any node yet.
+func NewManager(o ManagerOptions) (*Manager, error) {
+	var errs []error
+	if len(o.Nodes) == 0 {
+		errs = append(errs, errors.New("pool: at least one node is required"))
+	}
+	if o.Builder == nil {
+		errs = append(errs, errors.New("pool: a job builder is required"))
+	}
+	if o.OnWork == nil {
+		errs = append(errs, errors.New("pool: OnWork is required"))
+	}
+	if o.RefreshInterval == 0 {
+		o.RefreshInterval = DefaultRefreshInterval
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = DefaultRetryInterval
+	}
+	if o.RPCTimeout <= 0 {
+		o.RPCTimeout = DefaultRPCTimeout
+	}
+	if o.LongPollTimeout <= 0 {
+		o.LongPollTimeout = DefaultLongPollTimeout
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	m := &Manager{
+		o:          o,
+		log:        o.Log,
+		kick:       make(chan struct{}, 1),
+		longPolled: make(chan longPollResult),
+		probed:     make(chan probeResult),
+	}
+	names := map[string]bool{}
+	for i, no := range o.Nodes {
+		if no.Name == "" {
+			if u, err := url.Parse(no.URL); err == nil && u.Host != "" {
+				no.Name = u.Host
+			} else {
+				no.Name = fmt.Sprintf("node%d", i)
+			}
+		}
+		if names[no.Name] {
+			errs = append(errs, fmt.Errorf("pool: nodes[%d]: name %q is used twice", i, no.Name))
+		}
+		names[no.Name] = true
+		c, err := NewRPCClient(no.Name, no.URL, no.User, no.Password, o.RPCTimeout)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pool: nodes[%d]: %w", i, err))
+			continue
+		}
+		if no.WebsocketNotify {
+			if _, _, err := wsHost(no.URL); err != nil {
+				errs = append(errs, fmt.Errorf("pool: nodes[%d]: websocket: %w", i, err))
+			}
+		}
+		if no.ZMQHashBlock != "" {
+			if _, err := zmqAddr(no.ZMQHashBlock); err != nil {
+				errs = append(errs, fmt.Errorf("pool: nodes[%d]: %w", i, err))
+			}
+		}
+		// Nodes are presumed healthy until a call fails.
+		m.nodes = append(m.nodes, &node{o: no, rpc: c, healthy: true})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Start fetches the first template, publishing it with clean=true, and
+// starts the manager's goroutines. It fails when no node answers
+// getblocktemplate, naming each node's error. ctx bounds the start-up calls
+// only; the manager runs until Stop.
+func (m *Manager) Start(ctx context.Context) error {
+	if !m.started.CompareAndSwap(false, true) {
+		return errors.New("pool: manager already started")
+	}
+	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	var errs []error
+	started := false
+	for i, n := range m.nodes {
+		t, err := m.fetchFrom(ctx, n)
+		if err != nil {
+			n.healthy = false
+			errs = append(errs, err)
+			m.log.Warn("node did not answer getblocktemplate at start", zap.String("node", n.o.Name), zap.Error(err))
+			continue
+		}
+		m.active.Store(int32(i))
+		w, err := m.o.Builder.NewWork(t, true)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %w", n.o.Name, err))
+			continue
+		}
+		m.publish(w, n, "start")
+		started = true
+		break
+	}
+	if !started {
+		m.cancel()
+		return fmt.Errorf("pool: no node answered getblocktemplate: %w", errors.Join(errs...))
+	}
+
+	m.goRun(m.run)
+	if m.o.PollInterval > 0 {
+		m.goRun(m.poll)
+	}
+	for _, n := range m.nodes {
+		if n.o.LongPoll {
+			m.goRun(m.longPoll)
+			break
+		}
+	}
+	for i, n := range m.nodes {
+		if n.o.WebsocketNotify {
+			m.goRun(func() { m.watchWebsocket(i) })
+		}
+		if n.o.ZMQHashBlock != "" {
+			m.goRun(func() { m.watchZMQ(i) })
+		}
+	}
+	return nil
+}
+
+func (m *Manager) goRun(f func()) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		f()
+	}()
+}
+
+// Stop ends every goroutine of the manager and waits for them. Safe to call
+// more than once, and before or after a failed Start.
+func (m *Manager) Stop() {
+	m.stopOnce.Do(func() {
+		if m.cancel != nil {
+			m.cancel()
+		}
+		m.wg.Wait()
+		for _, n := range m.nodes {
+			n.rpc.Close()
+		}
+	})
+}
+
+// Current returns the last published work, nil before Start succeeded.
+func (m *Manager) Current() share.Work {
+	if w := m.cur.Load(); w != nil {
+		return w
+	}
+	return nil
+}
+
+// CurrentWork is Current with the concrete type, for callers that need the
+// template behind the work.
+func (m *Manager) CurrentWork() *Work { return m.cur.Load() }
+
+// Height returns the height of the block the current work builds, 0 before
+// Start.
+func (m *Manager) Height() int64 {
+	if w := m.cur.Load(); w != nil {
+		return w.Height()
+	}
+	return 0
+}
+
+// Refresh asks for a template fetch now; the result is published even when
+// the tip has not changed (clean=false then). It does not wait.
+func (m *Manager) Refresh() { m.trigger(trigger{source: "refresh", force: true}) }
+
+// newTip tells the manager a block with hash (display order) was connected,
+// for example one this pool just submitted.
+func (m *Manager) newTip(source, hash string) { m.trigger(trigger{source: source, hash: hash}) }
+
+// Client returns the RPC client of the active node.
+func (m *Manager) Client() *RPCClient { return m.nodes[m.active.Load()].rpc }
+
+// Clients returns every node's client, the active node's first and then the
+// others in configured order.
+func (m *Manager) Clients() []*RPCClient {
+	a := int(m.active.Load())
+	cs := make([]*RPCClient, 0, len(m.nodes))
+	cs = append(cs, m.nodes[a].rpc)
+	for i, n := range m.nodes {
+		if i != a {
+			cs = append(cs, n.rpc)
+		}
+	}
+	return cs
+}
+
+// trigger records t for the manager's goroutine and wakes it.
+func (m *Manager) trigger(t trigger) {
+	m.pmu.Lock()
+	p := &m.pending
+	if p.source == "" {
+		p.source = t.source
+	}
+	p.force = p.force || t.force
+	switch {
+	case t.hash == "":
+		p.unknown = true
+	case len(p.hashes) >= maxPendingHashes:
+		p.unknown = true
+	default:
+		p.hashes = append(p.hashes, t.hash)
+	}
+	m.pmu.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run is the manager's goroutine: the only writer of the current work and of
+// the nodes' health.
+func (m *Manager) run() {
+	var refresh <-chan time.Time
+	if m.o.RefreshInterval > 0 {
+		t := time.NewTicker(m.o.RefreshInterval)
+		defer t.Stop()
+		refresh = t.C
+	}
+	retry := time.NewTicker(m.o.RetryInterval)
+	defer retry.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-m.kick:
+			m.pmu.Lock()
+			p := m.pending
+			m.pending = pendingTriggers{}
+			m.pmu.Unlock()
+			m.handle(p)
+		case <-refresh:
+			m.update(trigger{source: "refresh", force: true})
+		case lp := <-m.longPolled:
+			m.handleLongPoll(lp)
+			close(lp.done)
+		case <-retry.C:
+			m.probeUnhealthy()
+		case p := <-m.probed:
+			m.handleProbe(p)
+		}
+	}
+}
+
+// handle decides whether a batch of triggers needs a fetch: a tip hash
+// equal to the current template's previous block is old news.
+func (m *Manager) handle(p pendingTriggers) {
+	need := p.force || p.unknown
+	if !need {
+		prev := m.currentPrevHex()
+		for _, h := range p.hashes {
+			if h != prev {
+				need = true
+				break
+			}
+		}
+	}
+	if !need {
+		m.log.Debug("tip unchanged", zap.String("source", p.source))
+		return
+	}
+	m.update(trigger{source: p.source, force: p.force})
+}
+
+// currentPrevHex is the current template's previous block in display order.
+func (m *Manager) currentPrevHex() string {
+	w := m.cur.Load()
+	if w == nil {
+		return ""
+	}
+	return share.DisplayHex(&w.Template().PrevHash)
+}
+
+// update fetches a template (failing over between nodes) and publishes it
+// when it is on a new tip or when t forces it.
+func (m *Manager) update(t trigger) {
+	tmpl, n, err := m.fetch()
+	if err != nil {
+		m.log.Warn("no node answered getblocktemplate; miners keep the current work",
+			zap.String("source", t.source), zap.Error(err))
+		return
+	}
+	cur := m.cur.Load()
+	clean := cur == nil || tmpl.PrevHash != cur.Template().PrevHash
+	if !clean && !t.force {
+		m.log.Debug("template on the same tip", zap.String("source", t.source))
+		return
+	}
+	m.build(tmpl, clean, n, t.source)
+}
+
+// build makes and publishes work for tmpl.
+func (m *Manager) build(tmpl *Template, clean bool, n *node, source string) {
+	w, err := m.o.Builder.NewWork(tmpl, clean)
+	if err != nil {
+		m.log.Warn("template not usable", zap.String("node", n.o.Name), zap.Int64("height", tmpl.Height), zap.Error(err))
+		return
+	}
+	m.publish(w, n, source)
+}
+
+func (m *Manager) publish(w *Work, n *node, source string) {
+	m.cur.Store(w)
+	t := w.Template()
+	fields := []zap.Field{zap.String("node", n.o.Name), zap.Int64("height", t.Height),
+		zap.String("prev", share.DisplayHex(&t.PrevHash)), zap.Int("txs", len(t.Txs)),
+		zap.String("source", source), zap.String("job", w.ID())}
+	if w.Clean() {
+		m.log.Info("new tip: clean work", fields...)
+	} else {
+		m.log.Debug("refreshed work", fields...)
+	}
+	m.o.OnWork(w)
+}
+
+// fetchFrom gets and parses a template from one node.
+func (m *Manager) fetchFrom(ctx context.Context, n *node) (*Template, error) {
+	raw, err := n.rpc.GetBlockTemplate(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	t, err := ParseTemplate(raw)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", n.o.Name, err)
+	}
+	return t, nil
+}
+
+// fetch gets a template from the first node that answers: healthy nodes in
+// configured order, then the unhealthy ones as a last resort. It updates
+// health and the active node.
+func (m *Manager) fetch() (*Template, *node, error) {
+	order := make([]int, 0, len(m.nodes))
+	for i, n := range m.nodes {
+		if n.healthy {
+			order = append(order, i)
+		}
+	}
+	for i, n := range m.nodes {
+		if !n.healthy && !n.probing {
+			order = append(order, i)
+		}
+	}
+	var errs []error
+	for _, i := range order {
+		n := m.nodes[i]
+		t, err := m.fetchFrom(m.ctx, n)
+		if err != nil {
+			if m.ctx.Err() != nil {
+				return nil, nil, m.ctx.Err()
+			}
+			errs = append(errs, err)
+			m.markUnhealthy(n, err)
+			continue
+		}
+		m.markHealthy(n)
+		m.setActive(i)
+		return t, n, nil
+	}
+	if len(errs) == 0 {
+		return nil, nil, errors.New("every node is being probed")
+	}
+	return nil, nil, errors.Join(errs...)
+}
+
+func (m *Manager) markUnhealthy(n *node, err error) {
+	if n.healthy {
+		n.healthy = false
+		m.log.Warn("node unhealthy", zap.String("node", n.o.Name), zap.Error(err))
+	}
+}
+
+func (m *Manager) markHealthy(n *node) {
+	if !n.healthy {
+		n.healthy = true
+		m.log.Warn("node healthy again", zap.String("node", n.o.Name))
+	}
+}
+
+// setActive switches the active node; a long poll on the old node is
+// cancelled so that it restarts on the new one.
+func (m *Manager) setActive(i int) {
+	old := int(m.active.Swap(int32(i)))
+	if old == i {
+		return
+	}
+	m.log.Warn("switched node", zap.String("from", m.nodes[old].o.Name), zap.String("to", m.nodes[i].o.Name))
+	m.lpMu.Lock()
+	if m.lpCancel != nil {
+		m.lpCancel()
+	}
+	m.lpMu.Unlock()
+}
+
+// handleLongPoll takes a template a long poll returned. The same template as
+// the current one (the long poll woke for a block the manager already
+// published) is dropped.
+func (m *Manager) handleLongPoll(lp longPollResult) {
+	if lp.node != int(m.active.Load()) {
+		return
+	}
+	n := m.nodes[lp.node]
+	cur := m.cur.Load()
+	clean := cur == nil || lp.t.PrevHash != cur.Template().PrevHash
+	if !clean && lp.t.LongPollID == cur.Template().LongPollID {
+		m.log.Debug("long poll returned the current template", zap.String("node", n.o.Name))
+		return
+	}
+	m.build(lp.t, clean, n, "longpoll")
+}
+
+// probeUnhealthy checks unhealthy nodes in the background, so that a node
+// that hangs never delays the manager's goroutine.
+func (m *Manager) probeUnhealthy() {
+	for i, n := range m.nodes {
+		if n.healthy || n.probing {
+			continue
+		}
+		n.probing = true
+		m.goRun(func() {
+			_, err := m.fetchFrom(m.ctx, n)
+			select {
+			case m.probed <- probeResult{node: i, err: err}:
+			case <-m.ctx.Done():
+			}
+		})
+	}
+}
+
+// handleProbe records a probe; a recovered node preferred over the active
+// one becomes active again.
+func (m *Manager) handleProbe(p probeResult) {
+	n := m.nodes[p.node]
+	n.probing = false
+	if p.err != nil {
+		m.log.Debug("node still unhealthy", zap.String("node", n.o.Name), zap.Error(p.err))
+		return
+	}
+	m.markHealthy(n)
+	a := int(m.active.Load())
+	if p.node < a || !m.nodes[a].healthy {
+		m.update(trigger{source: "failback"})
+	}
+}
+
+// poll is the safety net: the active node's best block hash every
+// PollInterval. An error triggers a fetch, which fails over if needed.
+func (m *Manager) poll() {
+	t := time.NewTicker(m.o.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		n := m.nodes[m.active.Load()]
+		h, err := n.rpc.GetBestBlockHash(m.ctx)
+		if err != nil {
+			if m.ctx.Err() != nil {
+				return
+			}
+			m.log.Debug("best block poll failed", zap.String("node", n.o.Name), zap.Error(err))
+			m.trigger(trigger{source: "poll"})
+			continue
+		}
+		m.newTip("poll", h)
+	}
+}
+
+// longPoll keeps a getblocktemplate long poll open on the active node when
+// that node has LongPoll set, handing every template it returns to the
+// manager's goroutine and waiting until it is handled, so that the next
+// long poll carries the newest long poll id.
+func (m *Manager) longPoll() {
+	const minBackoff = 500 * time.Millisecond
+	backoff := minBackoff
+	wait := func(d time.Duration) bool {
+		select {
+		case <-m.ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	for m.ctx.Err() == nil {
+		i := int(m.active.Load())
+		n := m.nodes[i]
+		w := m.cur.Load()
+		if !n.o.LongPoll || w == nil || w.Template().LongPollID == "" {
+			// This node does not long poll (or gave no id): look again
+			// later, the active node may change.
+			if !wait(time.Second) {
+				return
+			}
+			continue
+		}
+		ctx, cancel := context.WithTimeout(m.ctx, m.o.LongPollTimeout)
+		m.lpMu.Lock()
+		m.lpCancel = cancel
+		m.lpMu.Unlock()
+		// A failover between the load and the registration above would
+		// leave the poll on the old node until it times out; re-check.
+		if int(m.active.Load()) != i {
+			cancel()
+			continue
+		}
+		raw, err := n.rpc.GetBlockTemplate(ctx, w.Template().LongPollID)
+		ctxErr := ctx.Err()
+		cancel()
+		if err == nil {
+			var t *Template
+			if t, err = ParseTemplate(raw); err == nil {
+				backoff = minBackoff
+				done := make(chan struct{})
+				select {
+				case m.longPolled <- longPollResult{t: t, node: i, done: done}:
+				case <-m.ctx.Done():
+					return
+				}
+				select {
+				case <-done:
+				case <-m.ctx.Done():
+					return
+				}
+				continue
+			}
+			err = fmt.Errorf("node %s: long poll: %w", n.o.Name, err)
+		}
+		switch {
+		case m.ctx.Err() != nil:
+			return
+		case ctxErr != nil:
+			// Timed out with nothing new, or cancelled by a failover:
+			// poll again at once.
+			continue
+		}
+		m.log.Debug("long poll failed", zap.String("node", n.o.Name), zap.Error(err))
+		m.trigger(trigger{source: "longpoll"})
+		if !wait(backoff) {
+			return
+		}
+		backoff = min(2*backoff, m.o.RetryInterval)
+	}
+}
+
+// watchWebsocket subscribes to btcd's block notifications on node i.
+// rpcclient reconnects on its own and re-registers notifyblocks; every
+// (re)connection triggers a fetch to catch up on what was missed.
+func (m *Manager) watchWebsocket(i int) {
+	n := m.nodes[i]
+	host, tls, _ := wsHost(n.o.URL) // validated by NewManager
+	cfg := &rpcclient.ConnConfig{
+		Host: host, Endpoint: "ws", User: n.o.User, Pass: n.o.Password, DisableTLS: !tls,
+	}
+	handlers := &rpcclient.NotificationHandlers{
+		OnClientConnected: func() { m.trigger(trigger{source: "websocket"}) },
+		OnBlockConnected: func(hash *chainhash.Hash, _ int32, _ time.Time) {
+			m.newTip("websocket", hash.String())
+		},
+		OnFilteredBlockConnected: func(_ int32, h *wire.BlockHeader, _ []*btcutil.Tx) {
+			hash := h.BlockHash()
+			m.newTip("websocket", hash.String())
+		},
+	}
+	log := m.log.With(zap.String("node", n.o.Name))
+	backoff := 500 * time.Millisecond
+	down := false
+	for m.ctx.Err() == nil {
+		c, err := m.dialWebsocket(cfg, handlers)
+		if err == nil {
+			// Shutdown also fails a NotifyBlocks that the node never answers.
+			stop := context.AfterFunc(m.ctx, c.Shutdown)
+			if err = c.NotifyBlocks(); err == nil {
+				if down {
+					log.Warn("websocket block notifications restored")
+				}
+				<-m.ctx.Done()
+			}
+			stop()
+			c.Shutdown()
+			c.WaitForShutdown()
+		}
+		if m.ctx.Err() != nil {
+			return
+		}
+		if !down {
+			log.Warn("websocket block notifications unavailable, retrying", zap.Error(err))
+			down = true
+		}
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, m.o.RetryInterval)
+	}
+}
+
+// dialWebsocket runs rpcclient.New, which has no dial timeout, in a goroutine
+// of its own so that Stop never waits on a node that accepts TCP but does not
+// answer; a client that connects after Stop is shut down at once.
+func (m *Manager) dialWebsocket(cfg *rpcclient.ConnConfig, h *rpcclient.NotificationHandlers) (*rpcclient.Client, error) {
+	type result struct {
+		c   *rpcclient.Client
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := rpcclient.New(cfg, h)
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, fmt.Errorf("websocket %s: %w", cfg.Host, r.err)
+		}
+		// Stop may have come while the result was being sent.
+		if m.ctx.Err() != nil {
+			r.c.Shutdown()
+			return nil, m.ctx.Err()
+		}
+		return r.c, nil
+	case <-m.ctx.Done():
+		go func() {
+			if r := <-ch; r.c != nil {
+				r.c.Shutdown()
+			}
+		}()
+		return nil, m.ctx.Err()
+	}
+}
+
+// watchZMQ subscribes to Core's hashblock on node i.
+func (m *Manager) watchZMQ(i int) {
+	n := m.nodes[i]
+	_ = RunZMQSubscriber(m.ctx, ZMQSubscriberOptions{
+		Endpoint: n.o.ZMQHashBlock,
+		Topics:   []string{"hashblock"},
+		OnMessage: func(msg ZMQMessage) {
+			if msg.Topic != "hashblock" || len(msg.Body) != 32 {
+				m.log.Debug("zmq message ignored", zap.String("topic", msg.Topic), zap.Int("bytes", len(msg.Body)))
+				return
+			}
+			// Core publishes the hash in display order.
+			m.newTip("zmq", hex.EncodeToString(msg.Body))
+		},
+		OnConnect:  func() { m.trigger(trigger{source: "zmq"}) },
+		MaxBackoff: m.o.RetryInterval,
+		Log:        m.log.With(zap.String("node", n.o.Name)),
+	})
+}
