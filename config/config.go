@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/v2"
@@ -299,7 +300,17 @@ func Parse(data []byte, env func(string) string) (*Config, error) {
 	decodeConfig(raw, c, &probs)
 	c.applyEnv(env)
 	c.fillNodeNames()
-	c.validate(&probs)
+	// A field that failed to decode keeps its default (or a zero slice
+	// element); validating it or what it contains would only repeat the
+	// problem.
+	decodeProblems := len(probs)
+	var checked problems
+	c.validate(&checked)
+	for _, pr := range checked {
+		if !underAny(pr.Field, probs[:decodeProblems]) {
+			probs = append(probs, pr)
+		}
+	}
 	if len(probs) == 0 {
 		return c, nil
 	}
@@ -309,6 +320,16 @@ func Parse(data []byte, env func(string) string) (*Config, error) {
 		}
 	}
 	return nil, &ValidationError{Problems: probs}
+}
+
+// underAny reports whether field is, or lies inside, a field of ps.
+func underAny(field string, ps []Problem) bool {
+	for _, p := range ps {
+		if field == p.Field || strings.HasPrefix(field, p.Field) && strings.ContainsAny(field[len(p.Field):len(p.Field)+1], ".[") {
+			return true
+		}
+	}
+	return false
 }
 
 // applyEnv supplies secrets from the environment: a node's own variable

@@ -273,9 +273,12 @@ func isBareKey(k string) bool {
 	return true
 }
 
-// editDistance is the Levenshtein distance between a and b, used only to
-// suggest a key for a typo, on short keys.
+// editDistance is the optimal-string-alignment distance between a and b
+// (insertions, deletions, substitutions and adjacent transpositions, the
+// usual typing slips), used only to suggest a key for a typo.
 func editDistance(a, b string) int {
+	// d[i][j] is the distance between a[:i] and b[:j]; three rows suffice.
+	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -289,8 +292,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
 }

@@ -280,7 +280,7 @@ func (n *Node) validate(p *problems, path string, i int) {
 func checkURL(raw string, schemes []string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "must be a URL"
+		return "must be a URL with scheme " + strings.Join(schemes, " or ")
 	}
 	schemeOK := false
 	for _, s := range schemes {

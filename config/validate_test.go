@@ -1,0 +1,280 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestAllProblemsAtOnce(t *testing.T) {
+	src := `
+[pool]
+node_id = 300
+mode = "shared"
+network = "regtest"
+payout_address = "` + mainnetBech32 + `"
+coinbase_tag = "tarbela\u0001"
+extranonce2_size = 1
+[stratum]
+listen = "3333"
+max_line_bytes = 10
+idle_timeout = "10 minutes"
+write_timeout = 10
+version_mask = "e0000000"
+allow_ips = ["10.0.0.0/8", "not-an-ip"]
+[stratum.difficulty]
+min = -1
+variance = 2.0
+[[nodes]]
+rpc_url = "ftp://127.0.0.1:8332"
+[[nodes]]
+name = "bad name"
+rpc_url = "http://user:hunter2@127.0.0.1:8332"
+rpc_user = "u"
+rpc_password = "p"
+zmq_hashblock = "127.0.0.1:28332"
+[template]
+poll_interval = "0s"
+[redis]
+addr = ":6379"
+db = -1
+prefix = "{tarbela}"
+batch_size = 0
+[log]
+level = "verbose"
+format = "text"
+[metrics]
+listen = "9100"
+`
+	_, err := Parse([]byte(src), nil)
+	ps := problemsOf(t, err)
+	want := []string{
+		"log.format",
+		"log.level",
+		"metrics.listen",
+		"nodes[0].rpc_url",
+		"nodes[0].rpc_user",
+		"nodes[1].name",
+		"nodes[1].rpc_url",
+		"nodes[1].zmq_hashblock",
+		"pool.coinbase_tag",
+		"pool.extranonce2_size",
+		"pool.mode",
+		"pool.node_id",
+		"pool.payout_address",
+		"redis.addr",
+		"redis.batch_size",
+		"redis.db",
+		"redis.prefix",
+		"stratum.allow_ips[1]",
+		"stratum.difficulty.min",
+		"stratum.difficulty.variance",
+		"stratum.idle_timeout",
+		"stratum.listen",
+		"stratum.max_line_bytes",
+		"stratum.version_mask",
+		"stratum.write_timeout",
+		"template.poll_interval",
+	}
+	if got := fields(ps); !slices.Equal(got, want) {
+		t.Fatalf("problem fields\n got %v\nwant %v\n%v", got, want, err)
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, fmt.Sprintf("invalid config, %d problems:\n", len(want))) {
+		t.Errorf("error does not start with the count: %q", msg)
+	}
+	if n := strings.Count(msg, "\n"); n != len(want) {
+		t.Errorf("error has %d lines after the header, want one per problem (%d)", n, len(want))
+	}
+	for _, s := range []string{
+		"stratum.difficulty.min: must be > 0 and finite (got -1) (line 17)",
+		"pool.node_id: must be 0..255",
+		`stratum.idle_timeout: must be a duration such as "30s"`,
+		"pool.payout_address: is not a regtest address",
+		"nodes[1].zmq_hashblock: must be a URL with scheme tcp",
+	} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("error lacks %q:\n%s", s, msg)
+		}
+	}
+	if strings.Contains(msg, "hunter2") {
+		t.Errorf("error echoes a password from a URL:\n%s", msg)
+	}
+}
+
+func TestEnvSecrets(t *testing.T) {
+	src := `
+[pool]
+network = "regtest"
+payout_address = "` + regtestAddr + `"
+[redis]
+password = "from-file"
+[[nodes]]
+rpc_user = "u"
+rpc_password = "file0"
+[[nodes]]
+rpc_user = "u"
+[[nodes]]
+rpc_cookie_file = "/c"
+[[nodes]]
+rpc_user = "u"
+`
+	tests := []struct {
+		name      string
+		env       map[string]string
+		nodes     []Secret
+		redis     Secret
+		badFields []string
+	}{
+		{
+			name:      "no env leaves passwords missing",
+			badFields: []string{"nodes[1].rpc_password", "nodes[3].rpc_password"},
+		},
+		{
+			name:  "shared fills nodes without password or cookie",
+			env:   map[string]string{EnvNodeRPCPassword: "shared"},
+			nodes: []Secret{"file0", "shared", "", "shared"},
+			redis: "from-file",
+		},
+		{
+			name: "per-index overrides file and shared",
+			env: map[string]string{
+				EnvNodeRPCPassword: "shared",
+				EnvNodePassword(0): "env0",
+				EnvNodePassword(3): "env3",
+				EnvRedisPassword:   "redis-env",
+			},
+			nodes: []Secret{"env0", "shared", "", "env3"},
+			redis: "redis-env",
+		},
+		{
+			name:      "per-index on a cookie node conflicts",
+			env:       map[string]string{EnvNodeRPCPassword: "shared", EnvNodePassword(2): "env2"},
+			badFields: []string{"nodes[2].rpc_cookie_file"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(src), envOf(tt.env))
+			if tt.badFields != nil {
+				if got := fields(problemsOf(t, err)); !slices.Equal(got, tt.badFields) {
+					t.Fatalf("problems at %v, want %v (%v)", got, tt.badFields, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			for i, want := range tt.nodes {
+				if c.Nodes[i].RPCPassword != want {
+					t.Errorf("nodes[%d] password %q, want %q", i, string(c.Nodes[i].RPCPassword), string(want))
+				}
+			}
+			if c.Redis.Password != tt.redis {
+				t.Errorf("redis password %q, want %q", string(c.Redis.Password), string(tt.redis))
+			}
+		})
+	}
+}
+
+func TestLoadUsesProcessEnv(t *testing.T) {
+	t.Setenv(EnvNodePassword(0), "per-node")
+	t.Setenv(EnvRedisPassword, "redis-env")
+	c, err := Load(samplePath)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Nodes[0].RPCPassword != "per-node" || c.Redis.Password != "redis-env" {
+		t.Fatalf("env not applied: node %q redis %q", string(c.Nodes[0].RPCPassword), string(c.Redis.Password))
+	}
+}
+
+func TestPayoutAddress(t *testing.T) {
+	tests := []struct {
+		name    string
+		network string
+		mode    string
+		addr    string
+		fee     float64
+		field   string // "" when valid
+		message string
+	}{
+		{name: "regtest bech32 on regtest", network: NetworkRegtest, addr: regtestAddr},
+		{name: "mainnet bech32 on mainnet", network: NetworkMainnet, addr: mainnetBech32},
+		{name: "mainnet p2pkh on mainnet", network: NetworkMainnet, addr: mainnetP2PKH},
+		{name: "testnet bech32 on testnet", network: NetworkTestnet, addr: testnetBech32},
+		{name: "testnet bech32 on signet", network: NetworkSignet, addr: testnetBech32},
+		{name: "testnet bech32 on testnet4", network: NetworkTestnet4, addr: testnetBech32},
+		{name: "mainnet bech32 on regtest", network: NetworkRegtest, addr: mainnetBech32,
+			field: "pool.payout_address", message: "is not a regtest address"},
+		{name: "mainnet p2pkh on regtest", network: NetworkRegtest, addr: mainnetP2PKH,
+			field: "pool.payout_address", message: "is not a valid regtest address"},
+		{name: "testnet bech32 on regtest", network: NetworkRegtest, addr: testnetBech32,
+			field: "pool.payout_address", message: "is not a regtest address"},
+		{name: "regtest on mainnet", network: NetworkMainnet, addr: regtestAddr,
+			field: "pool.payout_address", message: "is not a mainnet address"},
+		{name: "bad checksum", network: NetworkMainnet, addr: mainnetBech32[:len(mainnetBech32)-1] + "5",
+			field: "pool.payout_address", message: "is not a valid mainnet address"},
+		{name: "pay to anchor", network: NetworkMainnet, addr: "bc1pfeessrawgf",
+			field: "pool.payout_address", message: "anyone can spend"},
+		{name: "missing in pool mode", network: NetworkRegtest,
+			field: "pool.payout_address", message: "is required in pool mode"},
+		{name: "optional in solo mode", network: NetworkRegtest, mode: ModeSolo},
+		{name: "solo fee needs address", network: NetworkRegtest, mode: ModeSolo, fee: 1,
+			field: "pool.pool_fee_percent", message: "payout_address is empty"},
+		{name: "solo fee with address", network: NetworkRegtest, mode: ModeSolo, fee: 1.5, addr: regtestAddr},
+		{name: "fee in pool mode", network: NetworkRegtest, addr: regtestAddr, fee: 1,
+			field: "pool.pool_fee_percent", message: "applies only in solo mode"},
+		{name: "fee over 100", network: NetworkRegtest, mode: ModeSolo, addr: regtestAddr, fee: 101,
+			field: "pool.pool_fee_percent", message: "must be 0..100"},
+		{name: "unknown network", network: "testnet3", addr: regtestAddr,
+			field: "pool.network", message: `"mainnet", "testnet", "testnet4", "signet" or "regtest"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.Nodes[0].RPCUser, c.Nodes[0].RPCPassword = "u", "p"
+			c.Pool.Network = tt.network
+			c.Pool.PayoutAddress = tt.addr
+			c.Pool.PoolFeePercent = tt.fee
+			if tt.mode != "" {
+				c.Pool.Mode = tt.mode
+			}
+			err := c.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			ps := problemsOf(t, err)
+			if len(ps) != 1 {
+				t.Fatalf("got %v, want one problem", ps)
+			}
+			if p := findProblem(t, ps, tt.field); !strings.Contains(p.Message, tt.message) {
+				t.Errorf("message %q lacks %q", p.Message, tt.message)
+			}
+		})
+	}
+}
+
+func TestValidationErrorFormat(t *testing.T) {
+	tests := []struct {
+		name string
+		err  *ValidationError
+		want string
+	}{
+		{"one", &ValidationError{Problems: []Problem{{"a.b", "must be x"}}},
+			"invalid config, 1 problem:\n\ta.b: must be x"},
+		{"two", &ValidationError{Problems: []Problem{{"a", "m1"}, {"b[0].c", "m2"}}},
+			"invalid config, 2 problems:\n\ta: m1\n\tb[0].c: m2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.err.Error(); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
