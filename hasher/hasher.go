@@ -153,7 +153,7 @@ func rounds(s *[8]uint32, w *[64]uint32, from, to int) {
 	a, b, c, d, e, f, g, h := s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
 	for i := from; i < to; i++ {
 		t1 := h + (bits.RotateLeft32(e, -6) ^ bits.RotateLeft32(e, -11) ^ bits.RotateLeft32(e, -25)) +
-			((e & f) ^ (^e & g)) + k[i] + w[i]
+			((e & f) ^ (^e & g)) + k[i&63] + w[i&63]
 		t2 := (bits.RotateLeft32(a, -2) ^ bits.RotateLeft32(a, -13) ^ bits.RotateLeft32(a, -22)) +
 			((a & b) ^ (a & c) ^ (b & c))
 		h, g, f, e, d, c, b, a = g, f, e, d+t1, c, b, a, t1+t2
