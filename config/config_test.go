@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -176,6 +177,60 @@ func TestSampleDocumentsEveryKey(t *testing.T) {
 			// rpc_user and rpc_password share one comment block.
 			if !documented && path != "nodes[0].rpc_password" {
 				t.Errorf("line %d: %s has no comment stating its default", n, path)
+			}
+		})
+	}
+}
+
+// defaultValueRE takes the value after "Default:" in a sample comment: a
+// quoted string, an empty array or a bare number/boolean.
+var defaultValueRE = regexp.MustCompile(`Default: ("[^"]*"|\[\]|[^\s(]+)`)
+
+func TestSampleDefaultsMatchCode(t *testing.T) {
+	data := readSample(t)
+	lines := strings.Split(string(data), "\n")
+	loc := newLocator(data)
+	for _, path := range keyPaths(reflect.TypeFor[Config](), "") {
+		if path == "nodes[0].name" || path == "nodes[0].rpc_password" {
+			continue // index-derived name; shares rpc_user's comment
+		}
+		t.Run(path, func(t *testing.T) {
+			value := ""
+			for i := loc.lines[path] - 2; i >= 0 && strings.HasPrefix(lines[i], "#"); i-- {
+				if m := defaultValueRE.FindStringSubmatch(lines[i]); m != nil {
+					value = strings.TrimSuffix(m[1], ".")
+				}
+			}
+			if value == "" {
+				t.Fatalf("no documented default for %s", path)
+			}
+			// Write "key = <documented default>" at the key's place and
+			// decode it over Default: nothing may change.
+			table, key := parentPath(path), path[len(parentPath(path))+1:]
+			header := "[" + table + "]"
+			if table == "nodes[0]" {
+				header = "[[nodes]]"
+			}
+			doc := header + "\n" + key + " = " + value + "\n"
+			if table == "" {
+				doc = key + " = " + value + "\n"
+			}
+			raw, err := decodeTOML([]byte(doc))
+			if err != nil {
+				t.Fatalf("documented default %s does not parse: %v", value, err)
+			}
+			got := Default()
+			var ps problems
+			decodeConfig(raw, got, &ps)
+			if len(ps) != 0 {
+				t.Fatalf("documented default %s: %v", value, ps)
+			}
+			want := Default()
+			if table == "nodes[0]" {
+				want.Nodes = []Node{DefaultNode()}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("sample documents %s = %s, but Default() differs", path, value)
 			}
 		})
 	}

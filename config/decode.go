@@ -173,6 +173,10 @@ func decodeValue(v any, fv reflect.Value, path string, hex bool, p *problems) {
 			p.add(path, "must be an array (got %s)", describe(v))
 			return
 		}
+		if len(items) == 0 {
+			fv.SetZero() // nil, as in Default, so an empty array changes nothing
+			return
+		}
 		out := reflect.MakeSlice(fv.Type(), len(items), len(items))
 		for i, it := range items {
 			elem := out.Index(i)
