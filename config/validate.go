@@ -121,6 +121,8 @@ func (c *Config) validate(p *problems) {
 	}
 }
 
+// validate checks the pool section, including the payout address against
+// the network and the scriptSig room the tag and extranonce2 leave.
 func (pl *Pool) validate(p *problems) {
 	if pl.NodeID < 0 || pl.NodeID > 255 {
 		p.add("pool.node_id", "must be 0..255, unique per pool node sharing one Redis (got %d)", pl.NodeID)
@@ -196,6 +198,7 @@ func checkAddress(addr, network string) string {
 	return ""
 }
 
+// validate checks the stratum section and its difficulty table.
 func (s *Stratum) validate(p *problems) {
 	checkListen(p, "stratum.listen", s.Listen, `"0.0.0.0:3333"`)
 	if s.MaxLineBytes < MinMaxLineBytes || s.MaxLineBytes > MaxMaxLineBytes {
@@ -227,6 +230,8 @@ func (s *Stratum) validate(p *problems) {
 	s.Difficulty.validate(p)
 }
 
+// validate checks vardiff bounds; min <= initial <= max is checked only when
+// all three are usable numbers, so one bad value yields one problem.
 func (d *Difficulty) validate(p *problems) {
 	ok := true
 	for _, f := range []struct {
@@ -252,6 +257,8 @@ func (d *Difficulty) validate(p *problems) {
 	}
 }
 
+// validate checks nodes[i]; exactly one way to authenticate must be set, and
+// a missing password names the environment variables that can supply it.
 func (n *Node) validate(p *problems, path string, i int) {
 	if !nodeNameRE.MatchString(n.Name) || len(n.Name) > maxNodeNameBytes {
 		p.add(path+".name", "must be 1..%d letters, digits, '_', '.' or '-' (got %q)", maxNodeNameBytes, n.Name)
@@ -316,12 +323,14 @@ func redactURL(raw string) string {
 	return u.Redacted()
 }
 
+// validate checks the template section.
 func (t *Template) validate(p *problems) {
 	checkPositive(p, "template.refresh_interval", t.RefreshInterval)
 	checkPositive(p, "template.poll_interval", t.PollInterval)
 	checkPositive(p, "template.rpc_timeout", t.RPCTimeout)
 }
 
+// validate checks the redis section.
 func (r *Redis) validate(p *problems) {
 	checkHostPort(p, "redis.addr", r.Addr, `"127.0.0.1:6379"`, false)
 	if r.DB < 0 {
@@ -339,6 +348,7 @@ func (r *Redis) validate(p *problems) {
 	}
 }
 
+// validate checks the log section against what the zap setup accepts.
 func (l *Log) validate(p *problems) {
 	switch l.Level {
 	case "debug", "info", "warn", "error":
