@@ -38,6 +38,28 @@ var nullID = []byte("null")
 // skipped. A missing id is treated as null.
 func parseRequest(line []byte, r *request) error {
 	*r = request{id: nullID}
+	var rawMethod []byte
+	if err := parseObject(line, r, &rawMethod); err != nil {
+		// A request that is not well-formed JSON has no trustworthy id.
+		r.id = nullID
+		return err
+	}
+	if rawMethod == nil {
+		return &protocolError{"Invalid request: missing method"}
+	}
+	if rawMethod[0] != '"' {
+		return &protocolError{"Invalid request: method must be a string"}
+	}
+	m, err := stringValue(rawMethod)
+	if err != nil {
+		return err
+	}
+	r.method = m
+	return nil
+}
+
+// parseObject walks the top-level object of a request line.
+func parseObject(line []byte, r *request, rawMethod *[]byte) error {
 	if !utf8.Valid(line) {
 		return &protocolError{"Parse error: request is not valid UTF-8"}
 	}
@@ -72,14 +94,7 @@ func parseRequest(line []byte, r *request) error {
 			case "id":
 				r.id = val
 			case "method":
-				if val[0] != '"' {
-					return &protocolError{"Invalid request: method must be a string"}
-				}
-				m, err := stringValue(val)
-				if err != nil {
-					return err
-				}
-				r.method = m
+				*rawMethod = val
 			case "params":
 				r.params = val
 			}
@@ -97,9 +112,6 @@ func parseRequest(line []byte, r *request) error {
 	}
 	if skipSpace(line, i) != len(line) {
 		return &protocolError{"Parse error: trailing data after the request object"}
-	}
-	if r.method == nil {
-		return &protocolError{"Invalid request: missing method"}
 	}
 	return nil
 }
@@ -308,6 +320,9 @@ func stringParams(params []byte, out *[maxParams][]byte, method string) (int, er
 		}
 		if i < len(params) && params[i] == ']' {
 			return n, nil
+		}
+		if i >= len(params) {
+			return 0, &protocolError{"Invalid params: " + method + " params: unexpected end"}
 		}
 		return 0, &protocolError{"Invalid params: " + method + " params: expected ',' or ']'"}
 	}

@@ -20,12 +20,13 @@ const counterSpace = 1 << 24
 type allocator struct {
 	mu    sync.Mutex
 	node  byte
-	next  uint32 // next counter value to try, 0..counterSpace-1
+	space uint32 // counter values to use: counterSpace (smaller in tests)
+	next  uint32 // next counter value to try, 0..space-1
 	inUse map[uint32]struct{}
 }
 
 func newAllocator(node byte) *allocator {
-	return &allocator{node: node, inUse: make(map[uint32]struct{})}
+	return &allocator{node: node, space: counterSpace, inUse: make(map[uint32]struct{})}
 }
 
 // alloc returns a free extranonce1. When prefer carries this node's id and is
@@ -40,12 +41,12 @@ func (a *allocator) alloc(prefer uint32, hasPrefer bool) (uint32, error) {
 			return prefer, nil
 		}
 	}
-	if len(a.inUse) >= counterSpace {
+	if len(a.inUse) >= int(a.space) {
 		return 0, errExtranonceExhausted
 	}
 	for {
 		v := uint32(a.node)<<24 | a.next
-		a.next = (a.next + 1) % counterSpace
+		a.next = (a.next + 1) % a.space
 		if _, used := a.inUse[v]; !used {
 			a.inUse[v] = struct{}{}
 			return v, nil

@@ -60,6 +60,8 @@ type session struct {
 	// free space cannot shrink between a check and a send.
 	out  chan *[]byte
 	done chan struct{}
+	// writerDone is closed when writeLoop returns.
+	writerDone chan struct{}
 	// closeOnce guards done and the socket close.
 	closeOnce sync.Once
 	// connected is when the connection was accepted.
@@ -108,15 +110,16 @@ func newSession(srv *Server, conn net.Conn) *session {
 	d := srv.o.Difficulty.Initial
 	t, _ := share.TargetFromDifficulty(d) // validated by NewServer
 	return &session{
-		srv:       srv,
-		conn:      conn,
-		log:       srv.log.With(zap.Stringer("remote", conn.RemoteAddr())),
-		out:       make(chan *[]byte, srv.o.SendQueue),
-		done:      make(chan struct{}),
-		connected: time.Now(),
-		workers:   make(map[string]*share.Worker),
-		diff:      d,
-		target:    t,
+		srv:        srv,
+		conn:       conn,
+		log:        srv.log.With(zap.Stringer("remote", conn.RemoteAddr())),
+		out:        make(chan *[]byte, srv.o.SendQueue),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		connected:  time.Now(),
+		workers:    make(map[string]*share.Worker),
+		diff:       d,
+		target:     t,
 	}
 }
 
@@ -196,7 +199,15 @@ func (s *session) readLoop() {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		s.handle(line)
+		if reason := s.handle(line); reason != "" {
+			// Let the writer flush the final error reply first.
+			select {
+			case <-s.writerDone:
+			case <-time.After(s.srv.o.WriteTimeout):
+			}
+			s.close(reason)
+			return
+		}
 		if s.closed() {
 			return
 		}
@@ -238,6 +249,7 @@ func readErrorReason(err error, handshaken bool) string {
 // WriteTimeout; a miner that does not read within it is dropped.
 func (s *session) writeLoop() {
 	defer s.srv.wg.Done()
+	defer close(s.writerDone)
 	var (
 		owned [writeBatch]*[]byte
 		vec   [writeBatch][]byte
@@ -311,8 +323,9 @@ func (s *session) finish() {
 	}
 }
 
-// handle decodes and dispatches one request line.
-func (s *session) handle(line []byte) {
+// handle decodes and dispatches one request line. A non-empty result is the
+// reason to end the connection once the queued replies are written.
+func (s *session) handle(line []byte) (quit string) {
 	var req request
 	err := parseRequest(line, &req)
 	s.mu.Lock()
@@ -321,19 +334,27 @@ func (s *session) handle(line []byte) {
 		err = s.dispatch(&req)
 	}
 	if err == nil {
-		return
+		return ""
 	}
 	var pe *protocolError
 	if !errors.As(err, &pe) {
 		s.log.Warn("request failed", zap.ByteString("method", req.method), zap.Error(err))
 		s.replyError(req.id, "null", 20, err.Error())
-		return
+		return ""
 	}
 	s.replyError(req.id, "null", 20, pe.msg)
 	s.strikes++
 	s.log.Debug("malformed request", zap.String("error", pe.msg), zap.Int("strikes", s.strikes))
-	if s.strikes >= maxStrikes {
-		s.close("too many malformed requests")
+	if s.strikes < maxStrikes {
+		return ""
+	}
+	const reason = "too many malformed requests"
+	select {
+	case s.out <- closeFlush:
+		return reason
+	default:
+		s.close(reason)
+		return ""
 	}
 }
 

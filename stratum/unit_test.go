@@ -1,0 +1,364 @@
+package stratum
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tarbela-pool/tarbela/share"
+)
+
+func TestRetarget(t *testing.T) {
+	o := DifficultyOptions{Min: 1e-12, Max: 1e6, TargetInterval: 10 * time.Second,
+		RetargetInterval: 60 * time.Second, Variance: 0.3}
+	tests := []struct {
+		name        string
+		cur, sum    float64
+		elapsed     time.Duration
+		floor       float64
+		want        float64
+		wantChanged bool
+	}{
+		{"on target", 100, 600, 60 * time.Second, 0, 100, false},
+		{"inside band high", 100, 600 / 1.29, 60 * time.Second, 0, 100, false},
+		{"inside band low", 100, 600 / 0.71, 60 * time.Second, 0, 100, false},
+		{"twice too fast doubles", 100, 1200, 60 * time.Second, 0, 200, true},
+		{"twice too slow halves", 100, 300, 60 * time.Second, 0, 50, true},
+		{"far too fast bounded x4", 100, 1e6, 60 * time.Second, 0, 400, true},
+		{"no shares bounded /4", 100, 0, 60 * time.Second, 0, 25, true},
+		{"no shares within band keeps", 100, 0, 11 * time.Second, 0, 100, false},
+		{"floor holds", 100, 300, 60 * time.Second, 80, 80, true},
+		{"floor equal is no change", 80, 300, 60 * time.Second, 80, 80, false},
+		{"max holds", 5e5, 1e9, 60 * time.Second, 0, 1e6, true},
+		{"min holds", 2e-12, 0, 600 * time.Second, 0, 1e-12, true},
+		{"fractional", 1e-9, 2e-8, 60 * time.Second, 0, 1e-9 * 10 / 3, true},
+		{"zero elapsed", 100, 100, 0, 0, 100, false},
+		{"mixed difficulties count by difficulty", 100, 50*6 + 200*3, 60 * time.Second, 0, 150, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, changed := retarget(tc.cur, tc.sum, tc.elapsed, tc.floor, &o)
+			if changed != tc.wantChanged || !approxEqual(got, tc.want) {
+				t.Fatalf("retarget = %v, %v; want %v, %v", got, changed, tc.want, tc.wantChanged)
+			}
+		})
+	}
+}
+
+func approxEqual(a, b float64) bool {
+	d := a - b
+	if d < 0 {
+		d = -d
+	}
+	return d <= 1e-9*max(a, b, -a, -b)
+}
+
+func TestVardiffDue(t *testing.T) {
+	o := DifficultyOptions{RetargetInterval: time.Minute}
+	start := time.Unix(1000, 0)
+	tests := []struct {
+		name   string
+		shares int
+		after  time.Duration
+		want   bool
+	}{
+		{"fresh", 0, 0, false},
+		{"interval passed", 0, time.Minute, true},
+		{"burst", burstShares, time.Second, true},
+		{"few quick shares", burstShares - 1, time.Second, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := vardiff{start: start, shares: tc.shares}
+			if got := v.due(start.Add(tc.after), &o); got != tc.want {
+				t.Fatalf("due = %v", got)
+			}
+		})
+	}
+}
+
+func TestAllocator(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, a *allocator)
+	}{
+		{"unique with node prefix", func(t *testing.T, a *allocator) {
+			seen := map[uint32]bool{}
+			for range 1000 {
+				v, err := a.alloc(0, false)
+				if err != nil || v>>24 != 0x57 || seen[v] {
+					t.Fatalf("alloc %08x %v", v, err)
+				}
+				seen[v] = true
+			}
+		}},
+		{"preferred free value reused", func(t *testing.T, a *allocator) {
+			if v, _ := a.alloc(0x57a6f098, true); v != 0x57a6f098 {
+				t.Fatalf("got %08x", v)
+			}
+			if v, _ := a.alloc(0x57a6f098, true); v == 0x57a6f098 {
+				t.Fatal("value in use handed out twice")
+			}
+		}},
+		{"preferred value of another node ignored", func(t *testing.T, a *allocator) {
+			if v, _ := a.alloc(0x58a6f098, true); v>>24 != 0x57 {
+				t.Fatalf("got %08x", v)
+			}
+		}},
+		{"counter skips values in use", func(t *testing.T, a *allocator) {
+			if _, err := a.alloc(0x57000001, true); err != nil {
+				t.Fatal(err)
+			}
+			v1, _ := a.alloc(0, false)
+			v2, _ := a.alloc(0, false)
+			if v1 != 0x57000000 || v2 != 0x57000002 {
+				t.Fatalf("got %08x %08x", v1, v2)
+			}
+		}},
+		{"released value reusable", func(t *testing.T, a *allocator) {
+			v, _ := a.alloc(0x57000009, true)
+			a.release(v)
+			if w, _ := a.alloc(0x57000009, true); w != v || a.live() != 1 {
+				t.Fatalf("got %08x live %d", w, a.live())
+			}
+		}},
+		{"exhausted", func(t *testing.T, a *allocator) {
+			a.space = 8
+			for range 8 {
+				if _, err := a.alloc(0, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := a.alloc(0, false); err == nil {
+				t.Fatal("want an error when every value is live")
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, newAllocator(0x57)) })
+	}
+}
+
+func TestJobTable(t *testing.T) {
+	var jt jobTable
+	a := func(d float64) *share.Assignment { return &share.Assignment{Difficulty: d} }
+	jt.add("1", a(1), true)
+	jt.add("2", a(2), false)
+	if got, rej := jt.lookup([]byte("1")); rej != nil || got.Difficulty != 1 {
+		t.Fatalf("lookup 1: %v %v", got, rej)
+	}
+	jt.add("3", a(3), true)
+	if _, rej := jt.lookup([]byte("2")); rej != share.ErrStale {
+		t.Fatalf("job before a clean job: %v, want stale", rej)
+	}
+	if got, rej := jt.lookup([]byte("3")); rej != nil || got.Difficulty != 3 {
+		t.Fatalf("lookup 3: %v %v", got, rej)
+	}
+	for i := range maxJobs {
+		jt.add(formatJobID(uint64(10+i)), a(0), false)
+	}
+	if _, rej := jt.lookup([]byte("3")); rej != share.ErrJobNotFound {
+		t.Fatalf("evicted job: %v, want not found", rej)
+	}
+	if _, rej := jt.lookup([]byte("nope")); rej != share.ErrJobNotFound {
+		t.Fatalf("unknown job: %v", rej)
+	}
+}
+
+func TestPasswordDifficulty(t *testing.T) {
+	tests := []struct {
+		pass string
+		want float64
+		ok   bool
+	}{
+		{"x", 0, false},
+		{"", 0, false},
+		{"d=512", 512, true},
+		{"x,d=0.001", 0.001, true},
+		{"d=64,foo", 64, true},
+		{" d=1e-9 ", 1e-9, true},
+		{"d=-5", 0, false},
+		{"d=abc", 0, false},
+		{"d=inf", 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.pass, func(t *testing.T) {
+			d, ok := passwordDifficulty(tc.pass)
+			if d != tc.want || ok != tc.ok {
+				t.Fatalf("got %v %v", d, ok)
+			}
+		})
+	}
+}
+
+func TestNewServerOptions(t *testing.T) {
+	v := share.NewValidator(share.ValidatorOptions{Store: &memStore{}, Blocks: &recordingSink{}})
+	good := Options{Listen: "127.0.0.1:0", Validator: v, Auth: fakeAuth{}}
+	tests := []struct {
+		name   string
+		edit   func(*Options)
+		fields []string
+	}{
+		{"defaults are valid", func(*Options) {}, nil},
+		{"missing required", func(o *Options) { o.Listen, o.Validator, o.Auth = "", nil, nil },
+			[]string{"Options.Listen", "Options.Validator", "Options.Auth"}},
+		{"bad sizes", func(o *Options) { o.Extranonce2Size, o.MaxLineBytes, o.SendQueue = 40, 100, 1 },
+			[]string{"Options.Extranonce2Size", "Options.MaxLineBytes", "Options.SendQueue"}},
+		{"negative durations", func(o *Options) { o.IdleTimeout, o.WriteTimeout = -1, -1 },
+			[]string{"Options.IdleTimeout", "Options.WriteTimeout"}},
+		{"difficulty bounds", func(o *Options) { o.Difficulty = DifficultyOptions{Initial: 10, Min: 100, Max: 50} },
+			[]string{"Options.Difficulty.Min", "Options.Difficulty.Initial"}},
+		{"variance", func(o *Options) { o.Difficulty.Variance = 1.5 }, []string{"Options.Difficulty.Variance"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := good
+			tc.edit(&o)
+			s, err := NewServer(o)
+			if len(tc.fields) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s.o.Extranonce2Size != 8 || s.o.VersionMask != 0x1fffe000 || s.o.MaxLineBytes != 4096 || s.o.Difficulty.TargetInterval != 10*time.Second {
+					t.Fatalf("defaults not applied: %+v", s.o)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, f := range tc.fields {
+				if !strings.Contains(err.Error(), f+":") {
+					t.Errorf("error %q does not name %s", err, f)
+				}
+			}
+		})
+	}
+}
+
+func TestParseRequest(t *testing.T) {
+	tests := []struct {
+		name, line         string
+		id, method, params string
+		wantErr            bool
+	}{
+		{"plain", `{"id": 5, "method": "mining.submit", "params": ["a","b"]}`, "5", "mining.submit", `["a","b"]`, false},
+		{"extra keys and order", `{"params":[],"jsonrpc":"2.0","method":"x","id":"q\"1"}`, `"q\"1"`, "x", "[]", false},
+		{"escaped method", `{"id":1,"method":"mining.sub\u0073cribe"}`, "1", "mining.subscribe", "", false},
+		{"nested id", `{"id":[{"a":null}],"method":"m"}`, `[{"a":null}]`, "m", "", false},
+		{"no id", `{"method":"m"}`, "null", "m", "", false},
+		{"empty object", `{}`, "", "", "", true},
+		{"bad escape", `{"id":"\x","method":"m"}`, "", "", "", true},
+		{"bad literal", `{"id":nul,"method":"m"}`, "", "", "", true},
+		{"leading plus", `{"id":+1,"method":"m"}`, "", "", "", true},
+		{"unterminated", `{"id":"abc`, "", "", "", true},
+		{"control char", "{\"id\":\"a\tb\",\"method\":\"m\"}", "", "", "", true},
+		{"deep nesting", `{"id":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `,"method":"m"}`, "", "", "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var r request
+			err := parseRequest([]byte(tc.line), &r)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if tc.wantErr {
+				return
+			}
+			if string(r.id) != tc.id || string(r.method) != tc.method || string(r.params) != tc.params {
+				t.Fatalf("got id %s method %s params %s", r.id, r.method, r.params)
+			}
+		})
+	}
+}
+
+// FuzzParseRequest checks the hand-written decoder against encoding/json: it
+// never panics, never accepts what encoding/json refuses, and the id it
+// returns (echoed to miners verbatim) is always valid JSON.
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"id": 5, "method": "mining.submit", "params": ["w","1","c7080000","64b3f3ec","ed460d91"]}`,
+		`{"id":null,"method":"mining.subscribe","params":[]}`,
+		`{"id":"x","method":"m","params":{"a":[1,2.5e-3,true,false,null]}}`,
+		`{"id":1,"method":"a\u00e9"}`, `[`, `{"id":-0.0e+1,"method":"m"}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		var r request
+		if err := parseRequest([]byte(line), &r); err != nil {
+			return
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatalf("accepted %q that encoding/json refuses: %v", line, err)
+		}
+		if !json.Valid(r.id) {
+			t.Fatalf("id %q is not valid JSON", r.id)
+		}
+	})
+}
+
+func TestStringParams(t *testing.T) {
+	tests := []struct {
+		name, params string
+		want         []string
+		wantErr      string
+	}{
+		{"five", `["w","1","c7080000","64b3f3ec","ed460d91"]`, []string{"w", "1", "c7080000", "64b3f3ec", "ed460d91"}, ""},
+		{"spaces", `[ "a" , "b" ]`, []string{"a", "b"}, ""},
+		{"empty", `[]`, nil, ""},
+		{"escaped", `["w\u002e1"]`, []string{"w.1"}, ""},
+		{"number", `["a",1]`, nil, "param 2 must be a string"},
+		{"null", `[null]`, nil, "param 1 must be a string"},
+		{"object", `{"a":1}`, nil, "must be an array"},
+		{"too many", `["1","2","3","4","5","6","7"]`, nil, "at most 6"},
+		{"unterminated", `["a"`, nil, "unexpected end"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out [maxParams][]byte
+			n, err := stringParams([]byte(tc.params), &out, "mining.submit")
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || n != len(tc.want) {
+				t.Fatalf("n = %d, err = %v", n, err)
+			}
+			for i, w := range tc.want {
+				if string(out[i]) != w {
+					t.Fatalf("param %d = %q, want %q", i, out[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestAppendEncoders(t *testing.T) {
+	tests := []struct {
+		name string
+		got  []byte
+		want string
+	}{
+		{"set_difficulty whole", appendSetDifficulty(nil, 512), `{"id":null,"method":"mining.set_difficulty","params":[512]}` + "\n"},
+		{"set_difficulty tiny", appendSetDifficulty(nil, 1e-12), `{"id":null,"method":"mining.set_difficulty","params":[1e-12]}` + "\n"},
+		{"set_difficulty fraction", appendSetDifficulty(nil, 0.125), `{"id":null,"method":"mining.set_difficulty","params":[0.125]}` + "\n"},
+		{"error escapes", appendError(nil, []byte("7"), "false", 20, "bad \"x\"\n\xff"), `{"id":7,"result":false,"error":[20,"bad \"x\"\u000a\ufffd",null]}` + "\n"},
+		{"result", appendResult(nil, []byte(`"a"`), "true"), `{"id":"a","result":true,"error":null}` + "\n"},
+		{"job id", []byte(formatJobID(0x1f)), "1f"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if string(tc.got) != tc.want {
+				t.Fatalf("got %s, want %s", tc.got, tc.want)
+			}
+			if tc.name != "job id" && !json.Valid(tc.got) {
+				t.Fatalf("invalid JSON %s", tc.got)
+			}
+		})
+	}
+}
