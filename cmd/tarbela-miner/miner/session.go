@@ -230,18 +230,26 @@ func (s *session) submitLoop(ctx context.Context) {
 // submit sends one share.
 func (s *session) submit(f found) error {
 	w := f.w
-	en2 := make([]byte, w.en2Size)
-	putExtranonce2(en2, f.unit)
-	params := []any{s.m.o.User, w.job.ID, hex.EncodeToString(en2), uint32BE(w.job.CurTime), uint32BE(f.nonce)}
-	if w.mask != 0 {
-		params = append(params, uint32BE(f.version&w.mask))
-	}
-	if err := s.request(reqSubmit, "mining.submit", params, pendingReq{jobID: w.job.ID, nonce: f.nonce}); err != nil {
+	if err := s.request(reqSubmit, "mining.submit", submitParams(s.m.o.User, f), pendingReq{jobID: w.job.ID, nonce: f.nonce}); err != nil {
 		return err
 	}
 	s.m.submitted.Add(1)
 	s.log.Debug("share submitted", zap.String("job", w.job.ID), zap.String("nonce", uint32BE(f.nonce)))
 	return nil
+}
+
+// submitParams are the mining.submit params for f: [user, job_id,
+// extranonce2, ntime, nonce] plus the rolled version bits when version
+// rolling was negotiated for the job.
+func submitParams(user string, f found) []any {
+	w := f.w
+	en2 := make([]byte, w.en2Size)
+	putExtranonce2(en2, f.unit)
+	params := []any{user, w.job.ID, hex.EncodeToString(en2), uint32BE(w.job.CurTime), uint32BE(f.nonce)}
+	if w.mask != 0 {
+		params = append(params, uint32BE(f.version&w.mask))
+	}
+	return params
 }
 
 // readLoop reads and handles lines until the connection ends or a message

@@ -180,8 +180,7 @@ type thread struct {
 
 // mine runs one mining thread until ctx is done.
 func (m *Miner) mine(ctx context.Context, idx int) {
-	t := &thread{idx: idx, cb: make([]byte, 0, 512), nonces: make([]uint32, 0, 64)}
-	t.sc = hasher.NewScanner(&t.header)
+	t := newThread(idx)
 	for {
 		w, changed := m.board.get()
 		if w == nil {
@@ -214,11 +213,7 @@ func (m *Miner) mine(ctx context.Context, idx int) {
 // returns false when ctx is done and true when the work went stale or the
 // unit is exhausted.
 func (m *Miner) mineUnit(ctx context.Context, t *thread, w *work, unit uint64) bool {
-	job := w.job
-	en2 := t.en2[:w.en2Size]
-	putExtranonce2(en2, unit)
-	t.cb = job.CoinbaseInto(t.cb[:0], w.en1, en2)
-	root := hasher.MerkleRoot(hasher.DoubleSHA256(t.cb), job.Branch)
+	root := t.merkleRoot(w, unit)
 	hashes := &m.hashes[t.idx].n
 	for c := uint64(0); c < chunksPerHeader; c++ {
 		start := uint32(c * ChunkSize)
@@ -231,10 +226,7 @@ func (m *Miner) mineUnit(ctx context.Context, t *thread, w *work, unit uint64) b
 			default:
 			}
 			version := w.rolledVersion(k)
-			share.BuildHeader(&t.header, version, &job.PrevHash, &root, job.CurTime, job.Bits, 0)
-			t.sc.Reset(&t.header)
-			g := w.goal.Load()
-			t.nonces = t.sc.Scan(start, ChunkSize, (*[32]byte)(&g.target), t.nonces[:0])
+			t.scanChunk(w, &root, version, start)
 			hashes.Add(ChunkSize)
 			for _, n := range t.nonces {
 				select {
@@ -248,6 +240,33 @@ func (m *Miner) mineUnit(ctx context.Context, t *thread, w *work, unit uint64) b
 		}
 	}
 	return true
+}
+
+// merkleRoot builds the coinbase for extranonce2 value unit and returns
+// the merkle root it gives.
+func (t *thread) merkleRoot(w *work, unit uint64) [32]byte {
+	en2 := t.en2[:w.en2Size]
+	putExtranonce2(en2, unit)
+	t.cb = w.job.CoinbaseInto(t.cb[:0], w.en1, en2)
+	return hasher.MerkleRoot(hasher.DoubleSHA256(t.cb), w.job.Branch)
+}
+
+// scanChunk scans nonces start..start+ChunkSize-1 of the header with the
+// given merkle root and version against w's current target, leaving the
+// winning nonces in t.nonces.
+func (t *thread) scanChunk(w *work, root *[32]byte, version, start uint32) {
+	job := w.job
+	share.BuildHeader(&t.header, version, &job.PrevHash, root, job.CurTime, job.Bits, 0)
+	t.sc.Reset(&t.header)
+	g := w.goal.Load()
+	t.nonces = t.sc.Scan(start, ChunkSize, (*[32]byte)(&g.target), t.nonces[:0])
+}
+
+// newThread returns the state of thread idx.
+func newThread(idx int) *thread {
+	t := &thread{idx: idx, cb: make([]byte, 0, 512), nonces: make([]uint32, 0, 64)}
+	t.sc = hasher.NewScanner(&t.header)
+	return t
 }
 
 // uint32BE formats v as 8 hex digits, big-endian text, as Stratum sends
