@@ -1,0 +1,42 @@
+package redisstore
+
+import "strconv"
+
+// tag is the Redis Cluster hash tag on every key: the batch script touches
+// rounds, the window, hashrate buckets and block records together, so they
+// must hash to one slot.
+const tag = "{acct}"
+
+// CurrentRound names the open round in RoundWork and in the round keys.
+const CurrentRound = "current"
+
+// keys builds the store's key names; see docs/redis.md for each key's type
+// and lifetime.
+type keys struct {
+	base string // "<prefix>:{acct}:"
+}
+
+func newKeys(prefix string) keys { return keys{base: prefix + ":" + tag + ":"} }
+
+// roundWorkers, roundAccounts and roundMeta are the hashes of a round:
+// CurrentRound while it is open, the finding block's hash once frozen.
+func (k keys) roundWorkers(round string) string  { return k.base + "round:" + round + ":w" }
+func (k keys) roundAccounts(round string) string { return k.base + "round:" + round + ":a" }
+func (k keys) roundMeta(round string) string     { return k.base + "round:" + round + ":meta" }
+
+func (k keys) window() string          { return k.base + "pplns" }
+func (k keys) lastWorker() string      { return k.base + "last:w" }
+func (k keys) lastAccount() string     { return k.base + "last:a" }
+func (k keys) totals() string          { return k.base + "totals" }
+func (k keys) blocks() string          { return k.base + "blocks" }
+func (k keys) block(h string) string   { return k.base + "block:" + h }
+func (k keys) stream(id string) string { return k.base + "seq:" + id }
+
+// hashrateWorkers and hashrateAccounts are the buckets starting at unix
+// second start.
+func (k keys) hashrateWorkers(start int64) string {
+	return k.base + "hr:w:" + strconv.FormatInt(start, 10)
+}
+func (k keys) hashrateAccounts(start int64) string {
+	return k.base + "hr:a:" + strconv.FormatInt(start, 10)
+}

@@ -1,0 +1,170 @@
+package redisstore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Options configures a Store. The zero value, with Addr set, is usable.
+type Options struct {
+	// Addr is the Redis address, host:port.
+	Addr string
+	// Password and DB select the Redis account and database.
+	Password string
+	DB       int
+	// Prefix starts every key ("tarbela" by default); see docs/redis.md.
+	Prefix string
+	// Node is this pool node's id; it goes into batch ids and the per-node
+	// share counter, so two nodes on one Redis never collide.
+	Node uint8
+
+	// BatchSize seals a batch when it holds this many shares (512 by
+	// default, at most MaxBatchSize).
+	BatchSize int
+	// BatchInterval seals a partial batch this long after its first share
+	// (50 ms by default): the bound on how stale Redis can be.
+	BatchInterval time.Duration
+	// QueueSize bounds the shares held in memory waiting for Redis or the
+	// journal (256 batches' worth by default). AddShare returns ErrBacklog
+	// beyond it.
+	QueueSize int
+	// WindowSize is N of the PPLNS window: how many shares the window list
+	// keeps (1,000,000 by default).
+	WindowSize int
+	// HashrateBucket is the width of one hashrate time bucket (1 minute by
+	// default); HashrateRetention is how long a bucket lives (24 h by
+	// default). Last-share times older than the retention are trimmed too.
+	HashrateBucket    time.Duration
+	HashrateRetention time.Duration
+	// DedupeTTL is how long a batch id is remembered so that a resent or
+	// replayed batch is recorded once (7 days by default). A journal replayed
+	// later than this after it was written would count its batches again.
+	DedupeTTL time.Duration
+
+	// JournalPath is the append-only journal used while Redis is
+	// unreachable; empty disables it (then batches wait in memory, and
+	// AddShare returns ErrBacklog once QueueSize is reached).
+	JournalPath string
+
+	// Timeout bounds one Redis round trip (2 s by default); a batch that
+	// takes longer goes to the journal.
+	Timeout time.Duration
+	// RetryInterval is the pause between attempts to reach Redis while it
+	// is down (250 ms by default).
+	RetryInterval time.Duration
+	// CloseTimeout bounds how long Close waits for queued batches to reach
+	// Redis or the journal (30 s by default).
+	CloseTimeout time.Duration
+
+	// Log receives the store's logs; nop by default. Nothing is logged per
+	// share above debug level.
+	Log *zap.Logger
+	// Observer is told about batches, errors and refusals, for metrics.
+	Observer Observer
+}
+
+// MaxBatchSize caps BatchSize: one script call's argument list stays well
+// inside Redis' and Lua's limits.
+const MaxBatchSize = 4096
+
+// Observer receives the store's events for metrics. Methods are called from
+// the store's goroutines and must not block.
+type Observer interface {
+	// Recorded is called when a batch of shares is confirmed in Redis
+	// (written directly or replayed from the journal); latency runs from the
+	// batch being sealed to Redis' reply.
+	Recorded(shares int, latency time.Duration)
+	// RedisError is called for every failed Redis round trip.
+	RedisError(err error)
+	// Journaled is called when shares are written to the journal.
+	Journaled(shares int)
+	// Refused is called when AddShare returns ErrBacklog or ErrInvalid.
+	Refused(err error)
+}
+
+// OptionsError lists every bad field of an Options value.
+type OptionsError struct {
+	// Fields maps an option name to what is wrong with it.
+	Fields []string
+}
+
+func (e *OptionsError) Error() string {
+	return "redisstore: bad options: " + strings.Join(e.Fields, "; ")
+}
+
+// withDefaults returns o with zero fields defaulted, or an *OptionsError.
+func (o Options) withDefaults() (Options, error) {
+	var bad []string
+	if o.Addr == "" {
+		bad = append(bad, "Addr: empty")
+	}
+	if o.Prefix == "" {
+		o.Prefix = "tarbela"
+	}
+	if strings.ContainsAny(o.Prefix, "{} \t\r\n") {
+		bad = append(bad, fmt.Sprintf("Prefix %q: must not contain braces or spaces", o.Prefix))
+	}
+	def := func(v *int, d int, name string) {
+		if *v == 0 {
+			*v = d
+		} else if *v < 0 {
+			bad = append(bad, fmt.Sprintf("%s: %d is negative", name, *v))
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration, name string) {
+		if *v == 0 {
+			*v = d
+		} else if *v < 0 {
+			bad = append(bad, fmt.Sprintf("%s: %v is negative", name, *v))
+		}
+	}
+	def(&o.BatchSize, 512, "BatchSize")
+	if o.BatchSize > MaxBatchSize {
+		bad = append(bad, fmt.Sprintf("BatchSize: %d is above %d", o.BatchSize, MaxBatchSize))
+	}
+	def(&o.QueueSize, 256*o.BatchSize, "QueueSize")
+	if o.QueueSize > 0 && o.QueueSize < o.BatchSize {
+		bad = append(bad, fmt.Sprintf("QueueSize: %d is below BatchSize %d", o.QueueSize, o.BatchSize))
+	}
+	def(&o.WindowSize, 1_000_000, "WindowSize")
+	defd(&o.BatchInterval, 50*time.Millisecond, "BatchInterval")
+	defd(&o.HashrateBucket, time.Minute, "HashrateBucket")
+	if o.HashrateBucket > 0 && o.HashrateBucket < time.Second {
+		bad = append(bad, "HashrateBucket: below 1s")
+	}
+	defd(&o.HashrateRetention, 24*time.Hour, "HashrateRetention")
+	defd(&o.DedupeTTL, 7*24*time.Hour, "DedupeTTL")
+	if o.DedupeTTL > 0 && o.DedupeTTL < time.Second {
+		bad = append(bad, "DedupeTTL: below 1s")
+	}
+	defd(&o.Timeout, 2*time.Second, "Timeout")
+	defd(&o.RetryInterval, 250*time.Millisecond, "RetryInterval")
+	defd(&o.CloseTimeout, 30*time.Second, "CloseTimeout")
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if len(bad) > 0 {
+		return o, &OptionsError{Fields: bad}
+	}
+	return o, nil
+}
+
+// Errors returned by AddShare, AddShareWait, AddBlock and Close.
+var (
+	// ErrBacklog means the in-memory queue is full: Redis (and the
+	// journal, when configured) are not keeping up. The share was not
+	// recorded; the caller counts it and carries on.
+	ErrBacklog = errors.New("redisstore: share queue full")
+	// ErrClosed means the store was closed (or never started).
+	ErrClosed = errors.New("redisstore: store closed")
+	// ErrInvalid means the record cannot be stored as given (empty or
+	// unencodable name, non-finite or negative difficulty).
+	ErrInvalid = errors.New("redisstore: invalid record")
+	// ErrUnflushed means Close gave up on batches that reached neither
+	// Redis nor the journal within CloseTimeout: those shares are lost.
+	ErrUnflushed = errors.New("redisstore: batches not flushed")
+)

@@ -1,0 +1,304 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tarbela-pool/tarbela/share"
+)
+
+// Reader reads what stores wrote under one prefix. It needs no writer: the
+// admin CLI and tests use it with their own client. Store embeds one.
+type Reader struct {
+	rdb    redis.UniversalClient
+	k      keys
+	bucket time.Duration
+}
+
+// NewReader returns a Reader of the keys under prefix ("tarbela" when
+// empty); hashrateBucket must match the writers' HashrateBucket (1 minute
+// when zero).
+func NewReader(rdb redis.UniversalClient, prefix string, hashrateBucket time.Duration) *Reader {
+	if prefix == "" {
+		prefix = "tarbela"
+	}
+	if hashrateBucket < time.Second {
+		hashrateBucket = time.Minute
+	}
+	return &Reader{rdb: rdb, k: newKeys(prefix), bucket: hashrateBucket}
+}
+
+// Stats is a snapshot of what Redis holds, for status lines and tests.
+type Stats struct {
+	// RoundShares and RoundWork are the open round's share count and
+	// difficulty-weighted work; RoundStart is its first share's time.
+	RoundShares int64
+	RoundWork   float64
+	RoundStart  time.Time
+	// RoundWorkers is how many workers have work in the open round.
+	RoundWorkers int64
+	// TotalShares and TotalWork count every share recorded under the
+	// prefix by every node; NodeShares splits TotalShares by node id.
+	TotalShares int64
+	TotalWork   float64
+	NodeShares  map[uint8]int64
+	// Blocks is the number of block records.
+	Blocks int64
+	// Window is the PPLNS window's length.
+	Window int64
+}
+
+// Stats reads the counters in one round trip.
+func (s *Reader) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	pipe := s.rdb.Pipeline()
+	meta := pipe.HMGet(ctx, s.k.roundMeta(CurrentRound), "shares", "work", "start")
+	workers := pipe.HLen(ctx, s.k.roundWorkers(CurrentRound))
+	totals := pipe.HGetAll(ctx, s.k.totals())
+	blocks := pipe.ZCard(ctx, s.k.blocks())
+	window := pipe.LLen(ctx, s.k.window())
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return st, fmt.Errorf("redisstore: read stats: %w", err)
+	}
+	m := meta.Val()
+	st.RoundShares = parseInt(m[0])
+	st.RoundWork = parseFloat(m[1])
+	if ms := parseInt(m[2]); ms > 0 {
+		st.RoundStart = time.UnixMilli(ms)
+	}
+	st.RoundWorkers = workers.Val()
+	t := totals.Val()
+	st.TotalShares = parseInt(t["shares"])
+	st.TotalWork = parseFloat(t["work"])
+	st.NodeShares = map[uint8]int64{}
+	for k, v := range t {
+		if id, ok := strings.CutPrefix(k, "node:"); ok {
+			if n, err := strconv.ParseUint(id, 10, 8); err == nil {
+				st.NodeShares[uint8(n)] = parseInt(v)
+			}
+		}
+	}
+	st.Blocks = blocks.Val()
+	st.Window = window.Val()
+	return st, nil
+}
+
+func parseInt(v any) int64 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+func parseFloat(v any) float64 {
+	s, _ := v.(string)
+	f, _ := strconv.ParseFloat(s, 64)
+	return f
+}
+
+// RoundWork returns the difficulty-weighted work per worker and per account
+// of a round: CurrentRound, or the hash of the block that froze it. A round
+// that does not exist (or was expired after payout) is empty.
+func (s *Reader) RoundWork(ctx context.Context, round string) (workers, accounts map[string]float64, err error) {
+	pipe := s.rdb.Pipeline()
+	w := pipe.HGetAll(ctx, s.k.roundWorkers(round))
+	a := pipe.HGetAll(ctx, s.k.roundAccounts(round))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, fmt.Errorf("redisstore: read round %s: %w", round, err)
+	}
+	conv := func(m map[string]string) map[string]float64 {
+		out := make(map[string]float64, len(m))
+		for k, v := range m {
+			out[k] = parseFloat(v)
+		}
+		return out
+	}
+	return conv(w.Val()), conv(a.Val()), nil
+}
+
+// Block is a block record with the round it froze.
+type Block struct {
+	share.BlockRecord
+	// Round is the key of the frozen round (the block hash), empty when
+	// the block froze none (rejected).
+	Round string
+}
+
+// Blocks returns up to n block records, highest first.
+func (s *Reader) Blocks(ctx context.Context, n int) ([]Block, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	hashes, err := s.rdb.ZRevRange(ctx, s.k.blocks(), 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: read blocks index: %w", err)
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(hashes))
+	for i, h := range hashes {
+		cmds[i] = pipe.HGetAll(ctx, s.k.block(h))
+	}
+	if len(hashes) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("redisstore: read blocks: %w", err)
+		}
+	}
+	out := make([]Block, 0, len(hashes))
+	for _, c := range cmds {
+		m := c.Val()
+		if len(m) == 0 {
+			continue
+		}
+		node, _ := strconv.ParseUint(m["node"], 10, 8)
+		out = append(out, Block{
+			BlockRecord: share.BlockRecord{
+				Height: parseInt(m["height"]), Hash: m["hash"], Worker: m["worker"], Account: m["account"],
+				Reward: parseInt(m["reward"]), Status: share.BlockStatus(m["status"]), Reason: m["reason"],
+				Time: time.UnixMilli(parseInt(m["time"])), Node: uint8(node),
+			},
+			Round: m["round"],
+		})
+	}
+	return out, nil
+}
+
+// WindowShare is one entry of the PPLNS window.
+type WindowShare struct {
+	Worker, Account string
+	Difficulty      float64
+}
+
+// Window returns up to n of the newest shares in the PPLNS window, newest
+// first.
+func (s *Reader) Window(ctx context.Context, n int) ([]WindowShare, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	vals, err := s.rdb.LRange(ctx, s.k.window(), 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: read window: %w", err)
+	}
+	out := make([]WindowShare, 0, len(vals))
+	for _, v := range vals {
+		ws, ok := parseWindowEntry(v)
+		if !ok {
+			return out, fmt.Errorf("redisstore: window entry %q is malformed", v)
+		}
+		out = append(out, ws)
+	}
+	return out, nil
+}
+
+// parseWindowEntry reads what encoder.windowEntry wrote.
+func parseWindowEntry(v string) (WindowShare, bool) {
+	d, rest, ok := strings.Cut(v, "|")
+	if !ok {
+		return WindowShare{}, false
+	}
+	diff, err := strconv.ParseFloat(d, 64)
+	if err != nil {
+		return WindowShare{}, false
+	}
+	worker, account, explicit := strings.Cut(rest, "|")
+	if !explicit {
+		account = accountOf(worker)
+	}
+	return WindowShare{Worker: worker, Account: account, Difficulty: diff}, worker != ""
+}
+
+// Hashrate returns the hashes per second of a worker (or, with account set,
+// of an account) over the buckets that cover the last d, from the
+// difficulty-weighted work recorded in them (work·2^32/d). d is rounded up
+// to whole buckets.
+func (s *Reader) Hashrate(ctx context.Context, name string, account bool, d time.Duration) (float64, error) {
+	bucket := int64(s.bucket / time.Second)
+	n := int64((d + s.bucket - 1) / s.bucket)
+	if n <= 0 {
+		return 0, nil
+	}
+	now := time.Now().Unix() / bucket * bucket
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, 0, n)
+	for i := range n {
+		start := now - i*bucket
+		key := s.k.hashrateWorkers(start)
+		if account {
+			key = s.k.hashrateAccounts(start)
+		}
+		cmds = append(cmds, pipe.HGet(ctx, key, name))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("redisstore: read hashrate of %s: %w", name, err)
+	}
+	var work float64
+	for _, c := range cmds {
+		if v, err := c.Float64(); err == nil {
+			work += v
+		}
+	}
+	return work * (1 << 32) / (time.Duration(n) * s.bucket).Seconds(), nil
+}
+
+// LastShare returns when a worker (or account) last had a share recorded;
+// zero when none within HashrateRetention.
+func (s *Reader) LastShare(ctx context.Context, name string, account bool) (time.Time, error) {
+	key := s.k.lastWorker()
+	if account {
+		key = s.k.lastAccount()
+	}
+	ms, err := s.rdb.ZScore(ctx, key, name).Result()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("redisstore: read last share of %s: %w", name, err)
+	}
+	return time.UnixMilli(int64(ms)), nil
+}
+
+// SetBlockStatus changes a block's recorded status (for the unlocker:
+// confirmed, orphaned, paid). It does not move round work; rejections
+// found at submission go through AddBlock, which gives the round back.
+func (s *Reader) SetBlockStatus(ctx context.Context, hash string, status share.BlockStatus) error {
+	n, err := s.rdb.Exists(ctx, s.k.block(hash)).Result()
+	if err != nil {
+		return fmt.Errorf("redisstore: set status of block %s: %w", hash, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisstore: set status of block %s: %w", hash, ErrNoBlock)
+	}
+	if err := s.rdb.HSet(ctx, s.k.block(hash), "status", string(status)).Err(); err != nil {
+		return fmt.Errorf("redisstore: set status of block %s: %w", hash, err)
+	}
+	return nil
+}
+
+// ErrNoBlock means no block record has the given hash.
+var ErrNoBlock = errors.New("no such block")
+
+// ReleaseRound ends the life of a frozen round once its block is paid or
+// orphaned: its keys expire after keep (0 deletes them now). The block
+// record itself stays.
+func (s *Reader) ReleaseRound(ctx context.Context, hash string, keep time.Duration) error {
+	if hash == "" || hash == CurrentRound {
+		return fmt.Errorf("redisstore: release round %q: %w", hash, ErrInvalid)
+	}
+	ks := []string{s.k.roundWorkers(hash), s.k.roundAccounts(hash), s.k.roundMeta(hash)}
+	pipe := s.rdb.TxPipeline()
+	for _, k := range ks {
+		if keep <= 0 {
+			pipe.Del(ctx, k)
+		} else {
+			pipe.Expire(ctx, k, keep)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redisstore: release round %s: %w", hash, err)
+	}
+	return nil
+}

@@ -1,0 +1,291 @@
+package redisstore
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tarbela-pool/tarbela/share"
+)
+
+// applyScript records one batch atomically: shares first, then the batch's
+// block, if any. It returns 1 when applied, 0 when the batch was applied
+// before (a resend after a lost reply, or a journal replayed again).
+//
+// A batch is (stream, seq): the stream is one store process (node and start
+// time), seq counts its batches from 1. The writer and the replayer send a
+// stream's batches strictly in order, one at a time, so "seq at most the
+// stream's high-water mark" means "already applied"; the mark's key lives
+// DedupeTTL after the stream's last batch.
+//
+// KEYS: 1 stream high-water mark, 2-4 current round w/a/meta, 5 PPLNS window, 6-7 last
+// share w/a, 8 totals, 9 blocks index, 10 block record, 11-13 the block's
+// frozen round w/a/meta, 14.. hashrate buckets as (workers, accounts) pairs.
+//
+// ARGV: 1 dedupe TTL s, 2 window N, 3 bucket TTL s, 4 last-share cutoff ms,
+// 5 per-node totals field, 6 shares, 7 work, 8 first share ms, 9 last share
+// ms, 10 seq, then counted sections: worker work pairs, account work pairs, worker
+// last-share pairs (ms, name), account last-share pairs, buckets (per bucket
+// a counted worker section and a counted account section), window entries,
+// and the block section (0, or 1 hash height status frozen-ms nfields
+// field/value pairs).
+var applyScript = redis.NewScript(`
+local function push(cmd, key, pre, first, count)
+  -- Sends cmd key pre ARGV[first..first+count-1] in chunks that stay far
+  -- below Lua's unpack limit.
+  local i = first
+  local last = first + count - 1
+  while i <= last do
+    local t = {}
+    if pre then t[1] = pre end
+    local j = i
+    while j <= last and #t < 1000 do t[#t+1] = ARGV[j]; j = j + 1 end
+    redis.call(cmd, key, unpack(t))
+    i = j
+  end
+end
+local function incr(key, i)
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    redis.call('HINCRBYFLOAT', key, ARGV[i], ARGV[i+1])
+    i = i + 2
+  end
+  return i, n
+end
+
+local seq = tonumber(ARGV[10])
+local applied = tonumber(redis.call('GET', KEYS[1]) or '0')
+if seq <= applied then return 0 end
+redis.call('SET', KEYS[1], ARGV[10], 'EX', ARGV[1])
+
+local shares = tonumber(ARGV[6])
+local i = 11
+i = incr(KEYS[2], i)
+i = incr(KEYS[3], i)
+if shares > 0 then
+  redis.call('HINCRBY', KEYS[4], 'shares', shares)
+  redis.call('HINCRBYFLOAT', KEYS[4], 'work', ARGV[7])
+  redis.call('HSETNX', KEYS[4], 'start', ARGV[8])
+  redis.call('HSET', KEYS[4], 'updated', ARGV[9])
+  redis.call('HINCRBY', KEYS[8], 'shares', shares)
+  redis.call('HINCRBYFLOAT', KEYS[8], 'work', ARGV[7])
+  redis.call('HINCRBY', KEYS[8], ARGV[5], shares)
+end
+redis.call('HINCRBY', KEYS[8], 'batches', 1)
+for k = 6, 7 do
+  local n = tonumber(ARGV[i])
+  if n > 0 then
+    push('ZADD', KEYS[k], 'GT', i + 1, 2 * n)
+    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', '(' .. ARGV[4])
+  end
+  i = i + 1 + 2 * n
+end
+local nb = tonumber(ARGV[i])
+i = i + 1
+for b = 0, nb - 1 do
+  local kw, ka = KEYS[14 + 2*b], KEYS[15 + 2*b]
+  i = incr(kw, i)
+  i = incr(ka, i)
+  redis.call('EXPIRE', kw, ARGV[3])
+  redis.call('EXPIRE', ka, ARGV[3])
+end
+local nw = tonumber(ARGV[i])
+if nw > 0 then
+  push('LPUSH', KEYS[5], nil, i + 1, nw)
+  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[2]) - 1)
+end
+i = i + 1 + nw
+
+if ARGV[i] == '1' then
+  local hash, height, status, frozen = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  local nf = tonumber(ARGV[i+5])
+  local prev = redis.call('HGET', KEYS[10], 'round')
+  push('HSET', KEYS[10], nil, i + 6, 2 * nf)
+  redis.call('ZADD', KEYS[9], height, hash)
+  if status ~= 'rejected' then
+    if not prev then
+      for j = 0, 2 do
+        if redis.call('EXISTS', KEYS[2+j]) == 1 then redis.call('RENAME', KEYS[2+j], KEYS[11+j]) end
+      end
+      redis.call('HSET', KEYS[13], 'block', hash, 'height', height, 'frozen', frozen)
+      redis.call('HSET', KEYS[10], 'round', hash)
+    end
+  elseif prev then
+    -- A block recorded as found and later rejected gives its round back.
+    for j = 0, 1 do
+      local kv = redis.call('HGETALL', KEYS[11+j])
+      for p = 1, #kv, 2 do redis.call('HINCRBYFLOAT', KEYS[2+j], kv[p], kv[p+1]) end
+    end
+    local m = redis.call('HMGET', KEYS[13], 'shares', 'work', 'start')
+    if m[1] then redis.call('HINCRBY', KEYS[4], 'shares', m[1]) end
+    if m[2] then redis.call('HINCRBYFLOAT', KEYS[4], 'work', m[2]) end
+    if m[3] then
+      local cur = redis.call('HGET', KEYS[4], 'start')
+      if (not cur) or tonumber(m[3]) < tonumber(cur) then redis.call('HSET', KEYS[4], 'start', m[3]) end
+    end
+    redis.call('DEL', KEYS[11], KEYS[12], KEYS[13])
+    redis.call('HDEL', KEYS[10], 'round')
+  end
+end
+return 1
+`)
+
+// bucketSums is one hashrate bucket's sums in a batch.
+type bucketSums struct {
+	workers, accounts map[string]float64
+}
+
+// encoder turns a batch into the script's keys and arguments. Each goroutine
+// that sends batches owns one; its maps are reused from batch to batch.
+type encoder struct {
+	k        keys
+	o        *Options
+	workers  map[string]float64
+	accounts map[string]float64
+	lastW    map[string]int64
+	lastA    map[string]int64
+	buckets  map[int64]*bucketSums
+	order    []int64
+	buf      []byte
+}
+
+func newEncoder(k keys, o *Options) *encoder {
+	return &encoder{k: k, o: o,
+		workers: map[string]float64{}, accounts: map[string]float64{},
+		lastW: map[string]int64{}, lastA: map[string]int64{}, buckets: map[int64]*bucketSums{}}
+}
+
+func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+func fmtInt(v int64) string     { return strconv.FormatInt(v, 10) }
+
+// windowEntry is the PPLNS list element of one share: "<difficulty>|<worker>"
+// when the account is the worker name up to its first '.', else
+// "<difficulty>|<worker>|<account>". Names never contain '|' (AddShare
+// refuses them).
+func (e *encoder) windowEntry(r *share.Record) string {
+	e.buf = strconv.AppendFloat(e.buf[:0], r.Difficulty, 'g', -1, 64)
+	e.buf = append(e.buf, '|')
+	e.buf = append(e.buf, r.Worker...)
+	if accountOf(r.Worker) != r.Account {
+		e.buf = append(e.buf, '|')
+		e.buf = append(e.buf, r.Account...)
+	}
+	return string(e.buf)
+}
+
+// accountOf is the account a worker name implies: the part before the
+// first '.'.
+func accountOf(worker string) string {
+	if i := strings.IndexByte(worker, '.'); i >= 0 {
+		return worker[:i]
+	}
+	return worker
+}
+
+// encode returns the keys and arguments of applyScript for b.
+func (e *encoder) encode(b *batch) ([]string, []any) {
+	clear(e.workers)
+	clear(e.accounts)
+	clear(e.lastW)
+	clear(e.lastA)
+	clear(e.buckets)
+	e.order = e.order[:0]
+	o := e.o
+	bucketSec := int64(o.HashrateBucket / time.Second)
+	var work float64
+	var first, last int64
+	for i := range b.shares {
+		r := &b.shares[i]
+		ms := r.Time.UnixMilli()
+		if i == 0 || ms < first {
+			first = ms
+		}
+		if ms > last {
+			last = ms
+		}
+		work += r.Difficulty
+		e.workers[r.Worker] += r.Difficulty
+		e.accounts[r.Account] += r.Difficulty
+		if ms > e.lastW[r.Worker] {
+			e.lastW[r.Worker] = ms
+		}
+		if ms > e.lastA[r.Account] {
+			e.lastA[r.Account] = ms
+		}
+		start := r.Time.Unix() / bucketSec * bucketSec
+		bs := e.buckets[start]
+		if bs == nil {
+			bs = &bucketSums{workers: map[string]float64{}, accounts: map[string]float64{}}
+			e.buckets[start] = bs
+			e.order = append(e.order, start)
+		}
+		bs.workers[r.Worker] += r.Difficulty
+		bs.accounts[r.Account] += r.Difficulty
+	}
+	var blockHash string
+	if b.block != nil {
+		blockHash = b.block.Hash
+	} else {
+		blockHash = "-"
+	}
+	ks := make([]string, 0, 13+2*len(e.order))
+	ks = append(ks, e.k.stream(b.id),
+		e.k.roundWorkers(CurrentRound), e.k.roundAccounts(CurrentRound), e.k.roundMeta(CurrentRound),
+		e.k.window(), e.k.lastWorker(), e.k.lastAccount(), e.k.totals(), e.k.blocks(),
+		e.k.block(blockHash), e.k.roundWorkers(blockHash), e.k.roundAccounts(blockHash), e.k.roundMeta(blockHash))
+	for _, start := range e.order {
+		ks = append(ks, e.k.hashrateWorkers(start), e.k.hashrateAccounts(start))
+	}
+	retention := o.HashrateRetention + o.HashrateBucket
+	cutoff := time.Now().Add(-o.HashrateRetention).UnixMilli()
+	n := 10 + 4*len(e.workers) + 4*len(e.accounts) + 2*len(b.shares) + len(b.shares) + 16
+	args := make([]any, 0, n)
+	args = append(args,
+		fmtInt(int64(o.DedupeTTL/time.Second)), strconv.Itoa(o.WindowSize),
+		fmtInt(int64(retention/time.Second)), fmtInt(cutoff),
+		"node:"+strconv.Itoa(int(o.Node)), strconv.Itoa(len(b.shares)), fmtFloat(work),
+		fmtInt(first), fmtInt(last), strconv.FormatUint(b.seq, 10))
+	sums := func(m map[string]float64) {
+		args = append(args, strconv.Itoa(len(m)))
+		for k, v := range m {
+			args = append(args, k, fmtFloat(v))
+		}
+	}
+	times := func(m map[string]int64) {
+		args = append(args, strconv.Itoa(len(m)))
+		for k, v := range m {
+			args = append(args, fmtInt(v), k)
+		}
+	}
+	sums(e.workers)
+	sums(e.accounts)
+	times(e.lastW)
+	times(e.lastA)
+	args = append(args, strconv.Itoa(len(e.order)))
+	for _, start := range e.order {
+		sums(e.buckets[start].workers)
+		sums(e.buckets[start].accounts)
+	}
+	args = append(args, strconv.Itoa(len(b.shares)))
+	for i := range b.shares {
+		args = append(args, e.windowEntry(&b.shares[i]))
+	}
+	if bl := b.block; bl != nil {
+		fields := []string{
+			"height", fmtInt(bl.Height), "hash", bl.Hash, "worker", bl.Worker,
+			"account", bl.Account, "reward", fmtInt(bl.Reward), "status", string(bl.Status),
+			"reason", bl.Reason, "time", fmtInt(bl.Time.UnixMilli()), "node", strconv.Itoa(int(bl.Node)),
+		}
+		args = append(args, "1", bl.Hash, fmtInt(bl.Height), string(bl.Status),
+			fmtInt(bl.Time.UnixMilli()), strconv.Itoa(len(fields)/2))
+		for _, f := range fields {
+			args = append(args, f)
+		}
+	} else {
+		args = append(args, "0")
+	}
+	return ks, args
+}
