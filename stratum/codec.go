@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -192,7 +193,11 @@ func skipContainer(b []byte, i, depth int) (int, error) {
 // quote), checking escapes and rejecting raw control characters.
 func skipString(b []byte, i int) (int, error) {
 	for i++; i < len(b); i++ {
-		switch c := b[i]; {
+		c := b[i]
+		if !strSpecial[c] {
+			continue
+		}
+		switch {
 		case c == '"':
 			return i + 1, nil
 		case c < 0x20:
@@ -217,6 +222,16 @@ func skipString(b []byte, i int) (int, error) {
 	return 0, &protocolError{"Parse error: unterminated string"}
 }
 
+// strSpecial marks the bytes a string scan must stop at: the closing quote,
+// the escape character and raw control characters.
+var strSpecial = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
@@ -231,7 +246,7 @@ func skipLiteral(b []byte, i int, lit string) (int, error) {
 // skipNumber checks the JSON number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 func skipNumber(b []byte, i int) (int, error) {
 	start := i
-	bad := &protocolError{"Parse error: bad number at byte " + strconv.Itoa(start)}
+	bad := func() error { return &protocolError{"Parse error: bad number at byte " + strconv.Itoa(start)} }
 	digits := func() bool {
 		s := i
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
@@ -245,12 +260,12 @@ func skipNumber(b []byte, i int) (int, error) {
 	if i < len(b) && b[i] == '0' {
 		i++
 	} else if !digits() {
-		return 0, bad
+		return 0, bad()
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if !digits() {
-			return 0, bad
+			return 0, bad()
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -259,7 +274,7 @@ func skipNumber(b []byte, i int) (int, error) {
 			i++
 		}
 		if !digits() {
-			return 0, bad
+			return 0, bad()
 		}
 	}
 	return i, nil
@@ -270,16 +285,14 @@ func skipNumber(b []byte, i int) (int, error) {
 // new slice (rare: no Stratum field needs them).
 func stringValue(v []byte) ([]byte, error) {
 	body := v[1 : len(v)-1]
-	for _, c := range body {
-		if c == '\\' {
-			var s string
-			if err := json.Unmarshal(v, &s); err != nil {
-				return nil, &protocolError{"Parse error: bad string"}
-			}
-			return []byte(s), nil
-		}
+	if bytes.IndexByte(body, '\\') < 0 {
+		return body, nil
 	}
-	return body, nil
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return nil, &protocolError{"Parse error: bad string"}
+	}
+	return []byte(s), nil
 }
 
 // stringParams decodes a params array whose elements must all be strings
