@@ -130,7 +130,7 @@ func runBenchmark(ctx context.Context, threads int, d time.Duration, stdout, std
 	for i, r := range res.PerThread {
 		fmt.Fprintf(stdout, "thread %d: %.3f MH/s\n", i, r/1e6)
 	}
-	fmt.Fprintf(stdout, "total: %.3f MH/s (%d threads, %.1fs)\n", res.Total/1e6, len(res.PerThread), res.Elapsed.Seconds())
+	fmt.Fprintf(stdout, "total: %.3f MH/s (threads=%d, %.1fs)\n", res.Total/1e6, len(res.PerThread), res.Elapsed.Seconds())
 	return 0
 }
 

@@ -15,7 +15,7 @@ func TestBenchmarkFlag(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr: %s", code, errOut.String())
 	}
-	m := regexp.MustCompile(`(?m)^total: ([0-9.]+) MH/s \(2 threads`).FindStringSubmatch(out.String())
+	m := regexp.MustCompile(`(?m)^total: ([0-9.]+) MH/s \(threads=2,`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("no total line in:\n%s", out.String())
 	}

@@ -98,8 +98,11 @@ type session struct {
 	rejectLog  rateLimit
 }
 
+// newSession starts a session at difficulty 1, Stratum's default until the
+// pool sets one: a difficulty from an earlier connection may be lower than
+// what the new one expects.
 func newSession(m *Miner) *session {
-	g := &goal{difficulty: math.Float64frombits(m.difficulty.Load())}
+	g := &goal{difficulty: 1}
 	g.target, _ = share.TargetFromDifficulty(g.difficulty)
 	return &session{m: m, log: m.log, pending: make(map[uint64]pendingReq), goal: g}
 }
