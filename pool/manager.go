@@ -708,14 +708,17 @@ func (m *Manager) longPoll() {
 	}
 }
 
-// watchWebsocket subscribes to btcd's block notifications on node i.
-// rpcclient reconnects on its own and re-registers notifyblocks; every
-// (re)connection triggers a fetch to catch up on what was missed.
+// watchWebsocket subscribes to btcd's block notifications on node i and
+// redials with backoff when the connection drops; every (re)connection
+// triggers a fetch to catch up on what was missed. rpcclient's own
+// reconnect loop is off because it sleeps up to a minute without noticing
+// Shutdown, which would hold up Stop.
 func (m *Manager) watchWebsocket(i int) {
 	n := m.nodes[i]
 	host, tls, _ := wsHost(n.o.URL) // validated by NewManager
 	cfg := &rpcclient.ConnConfig{
 		Host: host, Endpoint: "ws", User: n.o.User, Pass: n.o.Password, DisableTLS: !tls,
+		DisableAutoReconnect: true,
 	}
 	handlers := &rpcclient.NotificationHandlers{
 		OnClientConnected: func() { m.trigger(trigger{source: "websocket"}) },
@@ -739,7 +742,19 @@ func (m *Manager) watchWebsocket(i int) {
 				if down {
 					log.Warn("websocket block notifications restored")
 				}
-				<-m.ctx.Done()
+				down, backoff = false, 500*time.Millisecond
+				// Without auto-reconnect the client shuts itself down
+				// when the connection drops.
+				lost := make(chan struct{})
+				go func() {
+					c.WaitForShutdown()
+					close(lost)
+				}()
+				select {
+				case <-m.ctx.Done():
+				case <-lost:
+					err = errors.New("websocket connection lost")
+				}
 			}
 			stop()
 			c.Shutdown()
@@ -751,6 +766,8 @@ func (m *Manager) watchWebsocket(i int) {
 		if !down {
 			log.Warn("websocket block notifications unavailable, retrying", zap.Error(err))
 			down = true
+		} else {
+			log.Debug("websocket redial failed", zap.Error(err))
 		}
 		select {
 		case <-m.ctx.Done():
