@@ -1,7 +1,8 @@
 // Package hasher computes Bitcoin's SHA-256d (double SHA-256) for the pool's
 // hot paths: the 80-byte block header hash, the 64-byte merkle node hash used
 // when folding a coinbase up its merkle branch, batches of headers, and nonce
-// scanning from a precomputed midstate. Nothing here allocates.
+// scanning from a precomputed midstate. Only NewScanner allocates; the hash
+// and scan paths do not.
 //
 // All hashes are in internal byte order, the order in which SHA-256 produces
 // them (as btcd's chainhash.Hash stores them); the familiar display order of
