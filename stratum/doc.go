@@ -19,7 +19,8 @@
 // Locking: a session's mutex guards its protocol state and is held while a
 // request is handled and while a notify is queued, which keeps the order of
 // mining.set_difficulty and mining.notify on the wire. Server.mu guards the
-// session set and the current work and is never held while a session's
-// mutex is taken; the extranonce1 allocator has its own mutex, which may be
-// taken while a session's mutex is held (session.mu before alloc.mu).
+// session set and is never held while a session's mutex is taken; the
+// current work is an atomic pointer; the extranonce1 allocator has its own
+// mutex, which may be taken while a session's mutex is held (session.mu
+// before alloc.mu).
 package stratum
