@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,12 @@ type Metrics struct {
 	accepted prometheus.Counter
 	rejected [32]prometheus.Counter
 	rate     *Rate
+	// Totals for status lines, without a scrape.
+	nAccepted, nRejected, nBlocks, nBlocksAccepted atomic.Uint64
+
+	storeOnce sync.Once
+	store     *StoreObserver
+	backlog   atomic.Pointer[func() float64]
 }
 
 // New registers the collectors. connections reports the number of open
@@ -57,17 +64,37 @@ func New(connections func() int) *Metrics {
 // ShareJudged implements share.Observer.
 func (m *Metrics) ShareJudged(r share.Reason, difficulty float64) {
 	if r == share.ReasonNone {
+		m.nAccepted.Add(1)
 		m.accepted.Inc()
 		m.rate.Add(time.Now(), difficulty)
 		return
 	}
+	m.nRejected.Add(1)
 	if int(r) < len(m.rejected) && m.rejected[r] != nil {
 		m.rejected[r].Inc()
 	}
 }
 
 // BlockJudged implements share.Observer.
-func (m *Metrics) BlockJudged(s share.BlockStatus) { m.blocks.WithLabelValues(string(s)).Inc() }
+func (m *Metrics) BlockJudged(s share.BlockStatus) {
+	switch s {
+	case share.BlockSubmitted:
+		m.nBlocks.Add(1)
+	case share.BlockAccepted:
+		m.nBlocksAccepted.Add(1)
+	}
+	m.blocks.WithLabelValues(string(s)).Inc()
+}
+
+// Totals are the counts since start, for status lines.
+type Totals struct {
+	Accepted, Rejected, BlocksSubmitted, BlocksAccepted uint64
+}
+
+// Totals returns the counts since start.
+func (m *Metrics) Totals() Totals {
+	return Totals{m.nAccepted.Load(), m.nRejected.Load(), m.nBlocks.Load(), m.nBlocksAccepted.Load()}
+}
 
 // Hashrate is the estimated pool hashrate in H/s: accepted difficulty ×
 // 2^32 per second over the window.

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tarbela-pool/tarbela/config"
+	"github.com/tarbela-pool/tarbela/internal/daemon"
+	"github.com/tarbela-pool/tarbela/internal/devnet"
+	"github.com/tarbela-pool/tarbela/share"
+)
+
+// drainTimeout bounds a graceful stop.
+const drainTimeout = 15 * time.Second
+
+func cmdRun(args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	path := fs.String("config", "tarbela.toml", "config file (see config/tarbela.sample.toml)")
+	journal := fs.String("journal", "", "share journal used while Redis is unreachable (default: in the user cache dir)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	log, err := daemon.NewLogger(cfg.Log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer log.Sync()
+	// Every miner is a socket: the Go runtime has already raised the soft
+	// open-files limit to the hard limit at start-up (Linux).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d, err := daemon.Start(ctx, cfg, daemon.Options{JournalPath: *journal}, log)
+	if err != nil {
+		log.Error("start failed", zap.Error(err))
+		return 1
+	}
+	<-ctx.Done()
+	log.Info("stopping: sending client.reconnect to miners and flushing shares")
+	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := d.Stop(sctx); err != nil {
+		log.Warn("stop", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+func cmdDevnet(args []string) int {
+	fs := flag.NewFlagSet("devnet", flag.ContinueOnError)
+	var o devnet.Options
+	fs.StringVar(&o.Dir, "dir", "devnet", "directory for node and Redis data, the journal and devnet.json")
+	fs.IntVar(&o.Miners, "miners", 1, "number of built-in CPU miners (0: mine with outside miners)")
+	fs.IntVar(&o.Threads, "threads", 1, "threads per built-in miner")
+	fs.StringVar(&o.Stratum, "stratum", "127.0.0.1:3333", "Stratum listen address")
+	fs.StringVar(&o.Mode, "mode", "pool", `payout mode: "pool" or "solo"`)
+	fs.Float64Var(&o.Difficulty, "difficulty", 0.01, "starting share difficulty")
+	fs.DurationVar(&o.StatusEvery, "status", 5*time.Second, "status line interval")
+	verbose := fs.Bool("v", false, "show the pool's logs")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := zap.NewNop()
+	if *verbose {
+		log, _ = daemon.NewLogger(config.Log{Level: "info", Format: "console"})
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	o.Log = log
+	if err := devnet.Run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "devnet:", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdConfigCheck(path string) int {
+	if _, err := config.Load(path); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("OK")
+	return 0
+}
+
+func cmdShareVerify(args []string) int {
+	fs := flag.NewFlagSet("share verify", flag.ContinueOnError)
+	notify := fs.String("notify", "", "mining.notify params as JSON: [job_id, prevhash, coinb1, coinb2, [branch], version, nbits, ntime, clean]")
+	en1 := fs.String("extranonce1", "", "the connection's extranonce1 (hex)")
+	submit := fs.String("submit", "", "mining.submit params as JSON: [worker, job_id, extranonce2, ntime, nonce(, version_bits)]")
+	mask := fs.String("mask", "", "negotiated version-rolling mask (hex, e.g. 1fffe000); none when empty")
+	diff := fs.Float64("difficulty", 0, "share difficulty to judge against; adds accepted and reason to the output")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *notify == "" || *en1 == "" || *submit == "" {
+		fmt.Fprintln(os.Stderr, "share verify: -notify, -extranonce1 and -submit are required")
+		return 2
+	}
+	e1, err := hex.DecodeString(*en1)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "share verify: -extranonce1: not hex")
+		return 2
+	}
+	var m uint64
+	if *mask != "" {
+		if m, err = strconv.ParseUint(*mask, 16, 32); err != nil {
+			fmt.Fprintln(os.Stderr, "share verify: -mask: want up to 8 hex digits")
+			return 2
+		}
+	}
+	in, err := share.Inspect([]byte(*notify), e1, []byte(*submit), uint32(m), *diff, time.Now())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "share verify:", err)
+		return 1
+	}
+	out, _ := json.MarshalIndent(in, "", "  ")
+	fmt.Println(string(out))
+	return 0
+}

@@ -1,0 +1,253 @@
+// Package daemon wires Tarbela's packages into a running pool node: the
+// template manager's work feed into the Stratum server, the share validator
+// to the Redis store and the block submitter, and the metrics endpoint. It
+// converts the one typed config into each package's small options struct.
+// cmd/tarbela and the devnet use it; integration tests start it in-process.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tarbela-pool/tarbela/config"
+	"github.com/tarbela-pool/tarbela/internal/metrics"
+	"github.com/tarbela-pool/tarbela/pool"
+	"github.com/tarbela-pool/tarbela/share"
+	"github.com/tarbela-pool/tarbela/share/redisstore"
+	"github.com/tarbela-pool/tarbela/stratum"
+)
+
+// Daemon is a running pool node.
+type Daemon struct {
+	cfg      *config.Config
+	log      *zap.Logger
+	store    *redisstore.Store
+	manager  *pool.Manager
+	server   *stratum.Server
+	metrics  *metrics.Metrics
+	http     *http.Server
+	httpAddr string
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// NewLogger builds the zap logger the config asks for.
+func NewLogger(c config.Log) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	var zc zap.Config
+	if c.Format == "console" {
+		zc = zap.NewDevelopmentConfig()
+		zc.DisableStacktrace = true
+	} else {
+		zc = zap.NewProductionConfig()
+	}
+	zc.Level = zap.NewAtomicLevelAt(level)
+	return zc.Build()
+}
+
+// Options are what the config does not say: where the journal lives.
+type Options struct {
+	// JournalPath is the share journal used while Redis is unreachable;
+	// "" puts it in the user's state directory.
+	JournalPath string
+}
+
+// Start validates nothing the config package already validated; it builds
+// and starts every part, and stops what it started when a later part fails.
+func Start(ctx context.Context, cfg *config.Config, o Options, log *zap.Logger) (d *Daemon, err error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	d = &Daemon{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			d.Stop(context.Background())
+		}
+	}()
+	params := cfg.ChainParams()
+	builder, err := pool.NewJobBuilder(pool.BuilderOptions{
+		Network: params, Mode: cfg.Pool.Mode, PoolAddress: cfg.Pool.PayoutAddress,
+		FeePercent: cfg.Pool.PoolFeePercent, Tag: cfg.Pool.CoinbaseTag, Extranonce2Size: cfg.Pool.Extranonce2Size,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	d.metrics = metrics.New(func() int {
+		if d.server == nil {
+			return 0
+		}
+		return d.server.Connections()
+	})
+	journal := o.JournalPath
+	if journal == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		journal = filepath.Join(dir, "tarbela", fmt.Sprintf("journal-node%d.log", cfg.Pool.NodeID))
+	}
+	if err := os.MkdirAll(filepath.Dir(journal), 0o700); err != nil {
+		return nil, fmt.Errorf("share journal directory: %w", err)
+	}
+	d.store, err = redisstore.New(redisstore.Options{
+		Addr: cfg.Redis.Addr, Password: string(cfg.Redis.Password), DB: cfg.Redis.DB, Prefix: cfg.Redis.Prefix,
+		Node: uint8(cfg.Pool.NodeID), BatchSize: cfg.Redis.BatchSize, BatchInterval: cfg.Redis.BatchInterval,
+		QueueSize: cfg.Redis.QueueSize, JournalPath: journal, Log: log.Named("store"),
+		Observer: d.metrics.StoreObserver(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.metrics.SetBacklog(func() float64 {
+		q, j := d.store.Backlog()
+		return float64(q + j)
+	})
+	if err := d.store.Start(ctx); err != nil {
+		return nil, fmt.Errorf("share store: %w", err)
+	}
+
+	nodes := make([]pool.NodeOptions, len(cfg.Nodes))
+	for i, n := range cfg.Nodes {
+		nodes[i] = pool.NodeOptions{Name: n.Name, URL: n.RPCURL, User: n.RPCUser, Password: string(n.RPCPassword),
+			WebsocketNotify: n.WebsocketNotify, ZMQHashBlock: n.ZMQHashBlock, LongPoll: n.Longpoll}
+	}
+	// Work published before the server exists is picked up by Publish of
+	// the current work right after the server starts.
+	var serverMu sync.Mutex
+	d.manager, err = pool.NewManager(pool.ManagerOptions{
+		Nodes: nodes, Builder: builder,
+		OnWork: func(w share.Work) {
+			serverMu.Lock()
+			s := d.server
+			serverMu.Unlock()
+			if s != nil {
+				s.Publish(w)
+			}
+		},
+		RefreshInterval: cfg.Template.RefreshInterval, PollInterval: cfg.Template.PollInterval,
+		RPCTimeout: cfg.Template.RPCTimeout, Log: log.Named("pool"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.manager.Start(ctx); err != nil {
+		return nil, err
+	}
+
+	validator := share.NewValidator(share.ValidatorOptions{
+		Store: d.store, Blocks: pool.NewSubmitter(d.manager, log.Named("blocks")), Observer: d.metrics,
+		Log: log.Named("share"), Node: uint8(cfg.Pool.NodeID),
+	})
+	st := cfg.Stratum
+	srv, err := stratum.NewServer(stratum.Options{
+		Listen: st.Listen, NodeID: byte(cfg.Pool.NodeID), Extranonce2Size: cfg.Pool.Extranonce2Size,
+		Validator: validator, Auth: pool.NewAuthorizer(params), VersionMask: st.VersionMask,
+		Difficulty: stratum.DifficultyOptions{
+			Initial: st.Difficulty.Initial, Min: st.Difficulty.Min, Max: st.Difficulty.Max,
+			TargetInterval: st.Difficulty.TargetShareSeconds, RetargetInterval: st.Difficulty.RetargetInterval,
+			Variance: st.Difficulty.Variance,
+		},
+		MaxLineBytes: st.MaxLineBytes, IdleTimeout: st.IdleTimeout, HandshakeTimeout: st.HandshakeTimeout,
+		WriteTimeout: st.WriteTimeout, SendQueue: st.SendQueue, Log: log.Named("stratum"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	serverMu.Lock()
+	d.server = srv
+	serverMu.Unlock()
+	if w := d.manager.Current(); w != nil {
+		srv.Publish(w)
+	}
+
+	if cfg.Metrics.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("metrics.listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", d.metrics.Handler())
+		d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		d.httpAddr = ln.Addr().String()
+		go d.http.Serve(ln)
+	}
+	log.Info("pool started", zap.String("stratum", srv.Addr().String()), zap.String("metrics", d.MetricsURL()),
+		zap.String("mode", cfg.Pool.Mode), zap.String("network", cfg.Pool.Network), zap.Int64("height", d.manager.Height()))
+	return d, nil
+}
+
+// StratumAddr is the Stratum listener's address.
+func (d *Daemon) StratumAddr() string { return d.server.Addr().String() }
+
+// MetricsURL is the /metrics URL, or "" when disabled.
+func (d *Daemon) MetricsURL() string {
+	if d.httpAddr == "" {
+		return ""
+	}
+	return "http://" + d.httpAddr + "/metrics"
+}
+
+// Status is a snapshot for status lines.
+type Status struct {
+	Connections int
+	Height      int64
+	// Hashrate is the estimate in H/s.
+	Hashrate float64
+	metrics.Totals
+	// Recorded is the shares confirmed in Redis by this process.
+	Recorded uint64
+	// Queued and Journaled are shares waiting for Redis.
+	Queued, Journaled int
+}
+
+// Status returns the node's counters.
+func (d *Daemon) Status() Status {
+	q, j := d.store.Backlog()
+	return Status{Connections: d.server.Connections(), Height: d.manager.Height(), Hashrate: d.metrics.Hashrate(),
+		Totals: d.metrics.Totals(), Recorded: d.store.SharesRecorded(), Queued: q, Journaled: j}
+}
+
+// Store is the share store (for tests and the devnet).
+func (d *Daemon) Store() *redisstore.Store { return d.store }
+
+// Manager is the template manager (for tests and the devnet).
+func (d *Daemon) Manager() *pool.Manager { return d.manager }
+
+// Stop sends client.reconnect to miners, stops taking templates, flushes the
+// store and closes the metrics endpoint. Safe to call twice.
+func (d *Daemon) Stop(ctx context.Context) error {
+	d.stopOnce.Do(func() {
+		var errs []error
+		if d.server != nil {
+			errs = append(errs, d.server.Shutdown(ctx))
+		}
+		if d.manager != nil {
+			d.manager.Stop()
+		}
+		if d.store != nil {
+			errs = append(errs, d.store.Close())
+		}
+		if d.http != nil {
+			errs = append(errs, d.http.Shutdown(ctx))
+		}
+		d.stopErr = errors.Join(errs...)
+	})
+	return d.stopErr
+}

@@ -1,0 +1,245 @@
+// Package devnet runs a complete local Tarbela network for development and
+// demonstrations: a fresh btcd regtest node, a redis-server on a free port,
+// the pool itself and N in-process CPU miners, with a status line every few
+// seconds. `tarbela devnet` is a thin wrapper around Run.
+package devnet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tarbela-pool/tarbela/cmd/tarbela-miner/miner"
+	"github.com/tarbela-pool/tarbela/config"
+	"github.com/tarbela-pool/tarbela/internal/daemon"
+	"github.com/tarbela-pool/tarbela/internal/localnet"
+)
+
+// Options configures a devnet.
+type Options struct {
+	// Dir holds the node's and Redis' data directories, the journal and
+	// devnet.json ("devnet" by default).
+	Dir string
+	// Miners is the number of in-process CPU miners (0: outside miners only).
+	Miners int
+	// Threads is the threads per miner (1 by default).
+	Threads int
+	// Stratum is the Stratum listen address ("127.0.0.1:3333" by default).
+	Stratum string
+	// Mode is "pool" or "solo".
+	Mode string
+	// Difficulty is the starting share difficulty (0.01 by default: a CPU
+	// thread finds a share every few seconds). On regtest almost every share
+	// is also a block.
+	Difficulty float64
+	// StatusEvery is the status line interval (5 s by default).
+	StatusEvery time.Duration
+	// Out receives the status lines (stdout by default).
+	Out io.Writer
+	// Log receives the logs of every part.
+	Log *zap.Logger
+	// Ready, when set, is called once everything runs.
+	Ready func(Info)
+}
+
+// Info is what devnet.json holds: how to reach every part.
+type Info struct {
+	Stratum       string `json:"stratum"`
+	Metrics       string `json:"metrics"`
+	NodeRPC       string `json:"node_rpc"`
+	NodeRPCUser   string `json:"node_rpc_user"`
+	NodeRPCPass   string `json:"node_rpc_pass"`
+	Redis         string `json:"redis"`
+	PayoutAddress string `json:"payout_address"`
+}
+
+// Run starts everything, runs until ctx is done, then stops everything it
+// started.
+func Run(ctx context.Context, o Options) error {
+	if o.Dir == "" {
+		o.Dir = "devnet"
+	}
+	if o.Stratum == "" {
+		o.Stratum = "127.0.0.1:3333"
+	}
+	if o.Mode == "" {
+		o.Mode = config.ModePool
+	}
+	if o.Difficulty == 0 {
+		o.Difficulty = 0.01
+	}
+	if o.Threads == 0 {
+		o.Threads = 1
+	}
+	if o.StatusEvery == 0 {
+		o.StatusEvery = 5 * time.Second
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	log := o.Log
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("devnet dir: %w", err)
+	}
+	if err := ensureRedis(o.Out); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(o.Out, "devnet: starting btcd --regtest (building it on first use) and redis-server in", dir)
+	payout := localnet.RegtestAddress(1)
+	node, err := localnet.StartBtcd(ctx, localnet.BtcdOptions{Dir: dir, MiningAddr: payout})
+	if err != nil {
+		return fmt.Errorf("btcd: %w", err)
+	}
+	defer node.Stop()
+	rds, err := localnet.StartRedis(ctx, localnet.RedisOptions{Dir: dir})
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	defer rds.Stop()
+
+	cfg := Config(o, node, rds.Addr, payout)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	d, err := daemon.Start(ctx, cfg, daemon.Options{JournalPath: filepath.Join(dir, "journal.log")}, log)
+	if err != nil {
+		return fmt.Errorf("pool: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		d.Stop(sctx)
+	}()
+
+	info := Info{Stratum: d.StratumAddr(), Metrics: d.MetricsURL(), NodeRPC: node.RPCAddr, NodeRPCUser: node.User,
+		NodeRPCPass: node.Pass, Redis: rds.Addr, PayoutAddress: payout}
+	b, _ := json.MarshalIndent(info, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "devnet.json"), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("devnet.json: %w", err)
+	}
+	fmt.Fprintf(o.Out, "devnet: pool on stratum+tcp://%s (%s mode), metrics %s, node RPC %s, redis %s\n",
+		info.Stratum, o.Mode, info.Metrics, info.NodeRPC, info.Redis)
+	fmt.Fprintf(o.Out, "devnet: connection details in %s\n", filepath.Join(dir, "devnet.json"))
+
+	mctx, stopMiners := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i := range o.Miners {
+		user := localnet.RegtestAddress(byte(10+i)) + ".cpu" + strconv.Itoa(i)
+		m, err := miner.New(miner.Options{URL: info.Stratum, User: user, Threads: o.Threads, VersionRolling: true,
+			Log: log.Named("miner")})
+		if err != nil {
+			stopMiners()
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.Run(mctx)
+		}()
+	}
+	defer func() {
+		stopMiners()
+		wg.Wait()
+	}()
+	if o.Miners > 0 {
+		fmt.Fprintf(o.Out, "devnet: %d CPU miner(s) with %d thread(s) each\n", o.Miners, o.Threads)
+	} else {
+		fmt.Fprintf(o.Out, "devnet: no built-in miners; point a miner at stratum+tcp://%s with user <regtest address>[.worker]\n", info.Stratum)
+	}
+	if o.Ready != nil {
+		o.Ready(info)
+	}
+
+	tick := time.NewTicker(o.StatusEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(o.Out, "devnet: stopping")
+			return nil
+		case <-node.Exited():
+			return errors.New("btcd exited; its output is in " + node.DataDir)
+		case <-rds.Exited():
+			return errors.New("redis-server exited; its output is in " + rds.Dir)
+		case <-tick.C:
+			fmt.Fprintln(o.Out, statusLine(d.Status()))
+		}
+	}
+}
+
+// statusLine formats one status line.
+func statusLine(s daemon.Status) string {
+	return fmt.Sprintf("height=%d conns=%d hashrate=%s shares=%d rejected=%d recorded=%d backlog=%d blocks=%d/%d",
+		s.Height, s.Connections, FormatRate(s.Hashrate), s.Accepted, s.Rejected, s.Recorded,
+		s.Queued+s.Journaled, s.BlocksAccepted, s.BlocksSubmitted)
+}
+
+// FormatRate prints a hashrate with an SI prefix.
+func FormatRate(h float64) string {
+	units := []string{"H/s", "kH/s", "MH/s", "GH/s", "TH/s", "PH/s", "EH/s"}
+	i := 0
+	for h >= 1000 && i < len(units)-1 {
+		h /= 1000
+		i++
+	}
+	return strconv.FormatFloat(h, 'f', 2, 64) + " " + units[i]
+}
+
+// Config is the pool configuration the devnet runs.
+func Config(o Options, node *localnet.Btcd, redisAddr, payout string) *config.Config {
+	cfg := config.Default()
+	cfg.Pool.Network = config.NetworkRegtest
+	cfg.Pool.Mode = o.Mode
+	cfg.Pool.PayoutAddress = payout
+	cfg.Stratum.Listen = o.Stratum
+	cfg.Stratum.Difficulty.Initial = o.Difficulty
+	cfg.Stratum.Difficulty.Min = min(o.Difficulty, 1e-6)
+	cfg.Stratum.Difficulty.RetargetInterval = 30 * time.Second
+	n := config.DefaultNode()
+	n.Name, n.RPCURL, n.RPCUser, n.RPCPassword = "btcd", node.URL(), node.User, config.Secret(node.Pass)
+	n.WebsocketNotify, n.Longpoll = true, true
+	cfg.Nodes = []config.Node{n}
+	cfg.Template.PollInterval = time.Second
+	cfg.Redis.Addr = redisAddr
+	cfg.Metrics.Listen = "127.0.0.1:0"
+	return cfg
+}
+
+// ensureRedis installs redis-server with apt-get when it is missing and we
+// run as root on Debian; otherwise it names the command to run.
+func ensureRedis(out io.Writer) error {
+	if _, err := localnet.FindRedis(""); err == nil {
+		return nil
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil || os.Geteuid() != 0 {
+		return errors.New("redis-server is not installed: run `sudo apt-get install -y redis-server` (Debian/Ubuntu) and start the devnet again")
+	}
+	fmt.Fprintln(out, "devnet: redis-server is missing; installing it with apt-get")
+	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "redis-server"}} {
+		cmd := exec.Command("apt-get", args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("apt-get %v: %w\n%s", args, err, b)
+		}
+	}
+	_, err := localnet.FindRedis("")
+	return err
+}
