@@ -113,6 +113,9 @@ type Redis struct {
 	BatchSize     int           `toml:"batch_size"`
 	BatchInterval time.Duration `toml:"batch_interval"`
 	QueueSize     int           `toml:"queue_size"`
+	// JournalPath is the local append-only file shares go to while Redis
+	// is unreachable; "" puts it in the user's cache directory.
+	JournalPath string `toml:"journal_path"`
 }
 
 // Log configures the zap logger.

@@ -26,7 +26,6 @@ const drainTimeout = 15 * time.Second
 func cmdRun(args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	path := fs.String("config", "tarbela.toml", "config file (see config/tarbela.sample.toml)")
-	journal := fs.String("journal", "", "share journal used while Redis is unreachable (default: in the user cache dir)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -45,7 +44,7 @@ func cmdRun(args []string) int {
 	// open-files limit to the hard limit at start-up (Linux).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	d, err := daemon.Start(ctx, cfg, daemon.Options{JournalPath: *journal}, log)
+	d, err := daemon.Start(ctx, cfg, log)
 	if err != nil {
 		log.Error("start failed", zap.Error(err))
 		return 1

@@ -12,7 +12,7 @@ import (
 )
 
 const usage = `usage:
-  tarbela run -config FILE [-journal PATH]   run a pool node
+  tarbela run -config FILE                    run a pool node
   tarbela devnet [-dir D] [-miners N] ...     local regtest devnet (btcd, redis-server, pool, CPU miners)
   tarbela config check FILE                   validate a config file: prints OK or every problem
   tarbela share verify -notify JSON -extranonce1 HEX -submit JSON [-mask HEX] [-difficulty D]

@@ -58,16 +58,9 @@ func NewLogger(c config.Log) (*zap.Logger, error) {
 	return zc.Build()
 }
 
-// Options are what the config does not say: where the journal lives.
-type Options struct {
-	// JournalPath is the share journal used while Redis is unreachable;
-	// "" puts it in the user's state directory.
-	JournalPath string
-}
-
-// Start validates nothing the config package already validated; it builds
-// and starts every part, and stops what it started when a later part fails.
-func Start(ctx context.Context, cfg *config.Config, o Options, log *zap.Logger) (d *Daemon, err error) {
+// Start builds and starts every part from a validated config, and stops
+// what it started when a later part fails.
+func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon, err error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -92,7 +85,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options, log *zap.Logger) 
 		}
 		return d.server.Connections()
 	})
-	journal := o.JournalPath
+	journal := cfg.Redis.JournalPath
 	if journal == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {

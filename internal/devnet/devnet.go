@@ -119,7 +119,8 @@ func Run(ctx context.Context, o Options) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	d, err := daemon.Start(ctx, cfg, daemon.Options{JournalPath: filepath.Join(dir, "journal.log")}, log)
+	cfg.Redis.JournalPath = filepath.Join(dir, "journal.log")
+	d, err := daemon.Start(ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("pool: %w", err)
 	}
