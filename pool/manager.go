@@ -130,6 +130,9 @@ type Manager struct {
 
 	active atomic.Int32
 	cur    atomic.Pointer[Work]
+	// allDown says the last fetch found no node answering; owned by the
+	// manager's goroutine.
+	allDown bool
 
 	// pmu guards pending; kick wakes the manager's goroutine.
 	pmu     sync.Mutex
@@ -440,9 +443,21 @@ func (m *Manager) currentPrevHex() string {
 func (m *Manager) update(t trigger) {
 	tmpl, n, err := m.fetch()
 	if err != nil {
-		m.log.Warn("no node answered getblocktemplate; miners keep the current work",
+		if m.ctx.Err() != nil {
+			return
+		}
+		// One warning per outage: the poll retries every few seconds.
+		lvl := zap.DebugLevel
+		if !m.allDown {
+			lvl, m.allDown = zap.WarnLevel, true
+		}
+		m.log.Log(lvl, "no node answered getblocktemplate; miners keep the current work",
 			zap.String("source", t.source), zap.Error(err))
 		return
+	}
+	if m.allDown {
+		m.allDown = false
+		m.log.Warn("a node answers getblocktemplate again", zap.String("node", n.o.Name))
 	}
 	cur := m.cur.Load()
 	clean := cur == nil || tmpl.PrevHash != cur.Template().PrevHash

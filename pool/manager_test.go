@@ -348,3 +348,38 @@ func TestManagerFailover(t *testing.T) {
 		}
 	})
 }
+
+// TestManagerFailback starts with the preferred node down; when a node comes
+// up at its address the manager must switch back to it.
+func TestManagerFailback(t *testing.T) {
+	backup := localnettest.StartBtcd(t, localnet.BtcdOptions{})
+	preferredAddr := strings.TrimPrefix(closedURL(t), "http://")
+	preferred := pool.NodeOptions{Name: "preferred", URL: "http://" + preferredAddr, User: "u", Password: "p"}
+	m, works := startManager(t, pool.ManagerOptions{
+		Nodes:           []pool.NodeOptions{preferred, btcdNode("backup", backup)},
+		RefreshInterval: -1, PollInterval: 200 * time.Millisecond, RetryInterval: 200 * time.Millisecond,
+	})
+	nextWork(t, works, time.Second, "first work")
+	if got := m.Client().Name(); got != "backup" {
+		t.Fatalf("active node %q, want backup", got)
+	}
+
+	b := localnettest.StartBtcd(t, localnet.BtcdOptions{RPCAddr: preferredAddr, User: "u", Pass: "p"})
+	deadline := time.Now().Add(15 * time.Second)
+	for m.Client().Name() != "preferred" {
+		if time.Now().After(deadline) {
+			t.Fatal("the manager did not switch back to the preferred node")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Both chains are at genesis: the switch alone publishes nothing, and
+	// the next block on the preferred node is seen there.
+	hashes, err := b.Generate(testCtx(t, 30*time.Second), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := nextWork(t, works, 15*time.Second, "new block on the preferred node")
+	if !w.Clean() || prevHex(w) != hashes[0] {
+		t.Fatalf("work clean %v prev %s, want clean on %s", w.Clean(), prevHex(w), hashes[0])
+	}
+}

@@ -56,6 +56,9 @@ type BtcdOptions struct {
 	Args []string
 	// StartTimeout bounds the wait for the RPC server (60 s by default).
 	StartTimeout time.Duration
+	// RPCAddr fixes the RPC listener (host:port), for a test that restarts
+	// a node where a client expects it; a free loopback port when empty.
+	RPCAddr string
 }
 
 // Btcd is a running btcd regtest node.
@@ -134,9 +137,13 @@ func startBtcd(ctx context.Context, bin string, o BtcdOptions) (*Btcd, error) {
 		}
 		return nil, err
 	}
-	rpcPort, err := FreePort()
-	if err != nil {
-		return fail(err)
+	rpcAddr := o.RPCAddr
+	if rpcAddr == "" {
+		rpcPort, err := FreePort()
+		if err != nil {
+			return fail(err)
+		}
+		rpcAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(rpcPort))
 	}
 	p2pPort, err := FreePort()
 	if err != nil {
@@ -153,7 +160,7 @@ func startBtcd(ctx context.Context, bin string, o BtcdOptions) (*Btcd, error) {
 		return fail(fmt.Errorf("output file: %w", err))
 	}
 	b := &Btcd{
-		RPCAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(rpcPort)),
+		RPCAddr:    rpcAddr,
 		P2PAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort)),
 		User:       o.User,
 		Pass:       o.Pass,
