@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -23,20 +24,21 @@ import (
 // drainTimeout bounds a graceful stop.
 const drainTimeout = 15 * time.Second
 
-func cmdRun(args []string) int {
+func cmdRun(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	path := fs.String("config", "tarbela.toml", "config file (see config/tarbela.sample.toml)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	log, err := daemon.NewLogger(cfg.Log)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	defer log.Sync()
@@ -60,8 +62,9 @@ func cmdRun(args []string) int {
 	return 0
 }
 
-func cmdDevnet(args []string) int {
+func cmdDevnet(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("devnet", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var o devnet.Options
 	fs.StringVar(&o.Dir, "dir", "devnet", "directory for node and Redis data, the journal and devnet.json")
 	fs.IntVar(&o.Miners, "miners", 1, "number of built-in CPU miners (0: mine with outside miners)")
@@ -80,25 +83,26 @@ func cmdDevnet(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	o.Log = log
+	o.Log, o.Out = log, stdout
 	if err := devnet.Run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "devnet:", err)
+		fmt.Fprintln(stderr, "devnet:", err)
 		return 1
 	}
 	return 0
 }
 
-func cmdConfigCheck(path string) int {
+func cmdConfigCheck(path string, stdout, stderr io.Writer) int {
 	if _, err := config.Load(path); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Println("OK")
+	fmt.Fprintln(stdout, "OK")
 	return 0
 }
 
-func cmdShareVerify(args []string) int {
+func cmdShareVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("share verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	notify := fs.String("notify", "", "mining.notify params as JSON: [job_id, prevhash, coinb1, coinb2, [branch], version, nbits, ntime, clean]")
 	en1 := fs.String("extranonce1", "", "the connection's extranonce1 (hex)")
 	submit := fs.String("submit", "", "mining.submit params as JSON: [worker, job_id, extranonce2, ntime, nonce(, version_bits)]")
@@ -108,27 +112,27 @@ func cmdShareVerify(args []string) int {
 		return 2
 	}
 	if *notify == "" || *en1 == "" || *submit == "" {
-		fmt.Fprintln(os.Stderr, "share verify: -notify, -extranonce1 and -submit are required")
+		fmt.Fprintln(stderr, "share verify: -notify, -extranonce1 and -submit are required")
 		return 2
 	}
 	e1, err := hex.DecodeString(*en1)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "share verify: -extranonce1: not hex")
+		fmt.Fprintln(stderr, "share verify: -extranonce1: not hex")
 		return 2
 	}
 	var m uint64
 	if *mask != "" {
 		if m, err = strconv.ParseUint(*mask, 16, 32); err != nil {
-			fmt.Fprintln(os.Stderr, "share verify: -mask: want up to 8 hex digits")
+			fmt.Fprintln(stderr, "share verify: -mask: want up to 8 hex digits")
 			return 2
 		}
 	}
 	in, err := share.Inspect([]byte(*notify), e1, []byte(*submit), uint32(m), *diff, time.Now())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "share verify:", err)
+		fmt.Fprintln(stderr, "share verify:", err)
 		return 1
 	}
 	out, _ := json.MarshalIndent(in, "", "  ")
-	fmt.Println(string(out))
+	fmt.Fprintln(stdout, string(out))
 	return 0
 }

@@ -8,6 +8,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -21,35 +22,35 @@ Run "tarbela <command> -h" for a command's flags.
 `
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, usage)
+		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
 	case "run":
-		return cmdRun(args[1:])
+		return cmdRun(args[1:], stderr)
 	case "devnet":
-		return cmdDevnet(args[1:])
+		return cmdDevnet(args[1:], stdout, stderr)
 	case "config":
 		if len(args) == 3 && args[1] == "check" {
-			return cmdConfigCheck(args[2])
+			return cmdConfigCheck(args[2], stdout, stderr)
 		}
-		fmt.Fprint(os.Stderr, "usage: tarbela config check FILE\n")
+		fmt.Fprint(stderr, "usage: tarbela config check FILE\n")
 		return 2
 	case "share":
 		if len(args) >= 2 && args[1] == "verify" {
-			return cmdShareVerify(args[2:])
+			return cmdShareVerify(args[2:], stdout, stderr)
 		}
-		fmt.Fprint(os.Stderr, "usage: tarbela share verify -notify JSON -extranonce1 HEX -submit JSON [-mask HEX] [-difficulty D]\n")
+		fmt.Fprint(stderr, "usage: tarbela share verify -notify JSON -extranonce1 HEX -submit JSON [-mask HEX] [-difficulty D]\n")
 		return 2
 	case "-h", "-help", "--help", "help":
-		fmt.Print(usage)
+		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "tarbela: unknown command %q\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "tarbela: unknown command %q\n%s", args[0], usage)
 	return 2
 }
