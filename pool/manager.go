@@ -76,6 +76,7 @@ type ManagerOptions struct {
 // node is one configured node. healthy and probing are owned by the
 // manager's goroutine (and by Start before that goroutine exists).
 type node struct {
+	idx     int
 	o       NodeOptions
 	rpc     *RPCClient
 	healthy bool
@@ -130,6 +131,8 @@ type Manager struct {
 
 	active atomic.Int32
 	cur    atomic.Pointer[Work]
+	// curNode is the node the current work's template came from.
+	curNode atomic.Int32
 	// allDown says the last fetch found no node answering; owned by the
 	// manager's goroutine.
 	allDown bool
@@ -221,7 +224,7 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 			}
 		}
 		// Nodes are presumed healthy until a call fails.
-		m.nodes = append(m.nodes, &node{o: no, rpc: c, healthy: true})
+		m.nodes = append(m.nodes, &node{idx: len(m.nodes), o: no, rpc: c, healthy: true})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -479,6 +482,7 @@ func (m *Manager) build(tmpl *Template, clean bool, n *node, source string) {
 }
 
 func (m *Manager) publish(w *Work, n *node, source string) {
+	m.curNode.Store(int32(n.idx))
 	m.cur.Store(w)
 	t := w.Template()
 	fields := []zap.Field{zap.String("node", n.o.Name), zap.Int64("height", t.Height),
@@ -669,6 +673,16 @@ func (m *Manager) longPoll() {
 		if !n.o.LongPoll || w == nil || w.Template().LongPollID == "" {
 			// This node does not long poll (or gave no id): look again
 			// later, the active node may change.
+			if !wait(time.Second) {
+				return
+			}
+			continue
+		}
+		if int(m.curNode.Load()) != i {
+			// After a failover on an unchanged tip the current work still
+			// comes from the old node, whose long poll id means nothing
+			// to this one: take this node's template first.
+			m.trigger(trigger{source: "longpoll", force: true})
 			if !wait(time.Second) {
 				return
 			}

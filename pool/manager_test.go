@@ -349,6 +349,37 @@ func TestManagerFailover(t *testing.T) {
 	})
 }
 
+// TestManagerLongPollFollowsFailover has only long polling to see blocks:
+// after the active node stops, the long poll must move to the other node
+// even though both are on the same tip, and see its next block.
+func TestManagerLongPollFollowsFailover(t *testing.T) {
+	a := localnettest.StartBtcd(t, localnet.BtcdOptions{})
+	b := localnettest.StartBtcd(t, localnet.BtcdOptions{})
+	na, nb := btcdNode("a", a), btcdNode("b", b)
+	na.LongPoll, nb.LongPoll = true, true
+	m, works := startManager(t, pool.ManagerOptions{
+		Nodes:           []pool.NodeOptions{na, nb},
+		RefreshInterval: -1, PollInterval: -1, RetryInterval: 200 * time.Millisecond,
+	})
+	first := nextWork(t, works, time.Second, "first work")
+	a.Stop()
+	// Same genesis tip on b: the work is re-published from b, not clean.
+	w := nextWork(t, works, 15*time.Second, "work from b after a stopped")
+	if w.Clean() || prevHex(w) != prevHex(first) || m.Client().Name() != "b" {
+		t.Fatalf("work clean %v prev %s from active node %s; want clean=false on %s from b",
+			w.Clean(), prevHex(w), m.Client().Name(), prevHex(first))
+	}
+	hashes, err := b.Generate(testCtx(t, 30*time.Second), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = nextWork(t, works, 15*time.Second, "block on b seen by the long poll")
+	if !w.Clean() || prevHex(w) != hashes[0] {
+		t.Fatalf("work clean %v prev %s, want clean on %s", w.Clean(), prevHex(w), hashes[0])
+	}
+	noWork(t, works, 500*time.Millisecond)
+}
+
 // TestManagerFailback starts with the preferred node down; when a node comes
 // up at its address the manager must switch back to it.
 func TestManagerFailback(t *testing.T) {
