@@ -1,6 +1,7 @@
 package share
 
 import (
+	"crypto/sha256"
 	"testing"
 	"time"
 )
@@ -44,6 +45,44 @@ func BenchmarkParseSubmit(b *testing.B) {
 	for b.Loop() {
 		if rej := ParseSubmit(&sub, en1, "c708000011223344", "64b3f3ec", "ed460d91", "00002000", 8); rej != nil {
 			b.Fatal(rej)
+		}
+	}
+}
+
+// BenchmarkCheckStdlib is the baseline for BenchmarkCheck: the same hashing
+// (coinbase, 12 merkle levels, header) done with crypto/sha256.
+func BenchmarkCheckStdlib(b *testing.B) {
+	v := loadVectors(b)[0]
+	job, err := JobFromNotify(v.Inputs["notify_params"], 4)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for len(job.Branch) < 12 {
+		job.Branch = append(job.Branch, job.Branch[len(job.Branch)-1])
+	}
+	en1, en2 := unhex(b, "57a6f098"), unhex(b, "c7080000")
+	cb := make([]byte, 0, 512)
+	var hdr [80]byte
+	var buf [64]byte
+	var nonce uint32
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		cb = job.CoinbaseInto(cb[:0], en1, en2)
+		first := sha256.Sum256(cb)
+		acc := sha256.Sum256(first[:])
+		for _, n := range job.Branch {
+			copy(buf[:32], acc[:])
+			copy(buf[32:], n[:])
+			first = sha256.Sum256(buf[:])
+			acc = sha256.Sum256(first[:])
+		}
+		nonce++
+		BuildHeader(&hdr, job.Version, &job.PrevHash, &acc, job.CurTime, job.Bits, nonce)
+		first = sha256.Sum256(hdr[:])
+		acc = sha256.Sum256(first[:])
+		if job.NetTarget.Meets(&acc) {
+			b.Fatal("unexpected block")
 		}
 	}
 }
