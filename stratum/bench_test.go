@@ -54,7 +54,7 @@ func BenchmarkHandleSubmit(b *testing.B) {
 	server, client := net.Pipe()
 	defer server.Close()
 	defer client.Close()
-	s := newSession(srv, server)
+	s := newSession(srv, server, nil)
 	s.mu.Lock()
 	s.subscribed, s.en1v, s.en1 = true, 0x57a6f098, [4]byte{0x57, 0xa6, 0xf0, 0x98}
 	s.mask = DefaultVersionMask

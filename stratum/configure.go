@@ -11,7 +11,8 @@ import (
 )
 
 // handleConfigure answers mining.configure [[extension...], {options}]
-// (BIP310). version-rolling is granted with VersionMask & the miner's mask;
+// (BIP310). version-rolling is granted with VersionMask & the miner's mask,
+// or answered false when DisableVersionRolling is set;
 // minimum-difficulty sets a difficulty floor; subscribe-extranonce and info
 // are acknowledged; any other extension is answered false.
 func (s *session) handleConfigure(req *request) error {
@@ -46,6 +47,10 @@ func (s *session) handleConfigure(req *request) error {
 	for _, ext := range exts {
 		switch ext {
 		case "version-rolling":
+			if s.srv.o.DisableVersionRolling {
+				field(ext, []byte("false"))
+				continue
+			}
 			mask, err := minerMask(opts)
 			if err != nil {
 				return err

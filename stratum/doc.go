@@ -16,11 +16,27 @@
 // the template feed to Publish and hands the Validator its store and block
 // sink).
 //
+// Limits and bans: a new connection over MaxConnections, over
+// MaxConnectionsPerIP from its address, or from a banned address is closed
+// on arrival (a reset, nothing allocated, never logged one by one: refusals
+// are counted, see Server.Refused, and summarized in the log every ten
+// seconds). Because a mining site puts thousands of ASICs behind one
+// address, the misbehaving connection is punished first: a connection that
+// floods rejected shares (BanMinRejects within BanWindow, above
+// BanRejectRatio of its shares) is disconnected, and its address is banned
+// for BanDuration only when the address's connections together flood by the
+// same rule. Addresses in AllowIPs are exempt from the per-address limit and
+// from bans.
+//
 // Locking: a session's mutex guards its protocol state and is held while a
 // request is handled and while a notify is queued, which keeps the order of
 // mining.set_difficulty and mining.notify on the wire. Server.mu guards the
 // session set and is never held while a session's mutex is taken; the
 // current work is an atomic pointer; the extranonce1 allocator has its own
 // mutex, which may be taken while a session's mutex is held (session.mu
-// before alloc.mu).
+// before alloc.mu). Server.mu may be taken while a session's mutex is held
+// (a ban closes the address's other sessions): session.mu before Server.mu.
+// The guard's mutex is taken alone or before an address entry's mutex, and
+// an entry's mutex may be taken while a session's mutex is held (session.mu
+// before entry.mu, guard.mu before entry.mu).
 package stratum

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,6 +21,11 @@ const (
 	DefaultHandshakeTimeout = 60 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultSendQueue        = 64
+
+	DefaultMaxConnections = 100000
+	DefaultBanMinRejects  = 100
+	DefaultBanRejectRatio = 0.9
+	DefaultBanWindow      = time.Minute
 
 	DefaultInitialDifficulty = 1024
 	DefaultMinDifficulty     = 1
@@ -80,6 +86,10 @@ type Options struct {
 	// VersionMask is the server's BIP310 mask (default 0x1fffe000); a
 	// miner gets VersionMask & its own mask.
 	VersionMask uint32
+	// DisableVersionRolling turns version rolling off: mining.configure
+	// answers "version-rolling": false and VersionMask is not used. (A zero
+	// VersionMask means the default mask, so it cannot say this.)
+	DisableVersionRolling bool
 	// Difficulty configures vardiff.
 	Difficulty DifficultyOptions
 	// MaxLineBytes caps one request line including its newline (default
@@ -98,6 +108,38 @@ type Options struct {
 	// SendQueue is the outbound queue length per connection (default 64);
 	// when it is full the connection is dropped as a slow consumer.
 	SendQueue int
+	// MaxConnections caps the open connections of this server (default
+	// 100000); a connection over it is closed at once. Keep it below the
+	// process's open-file limit so that the pool refuses cheaply instead of
+	// failing accept.
+	MaxConnections int
+	// MaxConnectionsPerIP caps the open connections from one remote
+	// address; 0 is unlimited (the zero value, as in the config file).
+	// Mining sites put thousands of ASICs behind one address: set it
+	// generously and list site addresses in AllowIPs.
+	MaxConnectionsPerIP int
+	// AllowIPs are site addresses exempt from MaxConnectionsPerIP and from
+	// bans (they still count toward MaxConnections, and a flooding
+	// connection from them is still disconnected).
+	AllowIPs []netip.Prefix
+	// BanDuration is how long an address whose connections flood rejected
+	// shares is refused; 0 (the zero value, as in the config file) disables
+	// bans. A flooding connection is disconnected first; its address is
+	// banned only when the address as a whole floods (see BanMinRejects).
+	BanDuration time.Duration
+	// BanMinRejects and BanRejectRatio define a flood: within BanWindow, at
+	// least BanMinRejects rejected shares (invalid, duplicate, stale,
+	// unauthorized...) that are more than BanRejectRatio of all its shares.
+	// A connection that floods is disconnected; an address whose
+	// connections together flood is banned for BanDuration and its
+	// connections closed. A broken machine behind a site's NAT is thus
+	// dropped while the site's honest shares keep its address below the
+	// ratio. Defaults: 100 rejects, ratio 0.9 (range [0,1)).
+	BanMinRejects  int
+	BanRejectRatio float64
+	// BanWindow is the tally window of the flood rule (default 1m); it
+	// starts at a rejected share.
+	BanWindow time.Duration
 	// Log receives the server's logs (zap.NewNop() by default); per-share
 	// logs are at debug level only.
 	Log *zap.Logger
@@ -125,6 +167,21 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SendQueue == 0 {
 		o.SendQueue = DefaultSendQueue
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.BanMinRejects == 0 {
+		o.BanMinRejects = DefaultBanMinRejects
+	}
+	if o.BanRejectRatio == 0 {
+		o.BanRejectRatio = DefaultBanRejectRatio
+	}
+	if o.BanWindow == 0 {
+		o.BanWindow = DefaultBanWindow
+	}
+	if len(o.AllowIPs) > 0 {
+		o.AllowIPs = normalizePrefixes(o.AllowIPs)
 	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()
@@ -177,6 +234,7 @@ func (o *Options) validate() error {
 		v    time.Duration
 	}{
 		{"IdleTimeout", o.IdleTimeout}, {"HandshakeTimeout", o.HandshakeTimeout}, {"WriteTimeout", o.WriteTimeout},
+		{"BanDuration", o.BanDuration}, {"BanWindow", o.BanWindow},
 		{"Difficulty.TargetInterval", o.Difficulty.TargetInterval},
 		{"Difficulty.RetargetInterval", o.Difficulty.RetargetInterval},
 	} {
@@ -186,6 +244,23 @@ func (o *Options) validate() error {
 	}
 	if o.SendQueue < 2 {
 		bad("SendQueue", "%d: want at least 2", o.SendQueue)
+	}
+	if o.MaxConnections < 1 {
+		bad("MaxConnections", "%d: want at least 1", o.MaxConnections)
+	}
+	if o.MaxConnectionsPerIP < 0 {
+		bad("MaxConnectionsPerIP", "%d: want 0 (unlimited) or more", o.MaxConnectionsPerIP)
+	}
+	for i, p := range o.AllowIPs {
+		if !p.IsValid() {
+			bad(fmt.Sprintf("AllowIPs[%d]", i), "not a valid prefix")
+		}
+	}
+	if o.BanMinRejects < 1 {
+		bad("BanMinRejects", "%d: want at least 1", o.BanMinRejects)
+	}
+	if o.BanRejectRatio < 0 || o.BanRejectRatio >= 1 || math.IsNaN(o.BanRejectRatio) {
+		bad("BanRejectRatio", "%v: want 0 <= ratio < 1", o.BanRejectRatio)
 	}
 	d := &o.Difficulty
 	for _, f := range []struct {
@@ -208,4 +283,23 @@ func (o *Options) validate() error {
 		bad("Difficulty.Variance", "%v: want 0 <= v < 1", d.Variance)
 	}
 	return errors.Join(errs...)
+}
+
+// normalizePrefixes returns a copy of ps with host bits cleared and IPv4 held
+// as IPv4 (an IPv4-mapped IPv6 prefix such as ::ffff:10.0.0.0/104 becomes
+// 10.0.0.0/8), because remote addresses are compared unmapped. Invalid
+// prefixes are kept as they are for validate to report.
+func normalizePrefixes(ps []netip.Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		if !p.IsValid() {
+			out[i] = p
+			continue
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		out[i] = p.Masked()
+	}
+	return out
 }

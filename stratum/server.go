@@ -30,6 +30,7 @@ type Server struct {
 	o     Options
 	log   *zap.Logger
 	alloc *allocator
+	guard *guard
 
 	// work is the latest published work; sessions that become ready read
 	// it so they start mining at once.
@@ -45,7 +46,7 @@ type Server struct {
 	started  bool
 	closing  bool
 
-	wg           sync.WaitGroup // accept loop, vardiff ticker, and two goroutines per session
+	wg           sync.WaitGroup // accept loop, vardiff and guard tickers, and two goroutines per session
 	quit         chan struct{}
 	shutdownOnce sync.Once
 }
@@ -61,6 +62,7 @@ func NewServer(o Options) (*Server, error) {
 		o:        o,
 		log:      o.Log.Named("stratum"),
 		alloc:    newAllocator(o.NodeID),
+		guard:    newGuard(&o),
 		sessions: make(map[*session]struct{}),
 		quit:     make(chan struct{}),
 	}, nil
@@ -82,9 +84,10 @@ func (s *Server) Start() error {
 		return fmt.Errorf("stratum: listen on %s: %w", s.o.Listen, err)
 	}
 	s.ln, s.started = ln, true
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.acceptLoop(ln)
 	go s.vardiffLoop()
+	go s.guardLoop()
 	s.log.Info("listening", zap.Stringer("addr", ln.Addr()))
 	return nil
 }
@@ -101,6 +104,23 @@ func (s *Server) Addr() net.Addr {
 
 // Connections returns the number of open miner connections.
 func (s *Server) Connections() int { return int(s.conns.Load()) }
+
+// Refused returns how many connections were closed on arrival since the
+// server started: limit counts those over MaxConnections or
+// MaxConnectionsPerIP, banned those from a banned address.
+func (s *Server) Refused() (limit, banned uint64) {
+	return s.guard.refusedLimit.Load(), s.guard.refusedBanned.Load()
+}
+
+// Floods returns how many connections were disconnected for flooding
+// rejected shares, and how many address bans were imposed, since the server
+// started.
+func (s *Server) Floods() (disconnects, bans uint64) {
+	return s.guard.kicks.Load(), s.guard.bans.Load()
+}
+
+// Banned returns the number of addresses banned now.
+func (s *Server) Banned() int { return s.guard.bannedCount(time.Now()) }
 
 // Publish makes w the current work and sends every subscribed and authorized
 // session w.JobFor(its account) as a new mining.notify, with clean_jobs =
@@ -187,7 +207,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // acceptLoop accepts connections until the listener is closed.
 func (s *Server) acceptLoop(ln net.Listener) {
 	defer s.wg.Done()
-	var backoff time.Duration
+	var (
+		backoff  time.Duration
+		failures int
+		logged   time.Time
+	)
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -195,9 +219,15 @@ func (s *Server) acceptLoop(ln net.Listener) {
 				return
 			}
 			// Out of file descriptors and the like: back off instead
-			// of spinning, and keep serving the miners we have.
+			// of spinning, keep serving the miners we have, and log
+			// the first failure of a run and then a count every
+			// guardEvery rather than every retry.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept failed", zap.Error(err), zap.Duration("retry_in", backoff))
+			failures++
+			if now := time.Now(); failures == 1 || now.Sub(logged) >= guardEvery {
+				s.log.Warn("accept failed", zap.Error(err), zap.Int("failures", failures), zap.Duration("retry_in", backoff))
+				logged = now
+			}
 			select {
 			case <-time.After(backoff):
 				continue
@@ -205,18 +235,28 @@ func (s *Server) acceptLoop(ln net.Listener) {
 				return
 			}
 		}
-		backoff = 0
+		if failures > 0 {
+			s.log.Info("accepting again", zap.Int("failures", failures))
+		}
+		backoff, failures = 0, 0
 		s.serve(conn)
 	}
 }
 
-// serve registers a session for conn and starts its goroutines, unless the
-// server is shutting down.
+// serve admits conn against the limits and bans, then registers a session
+// for it and starts its goroutines, unless the server is shutting down. A
+// refused connection is closed at once, before anything is allocated for it.
 func (s *Server) serve(conn net.Conn) {
-	sess := newSession(s, conn)
+	st, why := s.guard.admit(remoteAddr(conn), s.conns.Load(), time.Now())
+	if why != admitted {
+		refuse(conn)
+		return
+	}
+	sess := newSession(s, conn, st)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		s.guard.release(st, time.Now())
 		_ = conn.Close()
 		return
 	}
@@ -234,6 +274,7 @@ func (s *Server) remove(sess *session) {
 	delete(s.sessions, sess)
 	s.mu.Unlock()
 	s.conns.Add(-1)
+	s.guard.release(sess.addr, time.Now())
 	if en1, ok := sess.extranonce1(); ok {
 		s.alloc.release(en1)
 	}
@@ -254,6 +295,34 @@ func (s *Server) vardiffLoop() {
 			for _, sess := range s.snapshot() {
 				sess.tick(now)
 			}
+		}
+	}
+}
+
+// closeAddr closes every session from st's address except skip (the
+// session that tripped the ban, which closes itself after its reply).
+func (s *Server) closeAddr(st *addrState, skip *session) {
+	for _, sess := range s.snapshot() {
+		if sess.addr == st && sess != skip {
+			sess.close("address banned")
+		}
+	}
+}
+
+// guardLoop summarizes refusals in the log and sweeps idle per-address
+// entries every guardEvery.
+func (s *Server) guardLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(guardEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit:
+			s.guard.summarize(s.log)
+			return
+		case now := <-t.C:
+			s.guard.summarize(s.log)
+			s.guard.sweep(now)
 		}
 	}
 }

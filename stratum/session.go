@@ -55,6 +55,10 @@ type session struct {
 	srv  *Server
 	conn net.Conn
 	log  *zap.Logger
+	// addr is the remote address's limit, ban and tally entry; nil when
+	// the address is not tracked (allowlisted, or no per-address limit
+	// and no bans configured).
+	addr *addrState
 
 	// out is the bounded outbound queue. Sends happen with mu held, so its
 	// free space cannot shrink between a check and a send.
@@ -104,15 +108,25 @@ type session struct {
 	sub     share.Submission
 	res     share.Result
 	strikes int
+	// floodStart, floodAccepted and floodRejected are the connection's
+	// share tally for the flood rule; the window starts at a rejected
+	// share.
+	floodStart    time.Time
+	floodAccepted int64
+	floodRejected int64
+	// kick, when set, is the reason to end the connection once the reply
+	// to the current request is written.
+	kick string
 }
 
-func newSession(srv *Server, conn net.Conn) *session {
+func newSession(srv *Server, conn net.Conn, addr *addrState) *session {
 	d := srv.o.Difficulty.Initial
 	t, _ := share.TargetFromDifficulty(d) // validated by NewServer
 	return &session{
 		srv:        srv,
 		conn:       conn,
 		log:        srv.log.With(zap.Stringer("remote", conn.RemoteAddr())),
+		addr:       addr,
 		out:        make(chan *[]byte, srv.o.SendQueue),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -333,29 +347,71 @@ func (s *session) handle(line []byte) (quit string) {
 	if err == nil {
 		err = s.dispatch(&req)
 	}
-	if err == nil {
+	if err != nil {
+		s.fail(&req, err)
+	}
+	if s.kick == "" {
 		return ""
 	}
+	select {
+	case s.out <- closeFlush:
+		return s.kick
+	default:
+		s.close(s.kick)
+		return ""
+	}
+}
+
+// fail answers a request that failed. A malformed request is a strike, and
+// maxStrikes of them end the connection. s.mu is held.
+func (s *session) fail(req *request, err error) {
 	var pe *protocolError
 	if !errors.As(err, &pe) {
 		s.log.Warn("request failed", zap.ByteString("method", req.method), zap.Error(err))
 		s.replyError(req.id, "null", 20, err.Error())
-		return ""
+		return
 	}
 	s.replyError(req.id, "null", 20, pe.msg)
 	s.strikes++
 	s.log.Debug("malformed request", zap.String("error", pe.msg), zap.Int("strikes", s.strikes))
-	if s.strikes < maxStrikes {
-		return ""
+	if s.strikes >= maxStrikes && s.kick == "" {
+		s.kick = "too many malformed requests"
 	}
-	const reason = "too many malformed requests"
-	select {
-	case s.out <- closeFlush:
-		return reason
-	default:
-		s.close(reason)
-		return ""
+}
+
+// shareAccepted tallies an accepted share for the flood rule. It is on the
+// hot path: no clock, no lock. s.mu is held.
+func (s *session) shareAccepted() {
+	s.floodAccepted++
+	if s.addr != nil {
+		s.addr.acceptedShare()
 	}
+}
+
+// shareRejected tallies a rejected share for the flood rule: a connection
+// that floods is disconnected, and when its address as a whole floods the
+// address is banned and all its connections closed. s.mu is held.
+func (s *session) shareRejected() {
+	g := s.srv.guard
+	now := time.Now()
+	if now.Sub(s.floodStart) >= g.window {
+		s.floodStart, s.floodAccepted, s.floodRejected = now, 0, 0
+	}
+	s.floodRejected++
+	if s.kick == "" && g.flood(s.floodRejected, s.floodAccepted) {
+		s.kick = "flood of rejected shares"
+		g.kicks.Add(1)
+		s.log.Info("disconnecting a connection that floods rejected shares",
+			zap.Int64("rejected", s.floodRejected), zap.Int64("accepted", s.floodAccepted),
+			zap.Duration("in", now.Sub(s.floodStart)))
+	}
+	if s.addr == nil || !g.rejectedShare(s.addr, now) {
+		return
+	}
+	s.kick = "address banned"
+	s.log.Warn("banning an address that floods rejected shares",
+		zap.Stringer("addr", s.addr.addr), zap.Duration("for", g.banFor))
+	s.srv.closeAddr(s.addr, s)
 }
 
 // dispatch runs the method's handler. Handlers send their own replies (some

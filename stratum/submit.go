@@ -22,6 +22,7 @@ func (s *session) handleSubmit(req *request) error {
 	}
 	if err != nil {
 		v.Rejected(share.ReasonBadParams)
+		s.shareRejected()
 		return err
 	}
 	if !s.subscribed {
@@ -51,6 +52,7 @@ func (s *session) handleSubmit(req *request) error {
 			zap.Float64("share_difficulty", s.res.Difficulty), zap.Bool("block", s.res.Block))
 	}
 	s.replyResult(req.id, "true")
+	s.shareAccepted()
 	if !s.fixed {
 		now := time.Now()
 		s.vd.sum += a.Difficulty
@@ -72,6 +74,7 @@ func (s *session) reject(id []byte, rej *share.Reject, count bool) error {
 		ce.Write(zap.Stringer("reason", rej.Reason), zap.String("message", rej.Message))
 	}
 	s.replyError(id, "false", rej.Code(), rej.Message)
+	s.shareRejected()
 	return nil
 }
 

@@ -1,0 +1,253 @@
+package stratum
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// guardEvery is how often refusals are summarized in the log and idle
+// per-address entries are swept. Refusals are never logged one by one: a
+// full pool or a banned flooder reconnecting in a loop must not turn into a
+// log storm.
+const guardEvery = 10 * time.Second
+
+// refusal says why a new connection was refused.
+type refusal uint8
+
+const (
+	admitted refusal = iota
+	refusedLimit
+	refusedBanned
+)
+
+// guard admits new connections against the global and per-address limits
+// and the ban list, and keeps the per-address share tallies that decide a
+// ban. Addresses in Options.AllowIPs have no entry: they are exempt from the
+// per-address limit and from bans.
+//
+// Locking: guard.mu guards addrs and each entry's conns; an entry's own
+// mutex guards its tally. guard.mu may be held while an entry's mutex is
+// taken, never the reverse; an entry's mutex may be taken while a session's
+// mutex is held.
+type guard struct {
+	maxConns   int64
+	perAddr    int
+	allow      []netip.Prefix
+	banFor     time.Duration
+	window     time.Duration
+	minRejects int
+	ratio      float64
+	// track says whether addresses need entries at all: without a
+	// per-address limit and without bans there is nothing to keep.
+	track bool
+
+	mu    sync.Mutex
+	addrs map[netip.Addr]*addrState
+
+	refusedLimit, refusedBanned atomic.Uint64
+	kicks, bans                 atomic.Uint64
+	// loggedLimit and loggedBanned are the refusal counts at the last
+	// summary; only the guard loop touches them.
+	loggedLimit, loggedBanned uint64
+}
+
+// addrState is one remote address's connection count, ban and share tally.
+type addrState struct {
+	addr netip.Addr
+	// conns is the number of open connections; guarded by guard.mu.
+	conns int
+	// bannedUntil is the unix-nano end of the address's ban, 0 when none.
+	// It is atomic so that banning, done on the share path, never needs
+	// guard.mu.
+	bannedUntil atomic.Int64
+	// accepted counts accepted shares since the tally window began; it is
+	// atomic so that the accept path, which is hot, takes no lock.
+	accepted atomic.Int64
+
+	mu sync.Mutex // guards the fields below
+	// start is when the tally window began (at a rejected share);
+	// rejected counts rejected shares since.
+	start    time.Time
+	rejected int
+}
+
+func newGuard(o *Options) *guard {
+	return &guard{
+		maxConns:   int64(o.MaxConnections),
+		perAddr:    o.MaxConnectionsPerIP,
+		allow:      o.AllowIPs,
+		banFor:     o.BanDuration,
+		window:     o.BanWindow,
+		minRejects: o.BanMinRejects,
+		ratio:      o.BanRejectRatio,
+		track:      o.MaxConnectionsPerIP > 0 || o.BanDuration > 0,
+		addrs:      make(map[netip.Addr]*addrState),
+	}
+}
+
+// remoteAddr returns the connection's remote IP address, IPv4 unmapped so
+// that one miner has one key however the listener saw it.
+func remoteAddr(conn net.Conn) netip.Addr {
+	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// allowed reports whether addr is a site address from Options.AllowIPs.
+func (g *guard) allowed(addr netip.Addr) bool {
+	for _, p := range g.allow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// admit decides on a new connection from addr while open connections are
+// open. When admitted it returns the address's entry (nil when the address
+// is not tracked), to be handed back to release when the connection ends.
+// The global limit is checked first because it is the cheapest refusal and
+// the one a full pool makes most.
+func (g *guard) admit(addr netip.Addr, open int64, now time.Time) (*addrState, refusal) {
+	if open >= g.maxConns {
+		g.refusedLimit.Add(1)
+		return nil, refusedLimit
+	}
+	if !g.track || !addr.IsValid() || g.allowed(addr) {
+		return nil, admitted
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.addrs[addr]
+	if st != nil {
+		if st.banned(now) {
+			g.refusedBanned.Add(1)
+			return nil, refusedBanned
+		}
+		if g.perAddr > 0 && st.conns >= g.perAddr {
+			g.refusedLimit.Add(1)
+			return nil, refusedLimit
+		}
+	} else {
+		st = &addrState{addr: addr}
+		g.addrs[addr] = st
+	}
+	st.conns++
+	return st, admitted
+}
+
+// release forgets one connection of st's address. The entry is dropped when
+// it has no connections, no ban and no recent tally; otherwise the sweep
+// drops it later, so that reconnecting does not wipe a flooder's tally.
+func (g *guard) release(st *addrState, now time.Time) {
+	if st == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st.conns--
+	if st.idle(now, g.window) {
+		delete(g.addrs, st.addr)
+	}
+}
+
+// banned reports whether the address is banned at now.
+func (st *addrState) banned(now time.Time) bool {
+	return st.bannedUntil.Load() > now.UnixNano()
+}
+
+// idle reports whether the entry holds nothing worth keeping: no
+// connections, no ban and no tally younger than window. guard.mu is held.
+func (st *addrState) idle(now time.Time, window time.Duration) bool {
+	if st.conns > 0 || st.banned(now) {
+		return false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.rejected == 0 || now.Sub(st.start) >= window
+}
+
+// flood reports whether rejected shares out of rejected+accepted make a
+// clear flood: at least minRejects of them, and more than ratio of all.
+func (g *guard) flood(rejected, accepted int64) bool {
+	return rejected >= int64(g.minRejects) && float64(rejected) > g.ratio*float64(rejected+accepted)
+}
+
+// acceptedShare tallies an accepted share for st's address.
+func (st *addrState) acceptedShare() {
+	st.accepted.Add(1)
+}
+
+// rejectedShare tallies a rejected share for st's address and reports
+// whether it has just been banned. A ban clears the tally, so that the
+// address starts afresh when the ban ends.
+func (g *guard) rejectedShare(st *addrState, now time.Time) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if now.Sub(st.start) >= g.window {
+		st.start, st.rejected = now, 0
+		st.accepted.Store(0)
+	}
+	st.rejected++
+	if g.banFor <= 0 || !g.flood(int64(st.rejected), st.accepted.Load()) || st.banned(now) {
+		return false
+	}
+	st.bannedUntil.Store(now.Add(g.banFor).UnixNano())
+	st.rejected = 0
+	st.accepted.Store(0)
+	g.bans.Add(1)
+	return true
+}
+
+// bannedCount returns the number of addresses banned at now.
+func (g *guard) bannedCount(now time.Time) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, st := range g.addrs {
+		if st.banned(now) {
+			n++
+		}
+	}
+	return n
+}
+
+// sweep drops the entries that hold nothing worth keeping any more.
+func (g *guard) sweep(now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for addr, st := range g.addrs {
+		if st.idle(now, g.window) {
+			delete(g.addrs, addr)
+		}
+	}
+}
+
+// summarize logs the refusals since the previous summary, if any, as one
+// line: the only log a refusal ever produces.
+func (g *guard) summarize(log *zap.Logger) {
+	limit, banned := g.refusedLimit.Load(), g.refusedBanned.Load()
+	dl, db := limit-g.loggedLimit, banned-g.loggedBanned
+	if dl == 0 && db == 0 {
+		return
+	}
+	g.loggedLimit, g.loggedBanned = limit, banned
+	log.Warn("refused connections", zap.Uint64("over_limit", dl), zap.Uint64("banned", db),
+		zap.Duration("in", guardEvery), zap.Uint64("over_limit_total", limit), zap.Uint64("banned_total", banned))
+}
+
+// refuse closes a refused connection at once. Linger 0 makes the close a
+// reset, so a client reconnecting in a loop leaves no TIME_WAIT sockets on
+// the pool's side.
+func refuse(conn net.Conn) {
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
