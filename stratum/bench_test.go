@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -166,5 +167,73 @@ func BenchmarkPublish1000(b *testing.B) {
 	b.StopTimer()
 	if n := e.srv.Connections(); n != miners {
 		b.Fatalf("%d of %d miners still connected", n, miners)
+	}
+}
+
+// BenchmarkAdmit is the guard's decision on a new connection: admitted (and
+// released) from a tracked address, refused by the global limit, and refused
+// from a banned address.
+func BenchmarkAdmit(b *testing.B) {
+	o := Options{MaxConnectionsPerIP: 10000, BanDuration: time.Minute,
+		AllowIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}.withDefaults()
+	addr := netip.MustParseAddr("192.0.2.1")
+	now := time.Now()
+	b.Run("admitted", func(b *testing.B) {
+		g := newGuard(&o)
+		b.ReportAllocs()
+		for b.Loop() {
+			st, why := g.admit(addr, 0, now)
+			if why != admitted {
+				b.Fatal(why)
+			}
+			g.release(st, now)
+		}
+	})
+	b.Run("full", func(b *testing.B) {
+		g := newGuard(&o)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, why := g.admit(addr, g.maxConns, now); why != refusedLimit {
+				b.Fatal(why)
+			}
+		}
+	})
+	b.Run("banned", func(b *testing.B) {
+		g := newGuard(&o)
+		st, _ := g.admit(addr, 0, now)
+		st.bannedUntil.Store(now.Add(time.Hour).UnixNano())
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, why := g.admit(addr, 0, now); why != refusedBanned {
+				b.Fatal(why)
+			}
+		}
+	})
+}
+
+// BenchmarkRefuseTCP is a full pool refusing connections over loopback TCP:
+// each iteration dials and waits until the server has closed the
+// connection, so it includes the client's dial and the kernel's handshake.
+func BenchmarkRefuseTCP(b *testing.B) {
+	e := startServer(b, func(o *Options) { o.MaxConnections = 1 })
+	dial(b, e.srv).send(`{"id":1,"method":"mining.extranonce.subscribe"}`)
+	waitFor(b, "the first connection", func() bool { return e.srv.Connections() == 1 })
+	addr := e.srv.Addr().String()
+	var buf [1]byte
+	b.ReportAllocs()
+	for b.Loop() {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			continue // the reset already failed the dial
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(ioWait))
+		if _, err := conn.Read(buf[:]); err == nil {
+			b.Fatal("a connection over the limit was served")
+		}
+		_ = conn.Close()
+	}
+	b.StopTimer()
+	if limit, _ := e.srv.Refused(); limit == 0 {
+		b.Fatal("nothing refused")
 	}
 }

@@ -51,8 +51,9 @@ type guard struct {
 
 	refusedLimit, refusedBanned atomic.Uint64
 	kicks, bans                 atomic.Uint64
-	// loggedLimit and loggedBanned are the refusal counts at the last
-	// summary; only the guard loop touches them.
+	// logMu guards loggedLimit and loggedBanned, the refusal counts at the
+	// last summary.
+	logMu                     sync.Mutex
 	loggedLimit, loggedBanned uint64
 }
 
@@ -232,6 +233,8 @@ func (g *guard) sweep(now time.Time) {
 // summarize logs the refusals since the previous summary, if any, as one
 // line: the only log a refusal ever produces.
 func (g *guard) summarize(log *zap.Logger) {
+	g.logMu.Lock()
+	defer g.logMu.Unlock()
 	limit, banned := g.refusedLimit.Load(), g.refusedBanned.Load()
 	dl, db := limit-g.loggedLimit, banned-g.loggedBanned
 	if dl == 0 && db == 0 {

@@ -7,10 +7,16 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/tarbela-pool/tarbela/share"
 )
 
 // Loopback source addresses: Linux answers on all of 127.0.0.0/8, so each is
@@ -163,7 +169,13 @@ func TestConnectionRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := startServer(t, tc.edit)
+			core, logs := observer.New(zap.DebugLevel)
+			e := startServer(t, func(o *Options) {
+				o.Log = zap.New(core)
+				if tc.edit != nil {
+					tc.edit(o)
+				}
+			})
 			var open []*client
 			live := 0
 			for _, step := range tc.steps {
@@ -191,6 +203,22 @@ func TestConnectionRefusals(t *testing.T) {
 			}
 			if limit, banned := e.srv.Refused(); limit != tc.wantRefused || banned != 0 {
 				t.Fatalf("Refused() = %d, %d; want %d, 0", limit, banned, tc.wantRefused)
+			}
+			// Refusals are not logged one by one, only summarized.
+			if n := logs.FilterMessage("refused connections").Len(); n != 0 {
+				t.Fatalf("%d refusal logs before the summary", n)
+			}
+			e.srv.guard.summarize(e.srv.log)
+			e.srv.guard.summarize(e.srv.log)
+			summaries := logs.FilterMessage("refused connections").AllUntimed()
+			if tc.wantRefused == 0 {
+				if len(summaries) != 0 {
+					t.Fatalf("summary logged with nothing refused: %v", summaries)
+				}
+				return
+			}
+			if len(summaries) != 1 || summaries[0].ContextMap()["over_limit"] != tc.wantRefused {
+				t.Fatalf("want one summary of %d refusals, got %v", tc.wantRefused, summaries)
 			}
 		})
 	}
@@ -467,5 +495,50 @@ func TestGuardReconnectKeepsTally(t *testing.T) {
 	}
 	if _, why := g.admit(a, 0, now.Add(o.BanDuration)); why != admitted {
 		t.Fatalf("admit after the ban: %v", why)
+	}
+}
+
+// failingListener fails Accept with EMFILE a number of times, then reports
+// itself closed.
+type failingListener struct {
+	net.Listener
+	failures int
+	calls    []time.Time
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	l.calls = append(l.calls, time.Now())
+	if len(l.calls) <= l.failures {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return nil, net.ErrClosed
+}
+
+// TestAcceptBackoff: when accept fails (out of file descriptors), the loop
+// waits longer after each failure instead of spinning, and logs the run of
+// failures once rather than once per retry.
+func TestAcceptBackoff(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	v := share.NewValidator(share.ValidatorOptions{Store: &memStore{}, Blocks: &recordingSink{}})
+	s, err := NewServer(Options{Listen: "127.0.0.1:0", Validator: v, Auth: fakeAuth{}, Log: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &failingListener{failures: 5}
+	s.wg.Add(1)
+	s.acceptLoop(ln)
+	if len(ln.calls) != ln.failures+1 {
+		t.Fatalf("Accept called %d times, want %d", len(ln.calls), ln.failures+1)
+	}
+	// The backoff doubles from 5ms: each retry waits at least that long.
+	wait := 5 * time.Millisecond
+	for i := 1; i < len(ln.calls); i++ {
+		if gap := ln.calls[i].Sub(ln.calls[i-1]); gap < wait {
+			t.Errorf("retry %d after %v, want at least %v", i, gap, wait)
+		}
+		wait *= 2
+	}
+	if n := logs.FilterMessage("accept failed").Len(); n != 1 {
+		t.Fatalf("%d 'accept failed' logs for one run of failures, want 1", n)
 	}
 }

@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -210,6 +211,12 @@ func TestNewServerOptions(t *testing.T) {
 		{"difficulty bounds", func(o *Options) { o.Difficulty = DifficultyOptions{Initial: 10, Min: 100, Max: 50} },
 			[]string{"Options.Difficulty.Min", "Options.Difficulty.Initial"}},
 		{"variance", func(o *Options) { o.Difficulty.Variance = 1.5 }, []string{"Options.Difficulty.Variance"}},
+		{"negative limits", func(o *Options) { o.MaxConnections, o.MaxConnectionsPerIP, o.BanMinRejects = -1, -1, -1 },
+			[]string{"Options.MaxConnections", "Options.MaxConnectionsPerIP", "Options.BanMinRejects"}},
+		{"ban rule", func(o *Options) { o.BanDuration, o.BanWindow, o.BanRejectRatio = -1, -1, 1 },
+			[]string{"Options.BanDuration", "Options.BanWindow", "Options.BanRejectRatio"}},
+		{"invalid allowlist prefix", func(o *Options) { o.AllowIPs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), {}} },
+			[]string{"Options.AllowIPs[1]"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,7 +227,9 @@ func TestNewServerOptions(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if s.o.Extranonce2Size != 8 || s.o.VersionMask != 0x1fffe000 || s.o.MaxLineBytes != 4096 || s.o.Difficulty.TargetInterval != 10*time.Second {
+				if s.o.Extranonce2Size != 8 || s.o.VersionMask != 0x1fffe000 || s.o.MaxLineBytes != 4096 || s.o.Difficulty.TargetInterval != 10*time.Second ||
+					s.o.MaxConnections != 100000 || s.o.MaxConnectionsPerIP != 0 || s.o.BanDuration != 0 ||
+					s.o.BanMinRejects != 100 || s.o.BanRejectRatio != 0.9 || s.o.BanWindow != time.Minute || s.o.DisableVersionRolling {
 					t.Fatalf("defaults not applied: %+v", s.o)
 				}
 				return
@@ -232,6 +241,26 @@ func TestNewServerOptions(t *testing.T) {
 				if !strings.Contains(err.Error(), f+":") {
 					t.Errorf("error %q does not name %s", err, f)
 				}
+			}
+		})
+	}
+}
+
+// TestNormalizePrefixes: allowlist prefixes are compared with unmapped
+// remote addresses, so IPv4-mapped ones become IPv4 and host bits go.
+func TestNormalizePrefixes(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"10.1.2.3/8", "10.0.0.0/8"},
+		{"::ffff:203.0.113.7/120", "203.0.113.0/24"},
+		{"::ffff:0:0/96", "0.0.0.0/0"},
+		{"2001:db8::1/48", "2001:db8::/48"},
+		{"192.0.2.1/32", "192.0.2.1/32"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got := normalizePrefixes([]netip.Prefix{netip.MustParsePrefix(tc.in)})
+			if got[0].String() != tc.want {
+				t.Fatalf("got %v, want %s", got[0], tc.want)
 			}
 		})
 	}
