@@ -33,15 +33,16 @@ import (
 // field/value pairs).
 var applyScript = redis.NewScript(`
 local function push(cmd, key, pre, first, count)
-  -- Sends cmd key pre ARGV[first..first+count-1] in chunks that stay far
-  -- below Lua's unpack limit.
+  -- Sends cmd key pre ARGV[first..first+count-1] in chunks of at most 1000
+  -- arguments (an even number, so pairs stay whole), far below Lua's
+  -- unpack limit.
   local i = first
   local last = first + count - 1
   while i <= last do
     local t = {}
     if pre then t[1] = pre end
-    local j = i
-    while j <= last and #t < 1000 do t[#t+1] = ARGV[j]; j = j + 1 end
+    local j, n = i, 0
+    while j <= last and n < 1000 do t[#t+1] = ARGV[j]; j = j + 1; n = n + 1 end
     redis.call(cmd, key, unpack(t))
     i = j
   end
@@ -59,7 +60,6 @@ end
 local seq = tonumber(ARGV[10])
 local applied = tonumber(redis.call('GET', KEYS[1]) or '0')
 if seq <= applied then return 0 end
-redis.call('SET', KEYS[1], ARGV[10], 'EX', ARGV[1])
 
 local shares = tonumber(ARGV[6])
 local i = 11
@@ -130,6 +130,9 @@ if ARGV[i] == '1' then
     redis.call('HDEL', KEYS[10], 'round')
   end
 end
+-- The mark is set last: Redis does not roll a script back, so a script
+-- that fails half-way must not look applied.
+redis.call('SET', KEYS[1], ARGV[10], 'EX', ARGV[1])
 return 1
 `)
 

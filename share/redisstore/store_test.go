@@ -102,7 +102,7 @@ func TestConformance(t *testing.T) {
 		// A fresh prefix per case gives each case an empty namespace on
 		// the one server.
 		prefix := "conf" + strconv.FormatInt(n.Add(1), 10)
-		s := newStore(t, r, redisstore.Options{Prefix: prefix, BatchSize: 64, JournalPath: t.TempDir() + "/journal"})
+		s := newStore(t, r, redisstore.Options{Prefix: prefix, JournalPath: t.TempDir() + "/journal"})
 		return adapter{Store: s, r: redisstore.NewReader(c, prefix, 0)}
 	})
 }

@@ -62,6 +62,7 @@ var cases = []struct {
 	run  func(ctx context.Context, t *testing.T, s Store)
 }{
 	{"shares sum per worker and account", sharesSum},
+	{"many workers in one batch", manyWorkers},
 	{"fractional difficulties", fractional},
 	{"window newest first", window},
 	{"block freezes the round once", freezeOnce},
@@ -141,6 +142,25 @@ func sharesSum(ctx context.Context, t *testing.T, s Store) {
 	w, a := roundWork(ctx, t, s, "current")
 	wantWork(t, "workers", w, wantW)
 	wantWork(t, "accounts", a, wantA)
+}
+
+func manyWorkers(ctx context.Context, t *testing.T, s Store) {
+	// More distinct workers than any one command's chunk of arguments.
+	const n = 2500
+	want := map[string]float64{}
+	for i := range n {
+		w := fmt.Sprintf("acct.w%d", i)
+		add(t, s, rec(uint64(i+1), w, "acct", 1), rec(uint64(n+i+1), w, "acct", 2))
+		want[w] = 3
+	}
+	flush(ctx, t, s)
+	w, a := roundWork(ctx, t, s, "current")
+	wantWork(t, "workers", w, want)
+	wantWork(t, "accounts", a, map[string]float64{"acct": 3 * n})
+	got, err := s.Window(ctx, 3*n)
+	if err != nil || len(got) != 2*n {
+		t.Errorf("Window holds %d entries (%v), want %d", len(got), err, 2*n)
+	}
 }
 
 func fractional(ctx context.Context, t *testing.T, s Store) {
