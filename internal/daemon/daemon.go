@@ -148,7 +148,10 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon,
 	st := cfg.Stratum
 	srv, err := stratum.NewServer(stratum.Options{
 		Listen: st.Listen, NodeID: byte(cfg.Pool.NodeID), Extranonce2Size: cfg.Pool.Extranonce2Size,
-		Validator: validator, Auth: pool.NewAuthorizer(params), VersionMask: st.VersionMask,
+		Validator: validator, Auth: pool.NewAuthorizer(params),
+		VersionMask: st.VersionMask, DisableVersionRolling: st.VersionMask == 0,
+		MaxConnections: st.MaxConnections, MaxConnectionsPerIP: st.MaxConnectionsPerIP,
+		AllowIPs: st.AllowIPs, BanDuration: st.BanDuration,
 		Difficulty: stratum.DifficultyOptions{
 			Initial: st.Difficulty.Initial, Min: st.Difficulty.Min, Max: st.Difficulty.Max,
 			TargetInterval: st.Difficulty.TargetShareSeconds, RetargetInterval: st.Difficulty.RetargetInterval,
@@ -163,6 +166,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon,
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
+	d.metrics.RegisterGuard(srv)
 	serverMu.Lock()
 	d.server = srv
 	serverMu.Unlock()

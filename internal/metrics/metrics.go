@@ -151,3 +151,46 @@ func (r *Rate) PerSecond(now time.Time) float64 {
 	}
 	return sum / span.Seconds()
 }
+
+// Guard is what the Stratum server reports about refused and banned
+// connections (stratum.Server satisfies it).
+type Guard interface {
+	Refused() (limit, banned uint64)
+	Floods() (disconnects, bans uint64)
+	Banned() int
+}
+
+// RegisterGuard exports the server's connection refusals, flood
+// disconnects and bans.
+func (m *Metrics) RegisterGuard(g Guard) {
+	refused := func(banned bool) func() float64 {
+		return func() float64 {
+			l, b := g.Refused()
+			if banned {
+				return float64(b)
+			}
+			return float64(l)
+		}
+	}
+	floods := func(bans bool) func() float64 {
+		return func() float64 {
+			d, b := g.Floods()
+			if bans {
+				return float64(b)
+			}
+			return float64(d)
+		}
+	}
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tarbela_connections_refused_total",
+			Help: "Connections closed on arrival because a connection limit was reached.", ConstLabels: prometheus.Labels{"reason": "limit"}}, refused(false)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tarbela_connections_refused_total",
+			Help: "Connections closed on arrival because a connection limit was reached.", ConstLabels: prometheus.Labels{"reason": "banned"}}, refused(true)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tarbela_flood_disconnects_total",
+			Help: "Connections dropped for flooding invalid or duplicate shares."}, floods(false)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tarbela_bans_total",
+			Help: "Addresses banned for a share flood."}, floods(true)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tarbela_banned_addresses",
+			Help: "Addresses banned right now."}, func() float64 { return float64(g.Banned()) }),
+	)
+}

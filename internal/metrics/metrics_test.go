@@ -29,6 +29,7 @@ func TestRate(t *testing.T) {
 
 func TestExposition(t *testing.T) {
 	m := New(func() int { return 3 })
+	m.RegisterGuard(guard{})
 	m.ShareJudged(share.ReasonNone, 1)
 	m.ShareJudged(share.ReasonDuplicate, 0)
 	m.BlockJudged(share.BlockAccepted)
@@ -42,9 +43,17 @@ func TestExposition(t *testing.T) {
 		`tarbela_blocks_total{result="rejected"} 0`,
 		`tarbela_connections 3`,
 		`tarbela_hashrate_estimate`,
+		`tarbela_connections_refused_total{reason="banned"} 2`,
+		`tarbela_bans_total 4`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
 }
+
+type guard struct{}
+
+func (guard) Refused() (uint64, uint64) { return 1, 2 }
+func (guard) Floods() (uint64, uint64)  { return 3, 4 }
+func (guard) Banned() int               { return 5 }
