@@ -64,7 +64,13 @@ type Stratum struct {
 	AllowIPs []netip.Prefix `toml:"allow_ips"`
 	// BanDuration is how long a flooding address is refused; 0 disables bans.
 	BanDuration time.Duration `toml:"ban_duration"`
-	Difficulty  Difficulty    `toml:"difficulty"`
+	// BanMinRejects, BanRejectRatio and BanWindow define a flood: at least
+	// BanMinRejects rejected shares within BanWindow that are more than
+	// BanRejectRatio of all shares.
+	BanMinRejects  int           `toml:"ban_min_rejects"`
+	BanRejectRatio float64       `toml:"ban_reject_ratio"`
+	BanWindow      time.Duration `toml:"ban_window"`
+	Difficulty     Difficulty    `toml:"difficulty"`
 }
 
 // Difficulty configures per-connection variable difficulty. Values are
@@ -226,6 +232,9 @@ func Default() *Config {
 			MaxConnections:      100000,
 			MaxConnectionsPerIP: 10000,
 			BanDuration:         10 * time.Minute,
+			BanMinRejects:       100,
+			BanRejectRatio:      0.9,
+			BanWindow:           time.Minute,
 			Difficulty: Difficulty{
 				Initial:            16384,
 				Min:                0.001,

@@ -224,6 +224,15 @@ func (s *Stratum) validate(p *problems) {
 			p.add(fmt.Sprintf("stratum.allow_ips[%d]", i), "must be a CIDR such as \"203.0.113.0/24\"")
 		}
 	}
+	if s.BanMinRejects < 1 {
+		p.add("stratum.ban_min_rejects", "must be >= 1 (got %d)", s.BanMinRejects)
+	}
+	if !(s.BanRejectRatio >= 0 && s.BanRejectRatio < 1) {
+		p.add("stratum.ban_reject_ratio", "must be in [0, 1) (got %v)", s.BanRejectRatio)
+	}
+	if s.BanWindow <= 0 {
+		p.add("stratum.ban_window", "must be > 0 (got %s)", s.BanWindow)
+	}
 	if s.BanDuration < 0 {
 		p.add("stratum.ban_duration", "must be >= 0, 0 disables bans (got %s)", s.BanDuration)
 	}

@@ -152,6 +152,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon,
 		VersionMask: st.VersionMask, DisableVersionRolling: st.VersionMask == 0,
 		MaxConnections: st.MaxConnections, MaxConnectionsPerIP: st.MaxConnectionsPerIP,
 		AllowIPs: st.AllowIPs, BanDuration: st.BanDuration,
+		BanMinRejects: st.BanMinRejects, BanRejectRatio: st.BanRejectRatio, BanWindow: st.BanWindow,
 		Difficulty: stratum.DifficultyOptions{
 			Initial: st.Difficulty.Initial, Min: st.Difficulty.Min, Max: st.Difficulty.Max,
 			TargetInterval: st.Difficulty.TargetShareSeconds, RetargetInterval: st.Difficulty.RetargetInterval,
