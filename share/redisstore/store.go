@@ -340,6 +340,14 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// JournalReport returns what Start found in the journal (zero without one).
+func (s *Store) JournalReport() JournalReport {
+	if s.journal == nil {
+		return JournalReport{}
+	}
+	return s.journal.report
+}
+
 // SharesRecorded returns how many shares this process has confirmed in
 // Redis (directly or by journal replay).
 func (s *Store) SharesRecorded() uint64 { return s.recorded.Load() }

@@ -1,0 +1,252 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tarbela-pool/tarbela/share"
+	"github.com/tarbela-pool/tarbela/share/redisstore"
+)
+
+// TestRedisOutage freezes redis-server for 10 s under a steady share stream
+// acknowledged with AddShareWait, then checks that Redis holds exactly the
+// acknowledged count once the journal is drained, and that blocks found
+// during the outage froze the right rounds.
+func TestRedisOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 s outage")
+	}
+	r := startRedis(t)
+	c := client(t, r)
+	journal := filepath.Join(t.TempDir(), "journal")
+	obs := &observer{}
+	s := newStore(t, r, redisstore.Options{JournalPath: journal, BatchSize: 64, BatchInterval: 10 * time.Millisecond,
+		Timeout: 300 * time.Millisecond, RetryInterval: 100 * time.Millisecond, Observer: obs})
+	ctx := context.Background()
+
+	var (
+		mu    sync.Mutex
+		acked int
+		work  float64
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	// Four "connections", each submitting a share every 2 ms and waiting
+	// for the acknowledgement rule before counting it as accepted.
+	for conn := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(2 * time.Millisecond)
+			defer tick.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				d := float64(1 + i%3)
+				wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				err := s.AddShareWait(wctx, rec(uint64(conn*1_000_000+i), "acct", "rig"+string(rune('a'+conn)), d))
+				cancel()
+				if err != nil {
+					t.Errorf("AddShareWait: %v", err)
+					return
+				}
+				mu.Lock()
+				acked++
+				work += d
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	if err := r.Freeze(); err != nil {
+		t.Fatalf("Freeze: %v", err)
+	}
+	time.Sleep(3 * time.Second)
+	// A block found while Redis is away goes through the journal too.
+	if err := s.AddBlock(&share.BlockRecord{Height: 7, Hash: "0d07", Worker: "acct.rig", Account: "acct", Status: share.BlockAccepted}); err != nil {
+		t.Fatalf("AddBlock: %v", err)
+	}
+	time.Sleep(7 * time.Second)
+	if _, j := s.Backlog(); j == 0 {
+		t.Errorf("journal backlog is empty during the outage")
+	}
+	if err := r.Thaw(); err != nil {
+		t.Fatalf("Thaw: %v", err)
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.Flush(fctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	st := stats(t, c, "tarbela")
+	if acked < 1000 {
+		t.Fatalf("only %d shares acknowledged", acked)
+	}
+	if st.TotalShares != int64(acked) || st.TotalWork != work {
+		t.Errorf("redis holds %d shares / %v work, want the %d / %v acknowledged", st.TotalShares, st.TotalWork, acked, work)
+	}
+	if got := s.SharesRecorded(); got != uint64(acked) {
+		t.Errorf("SharesRecorded = %d, want %d", got, acked)
+	}
+	if obs.journaled.Load() == 0 || obs.redisErrors.Load() == 0 {
+		t.Errorf("observer saw %d journaled, %d redis errors; want both > 0", obs.journaled.Load(), obs.redisErrors.Load())
+	}
+	// The round frozen by the block plus the open round hold all the work.
+	_, frozen, err := redisstore.NewReader(c, "", 0).RoundWork(ctx, "0d07")
+	if err != nil {
+		t.Fatalf("RoundWork: %v", err)
+	}
+	if frozen["acct"] <= 0 || frozen["acct"]+st.RoundWork != work {
+		t.Errorf("frozen %v + open %v != %v", frozen["acct"], st.RoundWork, work)
+	}
+	if fi, err := os.Stat(journal); err != nil || fi.Size() != 0 {
+		t.Errorf("drained journal: %v, %v; want an empty file", fi, err)
+	}
+}
+
+// journalWhileDown records n shares (batches of 10) into a journal while
+// Redis is frozen and closes the store, which leaves them in the journal; it
+// returns their work.
+func journalWhileDown(t *testing.T, path string, n int) float64 {
+	t.Helper()
+	r := startRedis(t)
+	if err := r.Freeze(); err != nil {
+		t.Fatalf("Freeze: %v", err)
+	}
+	defer r.Stop()
+	s := newStore(t, r, redisstore.Options{JournalPath: path, BatchSize: 10, Timeout: 100 * time.Millisecond})
+	var work float64
+	for i := range n {
+		d := float64(i%4 + 1)
+		if err := s.AddShare(rec(uint64(i+1), "a", "r", d)); err != nil {
+			t.Fatalf("AddShare: %v", err)
+		}
+		work += d
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	rep, err := redisstore.ScanJournal(path)
+	if err != nil || rep.Shares != n {
+		t.Fatalf("ScanJournal = %+v, %v; want %d shares", rep, err, n)
+	}
+	return work
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestJournalReplayIdempotent replays one journal twice (the original and a
+// copy, as after a crash between replay and truncation) into one Redis: the
+// shares count once.
+func TestJournalReplayIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "journal")
+	const n = 95
+	work := journalWhileDown(t, path, n)
+	copyFile(t, path, path+".copy")
+
+	r := startRedis(t)
+	c := client(t, r)
+	ctx := context.Background()
+	copyFile(t, path, path+".copy2")
+	for _, p := range []string{path, path + ".copy", path + ".copy2"} {
+		s := newStore(t, r, redisstore.Options{JournalPath: p})
+		if err := s.Flush(ctx); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+		if got := s.SharesRecorded(); got != n {
+			t.Errorf("%s: SharesRecorded = %d, want %d", p, got, n)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		st := stats(t, c, "tarbela")
+		if st.TotalShares != n || st.TotalWork != work {
+			t.Errorf("after replaying %s: %d shares / %v work, want %d / %v", p, st.TotalShares, st.TotalWork, n, work)
+		}
+	}
+}
+
+// TestJournalCorruptTail damages the journal's tail in the ways a crash or a
+// bad disk does: the damage is reported with its offset, set aside, and only
+// the valid records before it are replayed.
+func TestJournalCorruptTail(t *testing.T) {
+	dir := t.TempDir()
+	clean := filepath.Join(dir, "clean")
+	const n = 30 // three records of 10 shares
+	journalWhileDown(t, clean, n)
+	orig, err := os.ReadFile(clean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recLen := len(orig) / 3 // records are the same size here
+	if recLen*3 != len(orig) {
+		t.Fatalf("records have different sizes (%d bytes for 3)", len(orig))
+	}
+	tests := []struct {
+		name       string
+		damage     func([]byte) []byte
+		wantShares int
+		wantOffset int64
+	}{
+		{name: "torn header", damage: func(b []byte) []byte { return append(b, 0x10, 0x00) }, wantShares: 30, wantOffset: int64(3 * recLen)},
+		{name: "torn payload", damage: func(b []byte) []byte { return b[:len(b)-5] }, wantShares: 20, wantOffset: int64(2 * recLen)},
+		{name: "flipped byte", damage: func(b []byte) []byte { b[recLen+20] ^= 0x40; return b }, wantShares: 10, wantOffset: int64(recLen)},
+		{name: "zero length", damage: func(b []byte) []byte { return append(b, make([]byte, 16)...) }, wantShares: 30, wantOffset: int64(3 * recLen)},
+		{name: "huge length", damage: func(b []byte) []byte {
+			return append(b, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4)
+		}, wantShares: 30, wantOffset: int64(3 * recLen)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "journal")
+			if err := os.WriteFile(path, tc.damage(append([]byte(nil), orig...)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := redisstore.ScanJournal(path)
+			var cerr *redisstore.CorruptError
+			if !errors.As(err, &cerr) {
+				t.Fatalf("ScanJournal err = %v, want *CorruptError", err)
+			}
+			if cerr.Offset != tc.wantOffset || rep.Shares != tc.wantShares {
+				t.Errorf("corrupt at %d with %d valid shares, want %d and %d (%s)", cerr.Offset, rep.Shares, tc.wantOffset, tc.wantShares, cerr.Reason)
+			}
+			r := startRedis(t)
+			c := client(t, r)
+			s := newStore(t, r, redisstore.Options{JournalPath: path})
+			if err := s.Flush(context.Background()); err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
+			got := s.JournalReport()
+			if got.Corrupt == nil || got.Corrupt.Offset != tc.wantOffset || got.SavedAs == "" {
+				t.Errorf("JournalReport = %+v, want corruption at %d set aside", got, tc.wantOffset)
+			}
+			if st := stats(t, c, "tarbela"); st.TotalShares != int64(tc.wantShares) {
+				t.Errorf("redis holds %d shares, want the %d valid ones", st.TotalShares, tc.wantShares)
+			}
+			if saved, err := os.ReadFile(got.SavedAs); err != nil || len(saved) == 0 {
+				t.Errorf("set-aside file %q: %d bytes, %v", got.SavedAs, len(saved), err)
+			}
+		})
+	}
+}
