@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,5 +80,33 @@ func BenchmarkAddShare(b *testing.B) {
 	b.ReportMetric(float64(usedMemory(b, c)-before)/float64(b.N), "redis-bytes/share")
 	if v := c.Info(ctx, "commandstats").Val(); testing.Verbose() {
 		b.Log(v)
+	}
+}
+
+// BenchmarkAddShareWait measures the acknowledgement rule's latency: each
+// op is one share queued by AddShareWait and waited for until its batch is
+// in Redis, with 64 concurrent waiters (connections).
+func BenchmarkAddShareWait(b *testing.B) {
+	for _, interval := range []time.Duration{time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond} {
+		b.Run("interval="+interval.String(), func(b *testing.B) {
+			r := startRedis(b)
+			s := newStore(b, r, redisstore.Options{BatchInterval: interval})
+			b.ReportAllocs()
+			b.SetParallelism(32) // 64 goroutines on 2 cores
+			ctx := context.Background()
+			var total atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				rec := share.Record{Node: 1, Worker: "acct.rig", Account: "acct", Difficulty: 1}
+				for pb.Next() {
+					rec.Time = time.Now()
+					if err := s.AddShareWait(ctx, rec); err != nil {
+						b.Error(err)
+						return
+					}
+					total.Add(int64(time.Since(rec.Time)))
+				}
+			})
+			b.ReportMetric(float64(total.Load())/float64(b.N)/1e6, "ms/ack")
+		})
 	}
 }
