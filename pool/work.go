@@ -78,6 +78,9 @@ func NewJobBuilder(o BuilderOptions) (*JobBuilder, error) {
 	if o.PoolAddress == "" && (o.Mode == ModePool || o.FeePercent > 0) {
 		errs = append(errs, errors.New("pool: payout address is required in pool mode and for a solo pool fee"))
 	}
+	if len(o.Tag) > 75 {
+		errs = append(errs, fmt.Errorf("pool: coinbase tag is %d bytes; at most 75 fit one push", len(o.Tag)))
+	}
 	if n := maxHeightPush + 1 + share.Extranonce1Size + o.Extranonce2Size + 1 + len(o.Tag); n > maxScriptSig {
 		errs = append(errs, fmt.Errorf("pool: coinbase scriptSig could reach %d bytes (tag %d bytes, extranonce2 %d bytes); shorten the tag or extranonce2 to fit %d",
 			n, len(o.Tag), o.Extranonce2Size, maxScriptSig))
