@@ -553,6 +553,7 @@ func (c *stratumClient) handshake(user, pass string, mask uint32) *share.Job {
 // solvedShare is a submit the test computed itself.
 type solvedShare struct {
 	params []any
+	nonce  uint32
 	res    share.Result
 }
 
@@ -584,7 +585,7 @@ func (c *stratumClient) findShare(job *share.Job, worker string, en2 uint64, non
 			if versionBits != 0 {
 				p = append(p, fmt.Sprintf("%08x", versionBits))
 			}
-			return solvedShare{params: p, res: res}
+			return solvedShare{params: p, nonce: nonce, res: res}
 		}
 		nonce++
 	}
