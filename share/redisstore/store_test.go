@@ -355,3 +355,51 @@ func TestTwoNodes(t *testing.T) {
 		t.Errorf("open round has %d shares, %d blocks; want 0 and 2", st.RoundShares, st.Blocks)
 	}
 }
+
+func TestHashrateAndLastShare(t *testing.T) {
+	r := startRedis(t)
+	s := newStore(t, r, redisstore.Options{})
+	ctx := context.Background()
+	now := time.Now()
+	for i := range 60 {
+		x := rec(uint64(i+1), "acct", "rig", 2)
+		x.Time = now
+		if err := s.AddShare(x); err != nil {
+			t.Fatalf("AddShare: %v", err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	tests := []struct {
+		name    string
+		who     string
+		account bool
+		want    float64 // hashes/s over a 10-minute window
+	}{
+		{name: "worker", who: "acct.rig", want: 120.0 * (1 << 32) / 600},
+		{name: "account", who: "acct", account: true, want: 120.0 * (1 << 32) / 600},
+		{name: "unknown worker", who: "nobody.rig", want: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Hashrate(ctx, tc.who, tc.account, 10*time.Minute)
+			if err != nil {
+				t.Fatalf("Hashrate: %v", err)
+			}
+			if got != tc.want {
+				t.Errorf("Hashrate = %v, want %v", got, tc.want)
+			}
+			last, err := s.LastShare(ctx, tc.who, tc.account)
+			if err != nil {
+				t.Fatalf("LastShare: %v", err)
+			}
+			if tc.want > 0 && last.UnixMilli() != now.UnixMilli() {
+				t.Errorf("LastShare = %v, want %v", last, now)
+			}
+			if tc.want == 0 && !last.IsZero() {
+				t.Errorf("LastShare of an unknown worker = %v", last)
+			}
+		})
+	}
+}
