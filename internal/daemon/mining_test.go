@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/btcsuite/btcd/wire/v2"
@@ -227,5 +228,26 @@ func TestSegwitTransactionBlock(t *testing.T) {
 	byAddr, total := payouts(t, cb)
 	if want := subsidy(found.Height) + 10_000; total != want || byAddr[poolAddr] != want {
 		t.Errorf("coinbase pays %v; want subsidy plus the 10000 sat fee, %d, to %s", byAddr, want, poolAddr)
+	}
+}
+
+// TestShareButNotBlockCPUMiner: a real CPU miner at pool difficulty 1e-12
+// (every hash a share, about half of them regtest blocks) for two seconds.
+// The flood of shares and block submissions must leave the books exact:
+// non-block shares counted as shares only, every share the pool accepted in
+// Redis, every block it submitted recorded once with the node's verdict, and
+// the node grown by exactly the accepted blocks. TestShareButNotBlock checks
+// the same with exact counts from a scripted client.
+func TestShareButNotBlockCPUMiner(t *testing.T) {
+	tp := startPool(t, poolOptions{difficulty: 1e-12}, nil)
+	start := time.Now()
+	tp.mine(t, minerAddr+".flood", func(miner.Stats) bool { return time.Since(start) > 2*time.Second })
+	records := tp.settle(t)
+	tp.checkSharesRecorded(t)
+	tp.acceptedBlocks(t, records)
+	st := tp.d.Status()
+	if st.BlocksAccepted == 0 || st.Accepted <= st.BlocksSubmitted {
+		t.Errorf("pool accepted %d shares and submitted %d blocks (%d accepted); want blocks and more shares than blocks",
+			st.Accepted, st.BlocksSubmitted, st.BlocksAccepted)
 	}
 }
