@@ -191,6 +191,13 @@ func (v *Validator) solved(w *Worker, job *Job, res *Result, now time.Time) {
 	if v.observer != nil {
 		v.observer.BlockJudged(BlockSubmitted)
 	}
+	// Record the block at once, so the round closes at the share that
+	// found it rather than when the node has answered; the final status
+	// follows.
+	found := *rec
+	if err := v.store.AddBlock(&found); err != nil {
+		v.log.Error("block not recorded", zap.String("hash", rec.Hash), zap.Error(err))
+	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), v.submitTimeout)
 		defer cancel()

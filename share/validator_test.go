@@ -29,7 +29,7 @@ func (m *memStore) AddBlock(b *BlockRecord) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.blocks = append(m.blocks, *b)
-	if m.done != nil {
+	if m.done != nil && b.Status != BlockSubmitted {
 		close(m.done)
 	}
 	return nil
@@ -146,8 +146,10 @@ func TestValidatorBlock(t *testing.T) {
 			<-store.done
 			store.mu.Lock()
 			defer store.mu.Unlock()
-			if len(store.blocks) != 1 || store.blocks[0].Status != c.status || store.blocks[0].Hash != DisplayHex(&res.Hash) {
-				t.Errorf("blocks %+v, want one with status %s", store.blocks, c.status)
+			// The block is recorded when found, then with the node's verdict.
+			if len(store.blocks) != 2 || store.blocks[0].Status != BlockSubmitted || store.blocks[1].Status != c.status ||
+				store.blocks[1].Hash != DisplayHex(&res.Hash) || store.blocks[0].Hash != store.blocks[1].Hash {
+				t.Errorf("blocks %+v, want submitted then %s", store.blocks, c.status)
 			}
 			if len(store.shares) != 1 || !store.shares[0].Block {
 				t.Errorf("shares %+v, want one block share", store.shares)
