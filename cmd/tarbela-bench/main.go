@@ -1,0 +1,277 @@
+// Command tarbela-bench is a Stratum v1 load tool for any pool. It simulates
+// many miners from many loopback source addresses, each submitting real
+// shares at a set rate, and reports accepted and rejected shares per second,
+// submit latency percentiles, the fan-out of new-block notifies and the
+// pool's memory per miner. --json prints a machine-readable report;
+// --combine merges the reports of several processes (one process holds at
+// most about 20,000 connections here). "tarbela-bench pool" runs a Tarbela
+// Stratum server in process on a synthetic job that never yields a block,
+// for share-rate figures without a node. The logic lives in package load.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tarbela-pool/tarbela/cmd/tarbela-bench/load"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole command; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "pool" {
+		return runPool(ctx, args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("tarbela-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: tarbela-bench --pool HOST:PORT [flags]   load a pool")
+		fmt.Fprintln(stderr, "       tarbela-bench --combine FILE...           merge --json reports")
+		fmt.Fprintln(stderr, "       tarbela-bench pool [flags]                run an in-process pool on a synthetic job")
+		fs.PrintDefaults()
+	}
+	var (
+		o          load.Options
+		devnet     string
+		sourceBase string
+		jsonOut    bool
+		combine    bool
+		noRolling  bool
+		verbose    bool
+	)
+	fs.StringVar(&o.Pool, "pool", "", "pool `address` (host:port or stratum+tcp://host:port)")
+	fs.StringVar(&devnet, "devnet", "", "devnet `dir`: take the pool, node RPC and payout address from DIR/devnet.json")
+	fs.BoolVar(&o.AllowRemote, "allow-remote", false, "allow a pool address outside 127.0.0.0/8")
+	fs.DurationVar(&o.Duration, "duration", load.DefaultDuration, "run length from the first dial to the stop")
+	fs.DurationVar(&o.Drain, "drain", load.DefaultDrain, "how long to wait for replies after the stop")
+	fs.IntVar(&o.Miners, "miners", load.DefaultMiners, "number of simulated miners")
+	fs.IntVar(&o.FirstIndex, "first-index", 0, "index of the first miner ({i} in --user), to keep several processes' names apart")
+	fs.Float64Var(&o.Rate, "rate", load.DefaultRate, "shares per second per miner (negative: none, only connect)")
+	fs.Float64Var(&o.Ramp, "ramp", 0, "new connections per second (0: as fast as possible)")
+	fs.IntVar(&o.Sources, "sources", load.DefaultSources, "number of loopback source addresses (0: the kernel's choice)")
+	fs.StringVar(&sourceBase, "source-base", "127.0.0.2", "first source `address`")
+	fs.StringVar(&o.User, "user", load.DefaultUser, "username `template`: {i} is the miner index, {addr} the devnet payout address")
+	fs.StringVar(&o.Pass, "pass", load.DefaultPass, "password (e.g. d=1e-12 for a fixed difficulty on Tarbela)")
+	fs.BoolVar(&noRolling, "no-version-rolling", false, "do not send mining.configure version-rolling")
+	fs.Float64Var(&o.SuggestDifficulty, "suggest-diff", 0, "send mining.suggest_difficulty with this `difficulty`")
+	fs.Uint64Var(&o.MaxHashes, "max-hashes", load.DefaultMaxHashes, "nonce search cap per share; a share needing more is skipped")
+	fs.IntVar(&o.Workers, "workers", 0, "share-building goroutines (0: GOMAXPROCS)")
+	fs.DurationVar(&o.IOTimeout, "io-timeout", load.DefaultIOTimeout, "bound on each handshake reply and write")
+	fs.StringVar(&o.RPC.URL, "rpc-url", "", "node JSON-RPC `URL` (btcd regtest): generate blocks to time notify fan-out")
+	fs.StringVar(&o.RPC.User, "rpc-user", "", "node RPC user")
+	fs.StringVar(&o.RPC.Pass, "rpc-pass", "", "node RPC password")
+	fs.DurationVar(&o.BlockEvery, "block-every", 0, "interval between generated blocks (default 5s with --rpc-url)")
+	fs.IntVar(&o.PoolPID, "pool-pid", 0, "pool process `pid`: report its RSS per connected miner")
+	fs.DurationVar(&o.Progress, "progress", 5*time.Second, "progress line interval on stderr (0: none)")
+	fs.BoolVar(&jsonOut, "json", false, "print the report as JSON")
+	fs.BoolVar(&combine, "combine", false, "merge the JSON reports named as arguments and print the result")
+	fs.BoolVar(&verbose, "v", false, "log every disconnect")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if combine {
+		return runCombine(fs.Args(), jsonOut, stdout, stderr)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tarbela-bench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	a, err := netip.ParseAddr(sourceBase)
+	if err != nil {
+		fmt.Fprintf(stderr, "tarbela-bench: --source-base: %v\n", err)
+		return 2
+	}
+	o.SourceBase = a
+	o.VersionRolling = !noRolling
+	if o.Rate == 0 {
+		o.Rate = -1 // an explicit 0 means no shares, not the default
+	}
+	if devnet != "" {
+		if err := applyDevnet(&o, devnet); err != nil {
+			fmt.Fprintln(stderr, "tarbela-bench:", err)
+			return 2
+		}
+	}
+	if strings.Contains(o.User, "{addr}") {
+		fmt.Fprintln(stderr, "tarbela-bench: --user has {addr} but no --devnet gave an address")
+		return 2
+	}
+	o.Log = newLogger(stderr, verbose)
+	defer func() { _ = o.Log.Sync() }() // a failed flush at exit cannot be reported anywhere
+	rep, err := load.Run(ctx, o)
+	if rep == nil {
+		fmt.Fprintln(stderr, "tarbela-bench:", err)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "tarbela-bench: stopped early:", err)
+	}
+	if err := printReport(rep, jsonOut, stdout); err != nil {
+		fmt.Fprintln(stderr, "tarbela-bench:", err)
+		return 1
+	}
+	return 0
+}
+
+// applyDevnet reads DIR/devnet.json (written by `tarbela devnet`).
+func applyDevnet(o *load.Options, dir string) error {
+	b, err := os.ReadFile(dir + "/devnet.json")
+	if err != nil {
+		return fmt.Errorf("--devnet: %w", err)
+	}
+	var info struct {
+		Stratum       string `json:"stratum"`
+		NodeRPC       string `json:"node_rpc"`
+		NodeRPCUser   string `json:"node_rpc_user"`
+		NodeRPCPass   string `json:"node_rpc_pass"`
+		PayoutAddress string `json:"payout_address"`
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return fmt.Errorf("--devnet: %s/devnet.json: %w", dir, err)
+	}
+	if o.Pool == "" {
+		o.Pool = info.Stratum
+	}
+	if o.RPC.URL == "" && info.NodeRPC != "" {
+		o.RPC = load.RPCOptions{URL: "http://" + info.NodeRPC, User: info.NodeRPCUser, Pass: info.NodeRPCPass}
+	}
+	o.User = strings.ReplaceAll(o.User, "{addr}", info.PayoutAddress)
+	return nil
+}
+
+// runCombine merges JSON reports.
+func runCombine(files []string, jsonOut bool, stdout, stderr io.Writer) int {
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "tarbela-bench: --combine needs report files")
+		return 2
+	}
+	var reps []*load.Report
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			fmt.Fprintln(stderr, "tarbela-bench:", err)
+			return 1
+		}
+		var r load.Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			fmt.Fprintf(stderr, "tarbela-bench: %s: %v\n", f, err)
+			return 1
+		}
+		reps = append(reps, &r)
+	}
+	m, err := load.Merge(reps...)
+	if err != nil {
+		fmt.Fprintln(stderr, "tarbela-bench:", err)
+		return 1
+	}
+	if err := printReport(m, jsonOut, stdout); err != nil {
+		fmt.Fprintln(stderr, "tarbela-bench:", err)
+		return 1
+	}
+	return 0
+}
+
+func printReport(r *load.Report, jsonOut bool, w io.Writer) error {
+	if !jsonOut {
+		return r.WriteText(w)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(r)
+}
+
+// runPool runs the in-process pool until interrupted or --duration.
+func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tarbela-bench pool", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o load.PoolOptions
+	var duration, status time.Duration
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:3334", "Stratum listen address")
+	fs.Float64Var(&o.Difficulty, "difficulty", 1e-12, "fixed share difficulty")
+	fs.DurationVar(&o.NewBlockEvery, "new-block-every", 0, "publish a job on a new prevhash at this interval (0: never)")
+	fs.IntVar(&o.MaxConnections, "max-connections", 0, "connection cap (0: the server's default)")
+	fs.DurationVar(&duration, "duration", 0, "stop after this long (0: run until interrupted)")
+	fs.DurationVar(&status, "status", 5*time.Second, "status line interval (0: none)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tarbela-bench pool: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	o.Log = newLogger(stderr, false).Named("pool")
+	p, err := load.StartPool(o)
+	if err != nil {
+		fmt.Fprintln(stderr, "tarbela-bench pool:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "pool: stratum+tcp://%s pid %d difficulty %g\n", p.Addr(), os.Getpid(), o.Difficulty)
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
+	}
+	var tick <-chan time.Time
+	if status > 0 {
+		t := time.NewTicker(status)
+		defer t.Stop()
+		tick = t.C
+	}
+	last, lastAt := uint64(0), time.Now()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick:
+			n, now := p.Counter.Shares(), time.Now()
+			fmt.Fprintf(stdout, "pool: connections=%d shares=%d (%.0f/s)\n", p.Server.Connections(), n,
+				float64(n-last)/now.Sub(lastAt).Seconds())
+			last, lastAt = n, now
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Close(sctx); err != nil {
+		fmt.Fprintln(stderr, "tarbela-bench pool:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "pool: stopped; %d shares accepted\n", p.Counter.Shares())
+	return 0
+}
+
+// newLogger logs to w in console format at info level (debug with debug).
+func newLogger(w io.Writer, debug bool) *zap.Logger {
+	level := zapcore.InfoLevel
+	if debug {
+		level = zapcore.DebugLevel
+	}
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.EncodeLevel = zapcore.CapitalLevelEncoder
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), level)
+	return zap.New(core).Named("bench")
+}
