@@ -238,8 +238,9 @@ func (tp *testPool) mine(t *testing.T, user string, done func(miner.Stats) bool)
 	return st
 }
 
-// settle waits until every block the pool found has its outcome recorded
-// and everything queued reached Redis; it returns the block records.
+// settle waits until every block the pool found has the node's verdict
+// recorded and everything queued reached Redis; it returns the block
+// records.
 func (tp *testPool) settle(t *testing.T) []redisstore.Block {
 	t.Helper()
 	ctx := testContext(t)
@@ -253,7 +254,17 @@ func (tp *testPool) settle(t *testing.T) []redisstore.Block {
 		if err != nil {
 			t.Fatalf("read blocks: %v", err)
 		}
-		return uint64(len(blocks)) == tp.d.Status().BlocksSubmitted
+		if uint64(len(blocks)) != tp.d.Status().BlocksSubmitted {
+			return false
+		}
+		// A block is recorded when found and again with the node's
+		// verdict.
+		for _, b := range blocks {
+			if b.Status == share.BlockSubmitted {
+				return false
+			}
+		}
+		return true
 	})
 	return blocks
 }
