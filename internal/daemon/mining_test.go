@@ -51,6 +51,9 @@ func (tp *testPool) acceptedBlocks(t *testing.T, records []redisstore.Block) []c
 	if got := tp.height(t) - tp.startHeight; got != int64(len(out)) || uint64(len(out)) != st.BlocksAccepted {
 		t.Errorf("node grew by %d blocks; Redis has %d accepted, the pool counted %d", got, len(out), st.BlocksAccepted)
 	}
+	if got := tp.metricValue(t, `tarbela_blocks_total{result="accepted"}`); got != float64(len(out)) {
+		t.Errorf(`tarbela_blocks_total{result="accepted"} = %v; want %d`, got, len(out))
+	}
 	return out
 }
 
