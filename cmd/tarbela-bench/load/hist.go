@@ -114,13 +114,17 @@ func (d *HistData) Merge(o HistData) {
 
 // Quantile returns the value (microseconds) at quantile q in [0,1]: the
 // midpoint of the bucket holding the ceil(q·count)-th smallest value, never
-// above the recorded maximum. It returns 0 for an empty histogram.
+// above the recorded maximum, which is exact (and is what q = 1 returns). It
+// returns 0 for an empty histogram.
 func (d *HistData) Quantile(q float64) uint64 {
 	if d.Count == 0 {
 		return 0
 	}
 	rank := uint64(q*float64(d.Count) + 0.9999999)
 	rank = min(max(rank, 1), d.Count)
+	if rank == d.Count {
+		return d.MaxMicros
+	}
 	var seen uint64
 	for _, b := range d.Buckets {
 		seen += b[1]

@@ -77,11 +77,11 @@ type miner struct {
 
 	cur atomic.Pointer[work]
 
-	mu      sync.Mutex
-	nextID  uint32
-	pend    [pendingSlots]pending
-	npend   int
-	dead    bool
+	mu     sync.Mutex
+	nextID uint32
+	pend   [pendingSlots]pending
+	npend  int
+	dead   bool
 
 	// Submitter-owned.
 	en2Seq uint64

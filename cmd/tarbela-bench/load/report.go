@@ -329,7 +329,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	p.f("connections: attempted %d, connected %d, subscribed %d, authorized %d, with work %d, live at end %d\n",
 		c.Attempted, c.Connected, c.Subscribed, c.Authorized, c.WithWork, c.LiveAtEnd)
 	p.f("  failed: dial %s, authorize %d, handshake %d; disconnected by pool %d; client.reconnect %d\n",
-		countsText(c.DialErrors), c.AuthFailed, c.HandshakeFailed, c.Disconnected, c.Reconnects)
+		countsText(c.DialErrors, nil), c.AuthFailed, c.HandshakeFailed, c.Disconnected, c.Reconnects)
 	if len(c.Sources) > 0 {
 		lo, hi := -1, 0
 		for _, n := range c.Sources {
@@ -348,8 +348,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	p.f("shares: accepted %.1f/s, rejected %.1f/s, submitted %.1f/s (%s, %.1fs)\n",
 		s.AcceptedPS, s.RejectedPS, s.SubmittedPS, window, s.Window)
-	p.f("  totals: submitted %d, accepted %d, rejected %d %s, lost %d, skipped %d, behind %d\n",
-		s.Submitted, s.Accepted, s.Rejected, countsText(s.RejectsByCode), s.Lost, s.Skipped, s.Behind)
+	byCode := ""
+	if len(s.RejectsByCode) > 0 {
+		byCode = " " + countsText(s.RejectsByCode, codeName)
+	}
+	p.f("  totals: submitted %d, accepted %d, rejected %d%s, lost %d, skipped %d, behind %d\n",
+		s.Submitted, s.Accepted, s.Rejected, byCode, s.Lost, s.Skipped, s.Behind)
 	l := r.Latency.Summary()
 	p.f("submit latency: p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms (%d replies)\n",
 		l.P50, l.P99, l.P999, l.Max, l.Count)
@@ -379,8 +383,9 @@ func (r *Report) WriteText(w io.Writer) error {
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
-// countsText formats a count map as "{k: n, ...}" in key order, or "0".
-func countsText(m map[string]uint64) string {
+// countsText formats a count map as "{k: n, ...}" in key order, or "0";
+// label, when set, expands each key.
+func countsText(m map[string]uint64, label func(string) string) string {
 	if len(m) == 0 {
 		return "0"
 	}
@@ -389,9 +394,23 @@ func countsText(m map[string]uint64) string {
 		if i > 0 {
 			out += ", "
 		}
-		out += k + ": " + strconv.FormatUint(m[k], 10)
+		name := k
+		if label != nil {
+			name = label(k)
+		}
+		out += name + ": " + strconv.FormatUint(m[k], 10)
 	}
 	return out + "}"
+}
+
+// codeName labels a Stratum error code with its usual meaning.
+func codeName(code string) string {
+	names := map[string]string{"0": "false", "20": "other", "21": "stale", "22": "duplicate",
+		"23": "low-difficulty", "24": "unauthorized", "25": "not-subscribed"}
+	if n, ok := names[code]; ok {
+		return code + " " + n
+	}
+	return code
 }
 
 // printer writes formatted lines, keeping the first error.

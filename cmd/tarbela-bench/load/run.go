@@ -23,10 +23,10 @@ const maxDialing = 256
 // counters are the run's event counts, updated by every goroutine.
 type counters struct {
 	attempted, connected, subscribed, authorized, authFailed, handshakeFail atomic.Uint64
-	disconnected, reconnects, notifies, badLines                             atomic.Uint64
-	submitted, accepted, rejected, lost, unmatched, skipped                  atomic.Uint64
-	writeErrors, behind, hashes                                              atomic.Uint64
-	pendingTotal                                                             atomic.Int64
+	disconnected, reconnects, notifies, badLines                            atomic.Uint64
+	submitted, accepted, rejected, lost, unmatched, skipped                 atomic.Uint64
+	writeErrors, behind, hashes                                             atomic.Uint64
+	pendingTotal                                                            atomic.Int64
 }
 
 // shareCounts is a snapshot of the share counters.

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tarbela-pool/tarbela/cmd/tarbela-bench/load"
+)
+
+// writeReport writes r as --json would.
+func writeReport(t *testing.T, dir, name string, r *load.Report) string {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCombine merges two reports through the command line.
+func TestCombine(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(miners int, accepted uint64, ps float64) *load.Report {
+		return &load.Report{Version: load.ReportVersion, Pool: "127.0.0.1:3333", Processes: 1, Miners: miners,
+			Connections: load.Connections{Connected: uint64(miners), LiveAtEnd: miners},
+			Shares:      load.Shares{Submitted: accepted, Accepted: accepted, AcceptedPS: ps, Steady: true, Window: 10},
+			PoolRSS:     []load.RSSSample{{PID: 7, BaselineBytes: 1 << 20, EndBytes: 3 << 20, Miners: miners}}}
+	}
+	f1 := writeReport(t, dir, "a.json", mk(1000, 10000, 1000))
+	f2 := writeReport(t, dir, "b.json", mk(3000, 30000, 3000))
+
+	var out, errOut strings.Builder
+	if code := run(context.Background(), []string{"--combine", "--json", f1, f2}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var m load.Report
+	if err := json.Unmarshal([]byte(out.String()), &m); err != nil {
+		t.Fatalf("combined output is not a report: %v\n%s", err, out.String())
+	}
+	if m.Processes != 2 || m.Miners != 4000 || m.Shares.Accepted != 40000 || m.Shares.AcceptedPS != 4000 ||
+		len(m.PoolRSS) != 1 || m.PoolRSS[0].Miners != 4000 {
+		t.Errorf("combined: processes %d miners %d accepted %d (%g/s) rss %+v; want 2, 4000, 40000 (4000/s), one pid with 4000 miners",
+			m.Processes, m.Miners, m.Shares.Accepted, m.Shares.AcceptedPS, m.PoolRSS)
+	}
+
+	out.Reset()
+	if code := run(context.Background(), []string{"--combine", f1, f2}, &out, &errOut); code != 0 {
+		t.Fatalf("text combine: exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "4000 miner(s) over 2 process(es)") || !strings.Contains(out.String(), "accepted 4000.0/s") {
+		t.Errorf("text report:\n%s", out.String())
+	}
+}
+
+// TestUsageErrors checks that bad invocations exit 2 or 1 with a message
+// and never run a load.
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.json")
+	if err := os.WriteFile(garbage, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"remote pool", []string{"--pool", "192.0.2.1:3333", "--duration", "1s"}, 2, "not a loopback"},
+		{"no pool", []string{"--duration", "1s"}, 2, "host:port"},
+		{"combine without files", []string{"--combine"}, 2, "needs report files"},
+		{"combine garbage", []string{"--combine", garbage}, 1, "garbage.json"},
+		{"combine missing", []string{"--combine", filepath.Join(dir, "none.json")}, 1, "none.json"},
+		{"stray argument", []string{"--pool", "127.0.0.1:1", "extra"}, 2, "unexpected arguments"},
+		{"bad source base", []string{"--pool", "127.0.0.1:1", "--source-base", "nope"}, 2, "--source-base"},
+		{"addr without devnet", []string{"--pool", "127.0.0.1:1", "--user", "{addr}.w"}, 2, "{addr}"},
+		{"missing devnet", []string{"--devnet", dir}, 2, "devnet.json"},
+		{"bad flag", []string{"--no-such-flag"}, 2, "no-such-flag"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			code := run(context.Background(), tc.args, &out, &errOut)
+			if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
+				t.Errorf("exit %d, stderr %q; want exit %d mentioning %q", code, errOut.String(), tc.code, tc.want)
+			}
+		})
+	}
+}
+
+// TestDevnetFile checks that --devnet fills the pool, node RPC and payout
+// address from devnet.json.
+func TestDevnetFile(t *testing.T) {
+	dir := t.TempDir()
+	info := `{"stratum":"127.0.0.1:3333","node_rpc":"127.0.0.1:18443","node_rpc_user":"u","node_rpc_pass":"p","payout_address":"bcrt1qxyz"}`
+	if err := os.WriteFile(filepath.Join(dir, "devnet.json"), []byte(info), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := load.Options{User: "{addr}.bench{i}"}
+	if err := applyDevnet(&o, dir); err != nil {
+		t.Fatal(err)
+	}
+	want := load.Options{Pool: "127.0.0.1:3333", User: "bcrt1qxyz.bench{i}",
+		RPC: load.RPCOptions{URL: "http://127.0.0.1:18443", User: "u", Pass: "p"}}
+	if o.Pool != want.Pool || o.User != want.User || o.RPC != want.RPC {
+		t.Errorf("got pool %q user %q rpc %+v, want %q %q %+v", o.Pool, o.User, o.RPC, want.Pool, want.User, want.RPC)
+	}
+}
+
+// TestRunAgainstInProcessPool runs the whole command against the in-process
+// pool and checks its JSON report.
+func TestRunAgainstInProcessPool(t *testing.T) {
+	p, err := load.StartPool(load.PoolOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	var out, errOut strings.Builder
+	args := []string{"--pool", "stratum+tcp://" + p.Addr(), "--miners", "10", "--sources", "2", "--duration", "1s",
+		"--rate", "5", "--json", "--progress", "0", "--pool-pid", "0"}
+	if code := run(context.Background(), args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var r load.Report
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if r.Connections.WithWork != 10 || r.Shares.Accepted == 0 || r.Shares.Rejected != 0 || len(r.Connections.Sources) != 2 {
+		t.Errorf("with work %d, accepted %d, rejected %d, sources %v", r.Connections.WithWork, r.Shares.Accepted,
+			r.Shares.Rejected, r.Connections.Sources)
+	}
+}
