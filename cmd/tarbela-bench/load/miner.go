@@ -220,6 +220,15 @@ func (m *miner) readLoop(ctx context.Context, conn net.Conn, t0 int64, release *
 			long = nil
 		}
 		now := r.since()
+		if params, ok := notifyParams(line); ok && m.en1 != nil {
+			m.notify(params, now)
+			if m.gotWork && !m.registered {
+				if err := m.ready(conn, now, t0, release); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		var msg message
 		if json.Unmarshal(line, &msg) != nil {
 			r.c.badLines.Add(1)
@@ -229,19 +238,28 @@ func (m *miner) readLoop(ctx context.Context, conn net.Conn, t0 int64, release *
 			return err
 		}
 		if m.gotWork && !m.registered {
-			m.registered = true
-			if err := conn.SetReadDeadline(time.Time{}); err != nil {
+			if err := m.ready(conn, now, t0, release); err != nil {
 				return err
-			}
-			r.handshake.Record(time.Duration(now - t0))
-			r.register(m)
-			r.handshakeEnded()
-			if *release != nil {
-				(*release)()
-				*release = nil
 			}
 		}
 	}
+}
+
+// ready ends the handshake: the miner is authorized and has work.
+func (m *miner) ready(conn net.Conn, now, t0 int64, release *func()) error {
+	r := m.r
+	m.registered = true
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		return err
+	}
+	r.handshake.Record(time.Duration(now - t0))
+	r.register(m)
+	r.handshakeEnded()
+	if *release != nil {
+		(*release)()
+		*release = nil
+	}
+	return nil
 }
 
 // handle acts on one message.
@@ -316,33 +334,41 @@ func (m *miner) notification(msg *message, now int64) error {
 		if m.en1 == nil {
 			return nil // before the subscribe reply: Stratum pools send it after
 		}
-		j, err := share.JobFromNotify(msg.Params, m.en2Size)
-		if err != nil {
-			m.r.c.badLines.Add(1)
-			return nil
-		}
-		var p []json.RawMessage
-		if json.Unmarshal(msg.Params, &p) != nil || len(p) < 2 {
-			return nil
-		}
-		if m.difficulty == 0 { // Stratum's default until the pool says otherwise
-			m.target, _ = share.TargetFromDifficulty(1)
-			m.difficulty = 1
-		}
-		m.cur.Store(&work{job: j, target: m.target, idJSON: bytes.Clone(p[0])})
-		m.r.c.notifies.Add(1)
-		prev := string(bytes.Trim(p[1], `"`))
-		if j.Clean && m.gotWork && prev != m.lastPrev {
-			m.r.fan.arrive(prev, m.r.at(now))
-		}
-		m.lastPrev = prev
-		if m.authorized {
-			m.gotWork = true
-		}
+		m.notify(msg.Params, now)
 	case "client.reconnect":
 		m.r.c.reconnects.Add(1)
 	}
 	return nil
+}
+
+// notify takes a mining.notify's params. Parsed jobs are shared by every
+// miner that got the same notify (only the job id may differ), so that the
+// tool's own work per miner stays small while it times a fan-out.
+func (m *miner) notify(params []byte, now int64) {
+	r := m.r
+	idJSON, rest, ok := splitJobID(params)
+	if !ok {
+		r.c.badLines.Add(1)
+		return
+	}
+	j, err := r.jobs.get(rest, params, m.en2Size)
+	if err != nil {
+		r.c.badLines.Add(1)
+		return
+	}
+	if m.difficulty == 0 { // Stratum's default until the pool says otherwise
+		m.target, _ = share.TargetFromDifficulty(1)
+		m.difficulty = 1
+	}
+	m.cur.Store(&work{job: j.job, target: m.target, idJSON: bytes.Clone(idJSON)})
+	r.c.notifies.Add(1)
+	if j.job.Clean && m.gotWork && j.prev != m.lastPrev {
+		r.fan.arrive(j.prev, r.at(now))
+	}
+	m.lastPrev = j.prev
+	if m.authorized {
+		m.gotWork = true
+	}
 }
 
 // submitReply matches a submit reply to its pending entry.

@@ -45,6 +45,7 @@ type runner struct {
 	latency   Histogram
 	handshake Histogram
 	fan       *fanout
+	jobs      jobCache
 
 	subs     []*submitter
 	nextSub  atomic.Uint32
