@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -91,7 +92,10 @@ type miner struct {
 	// Reader-owned.
 	target     share.Target
 	difficulty float64
-	lastPrev   string
+	// lastPrev are the latest prevhashes seen, newest first: a pool that
+	// goes back to an earlier tip (two blocks at one height) must not
+	// count the same miner twice in a round.
+	lastPrev   [4]string
 	gotWork    bool
 	registered bool
 	authorized bool
@@ -362,10 +366,13 @@ func (m *miner) notify(params []byte, now int64) {
 	}
 	m.cur.Store(&work{job: j.job, target: m.target, idJSON: bytes.Clone(idJSON)})
 	r.c.notifies.Add(1)
-	if j.job.Clean && m.gotWork && j.prev != m.lastPrev {
+	if j.job.Clean && m.gotWork && !slices.Contains(m.lastPrev[:], j.prev) {
 		r.fan.arrive(j.prev, r.at(now))
 	}
-	m.lastPrev = j.prev
+	if m.lastPrev[0] != j.prev {
+		copy(m.lastPrev[1:], m.lastPrev[:])
+		m.lastPrev[0] = j.prev
+	}
 	if m.authorized {
 		m.gotWork = true
 	}
