@@ -40,6 +40,27 @@ type Record struct {
 	JobID  string
 	// Block says the share also met the network target.
 	Block bool
+
+	// Ack, when set, is told once the share is durable (or was given up),
+	// with Token: see Store. It is how the connection learns that it may
+	// answer the miner "true". Stores never persist it.
+	Ack   Acker
+	Token uint64
+}
+
+// Acker is told when an accepted share has become durable, so that the
+// share is acknowledged to the miner only then: after a crash of the pool,
+// every share a miner saw accepted is in the store. The Stratum session
+// implements it.
+//
+// ShareRecorded is called exactly once per share handed to Store.AddShare
+// with a non-nil Ack (when AddShare returned nil): err nil once the share is
+// in Redis or the fsynced journal, non-nil when the store gave it up (it was
+// not recorded). It may be called from any goroutine, including from within
+// AddShare itself, so it must not block nor take a lock that the caller of
+// Validator.Submit holds.
+type Acker interface {
+	ShareRecorded(token uint64, err error)
 }
 
 // BlockStatus is the state of a found block.
@@ -72,6 +93,12 @@ type BlockRecord struct {
 // Store records accepted shares and found blocks. Implementations batch
 // writes: AddShare and AddBlock must not wait on a network round trip. An
 // error means the record could not be queued (backpressure, closed store).
+//
+// When AddShare returns nil and r.Ack is set, the store calls
+// r.Ack.ShareRecorded(r.Token, err) exactly once, when the share's record is
+// durable (err nil: it survives a crash of this process) or has been given
+// up (err set). When AddShare returns an error it never calls r.Ack. A store
+// that keeps nothing (a test fake) calls it at once.
 type Store interface {
 	AddShare(r Record) error
 	AddBlock(b *BlockRecord) error
@@ -142,10 +169,24 @@ func NewValidator(o ValidatorOptions) *Validator {
 // Now returns the validator's clock reading.
 func (v *Validator) Now() time.Time { return v.now() }
 
+// ErrNotRecorded answers a valid share that the store could not take (its
+// queue is full, or it is closed) or later gave up: the pool must not tell
+// the miner "accepted" for a share that will not be paid. It is Stratum
+// error 20 (reason "other"). The miner should not resubmit the same share:
+// it would be a duplicate.
+var ErrNotRecorded = &Reject{ReasonOther, "Share not recorded: the pool's share store is unavailable"}
+
 // Submit judges one share for an assignment and, when it is accepted,
-// records it and submits a block if it solves one. res is the caller's
-// scratch space (one per connection). A nil return means accepted.
-func (v *Validator) Submit(w *Worker, a *Assignment, sub *Submission, mask uint32, res *Result) *Reject {
+// hands it to the store and submits a block if it solves one. res is the
+// caller's scratch space (one per connection).
+//
+// A nil return means the share is valid and queued: when ack is non-nil,
+// the caller acknowledges the share to the miner only once
+// ack.ShareRecorded(token, err) reports it durable (see Acker; the call may
+// come before Submit returns). A non-nil ack is the pool's rule; nil hands
+// the share on without waiting for its record (tools and tests only).
+// ErrNotRecorded is returned when the store refused the share at once.
+func (v *Validator) Submit(w *Worker, a *Assignment, sub *Submission, mask uint32, res *Result, ack Acker, token uint64) *Reject {
 	now := v.now()
 	rej := a.Job.Check(sub, mask, &a.Target, now, res)
 	if rej == nil && a.markSeen(&res.Hash) {
@@ -161,10 +202,18 @@ func (v *Validator) Submit(w *Worker, a *Assignment, sub *Submission, mask uint3
 	rec := Record{
 		Node: v.node, Seq: v.seq.Add(1), Worker: w.Name, Account: w.Account,
 		Difficulty: a.Difficulty, ShareDifficulty: res.Difficulty, Time: now,
-		Height: a.Job.Height, JobID: a.Job.ID, Block: res.Block,
+		Height: a.Job.Height, JobID: a.Job.ID, Block: res.Block, Ack: ack, Token: token,
 	}
 	if err := v.store.AddShare(rec); err != nil {
-		v.log.Warn("share not queued for the store", zap.String("worker", w.Name), zap.Error(err))
+		// Backpressure or a closed store: an event of the pool's own
+		// making, worth a warning, but one per share can flood the log
+		// while Redis is down, so it is at debug level and counted by
+		// the store's observer.
+		if ce := v.log.Check(zap.DebugLevel, "share not queued for the store"); ce != nil {
+			ce.Write(zap.String("worker", w.Name), zap.Error(err))
+		}
+		v.Rejected(ErrNotRecorded.Reason)
+		return ErrNotRecorded
 	}
 	if v.observer != nil {
 		v.observer.ShareJudged(ReasonNone, a.Difficulty)

@@ -16,12 +16,23 @@ type memStore struct {
 	shares []Record
 	blocks []BlockRecord
 	done   chan struct{}
+	// refuse, when set, is returned by AddShare.
+	refuse error
 }
 
+// AddShare keeps r and, as a store that is durable at once, acknowledges it
+// before returning.
 func (m *memStore) AddShare(r Record) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	if m.refuse != nil {
+		m.mu.Unlock()
+		return m.refuse
+	}
 	m.shares = append(m.shares, r)
+	m.mu.Unlock()
+	if r.Ack != nil {
+		r.Ack.ShareRecorded(r.Token, nil)
+	}
 	return nil
 }
 
@@ -98,7 +109,7 @@ func TestValidatorSubmit(t *testing.T) {
 				a.Job = j
 				defer func() { a.Job = job }()
 			}
-			rej := v.Submit(w, a, c.sub, mask, &res)
+			rej := v.Submit(w, a, c.sub, mask, &res, nil, 0)
 			got := ReasonNone
 			if rej != nil {
 				got = rej.Reason
@@ -114,6 +125,72 @@ func TestValidatorSubmit(t *testing.T) {
 	r := store.shares[0]
 	if r.Worker != w.Name || r.Account != w.Account || r.Difficulty != 512 || r.Node != 7 || r.Height != job.Height || r.Block {
 		t.Errorf("record %+v", r)
+	}
+}
+
+// acks records ShareRecorded calls.
+type acks struct {
+	mu    sync.Mutex
+	calls []ackCall
+}
+
+type ackCall struct {
+	token uint64
+	err   error
+}
+
+func (a *acks) ShareRecorded(token uint64, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls = append(a.calls, ackCall{token, err})
+}
+
+// reasons counts ShareJudged calls by reason.
+type reasons map[Reason]int
+
+func (r reasons) ShareJudged(x Reason, _ float64) { r[x]++ }
+func (reasons) BlockJudged(BlockStatus)           {}
+
+// TestValidatorAck: an accepted share carries the caller's acker and token
+// to the store, which acknowledges it; a share the store refuses is
+// answered ErrNotRecorded, counted as rejected and never acknowledged.
+func TestValidatorAck(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		refuse   error
+		want     *Reject
+		wantAcks int
+	}{
+		{"store takes the share", nil, nil, 1},
+		{"store queue full", errors.New("queue full"), ErrNotRecorded, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			job, sub, now := recordedJob(t)
+			store := &memStore{refuse: c.refuse}
+			obs := reasons{}
+			v := NewValidator(ValidatorOptions{Store: store, Blocks: &sink{solved: make(chan *Solved, 1)},
+				Observer: obs, Now: func() time.Time { return now }})
+			a, _ := NewAssignment(job, 512, now)
+			var res Result
+			ack := &acks{}
+			rej := v.Submit(&Worker{Name: "w.1", Account: "w"}, a, &sub, 0x1fffe000, &res, ack, 41)
+			if rej != c.want {
+				t.Fatalf("Submit = %v, want %v", rej, c.want)
+			}
+			if len(ack.calls) != c.wantAcks {
+				t.Fatalf("%d acks, want %d", len(ack.calls), c.wantAcks)
+			}
+			if c.wantAcks > 0 && (ack.calls[0].token != 41 || ack.calls[0].err != nil) {
+				t.Errorf("ack %+v, want token 41 without error", ack.calls[0])
+			}
+			if c.want != nil {
+				if c.want.Code() != 20 || obs[ReasonOther] != 1 || obs[ReasonNone] != 0 {
+					t.Errorf("code %d, observed %v: want code 20 counted as other", c.want.Code(), obs)
+				}
+			} else if obs[ReasonNone] != 1 {
+				t.Errorf("observed %v, want one accepted", obs)
+			}
+		})
 	}
 }
 
@@ -136,7 +213,7 @@ func TestValidatorBlock(t *testing.T) {
 			v := NewValidator(ValidatorOptions{Store: store, Blocks: sk, Now: func() time.Time { return now }})
 			a, _ := NewAssignment(j, 512, now)
 			var res Result
-			if rej := v.Submit(&Worker{Name: "w"}, a, &sub, 0x1fffe000, &res); rej != nil {
+			if rej := v.Submit(&Worker{Name: "w"}, a, &sub, 0x1fffe000, &res, nil, 0); rej != nil {
 				t.Fatal(rej)
 			}
 			s := <-sk.solved

@@ -37,7 +37,8 @@ func BenchmarkParseSubmit(b *testing.B) {
 
 // BenchmarkHandleSubmit runs one session's whole share path without the
 // network: decode, job lookup, submit parse, header rebuild and hash,
-// duplicate check, store hand-off and the encoded reply. Each iteration
+// duplicate check, store hand-off, the acknowledgement and the encoded
+// reply (encoded by the goroutine that plays the writer). Each iteration
 // sends a new nonce at a difficulty every hash meets.
 func BenchmarkHandleSubmit(b *testing.B) {
 	v := loadVector(b)
@@ -70,6 +71,11 @@ func BenchmarkHandleSubmit(b *testing.B) {
 			select {
 			case m := <-s.out:
 				putBuf(m)
+			case <-s.acks.ready:
+				// The writer's part of an accepted share: its reply.
+				if m := s.ackReplies(); m != nil {
+					putBuf(m)
+				}
 			case <-stop:
 				return
 			}
@@ -89,6 +95,9 @@ func BenchmarkHandleSubmit(b *testing.B) {
 		for i := range 8 {
 			line[nonceAt+i] = digits[n>>(28-4*i)&15]
 		}
+		if !s.waitAckSlot() { // as readLoop does before each line
+			b.Fatal("session closed")
+		}
 		if quit := s.handle(line); quit != "" {
 			b.Fatal(quit)
 		}
@@ -103,7 +112,12 @@ func BenchmarkHandleSubmit(b *testing.B) {
 // measures the session and not a growing slice.
 type discardStore struct{}
 
-func (discardStore) AddShare(share.Record) error       { return nil }
+func (discardStore) AddShare(r share.Record) error {
+	if r.Ack != nil {
+		r.Ack.ShareRecorded(r.Token, nil)
+	}
+	return nil
+}
 func (discardStore) AddBlock(*share.BlockRecord) error { return nil }
 
 // BenchmarkPublish1000 fans one new job out to 1,000 subscribed and

@@ -28,6 +28,14 @@
 // same rule. Addresses in AllowIPs are exempt from the per-address limit and
 // from bans.
 //
+// Acknowledgement: an accepted share is answered "true" only when the share
+// store reports its record durable (share.Acker), so that every share a
+// miner saw accepted survives a crash of the pool. The reader does not wait
+// for it: the request id is parked in a per-session ring and the writer
+// answers when the store reports, so a connection keeps reading while up to
+// maxPendingAcks shares wait (beyond that its reader pauses). A share the
+// store gives up is answered with error 20 (share.ErrNotRecorded).
+//
 // Locking: a session's mutex guards its protocol state and is held while a
 // request is handled and while a notify is queued, which keeps the order of
 // mining.set_difficulty and mining.notify on the wire. Server.mu guards the
@@ -38,5 +46,7 @@
 // (a ban closes the address's other sessions): session.mu before Server.mu.
 // The guard's mutex is taken alone or before an address entry's mutex, and
 // an entry's mutex may be taken while a session's mutex is held (session.mu
-// before entry.mu, guard.mu before entry.mu).
+// before entry.mu, guard.mu before entry.mu). The ack ring's mutex is a
+// leaf: nothing else is taken while it is held, so the store may report a
+// record from any goroutine, even from within Validator.Submit.
 package stratum

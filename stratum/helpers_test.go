@@ -120,10 +120,17 @@ type memStore struct {
 	blocks []*share.BlockRecord
 }
 
+// AddShare keeps r and, as a store that is durable at once, acknowledges
+// it before returning.
 func (m *memStore) AddShare(r share.Record) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	ack := r.Ack
+	r.Ack = nil
 	m.shares = append(m.shares, r)
+	m.mu.Unlock()
+	if ack != nil {
+		ack.ShareRecorded(r.Token, nil)
+	}
 	return nil
 }
 

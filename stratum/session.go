@@ -76,6 +76,9 @@ type session struct {
 	// drainBy, when non-zero, is the unix-nano time by which a shutting
 	// down session must be gone.
 	drainBy atomic.Int64
+	// acks holds accepted submits until the store reports them durable;
+	// the writer then answers them (see ack.go). It has its own leaf lock.
+	acks ackRing
 
 	mu sync.Mutex // guards everything below
 	// subscribed says mining.subscribe succeeded; en1 is then valid.
@@ -131,6 +134,7 @@ func newSession(srv *Server, conn net.Conn, addr *addrState) *session {
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		connected:  time.Now(),
+		acks:       newAckRing(),
 		workers:    make(map[string]*share.Worker),
 		diff:       d,
 		target:     t,
@@ -200,6 +204,12 @@ func (s *session) readLoop() {
 	defer s.srv.remove(s)
 	br := bufio.NewReaderSize(s.conn, s.srv.o.MaxLineBytes)
 	for {
+		// A connection with maxPendingAcks shares waiting for their
+		// record is not read until replies free a slot: backpressure on
+		// that connection alone, never a wait per share.
+		if !s.waitAckSlot() {
+			return
+		}
 		if err := s.conn.SetReadDeadline(s.readDeadline(time.Now())); err != nil {
 			s.close("set read deadline: " + err.Error())
 			return
@@ -259,8 +269,9 @@ func readErrorReason(err error, handshaken bool) string {
 	return "read: " + err.Error()
 }
 
-// writeLoop sends queued messages, several per write, each write bounded by
-// WriteTimeout; a miner that does not read within it is dropped.
+// writeLoop sends queued messages and the replies of shares whose record
+// is done (acks), several per write, each write bounded by WriteTimeout; a
+// miner that does not read within it is dropped.
 func (s *session) writeLoop() {
 	defer s.srv.wg.Done()
 	defer close(s.writerDone)
@@ -274,9 +285,14 @@ func (s *session) writeLoop() {
 		case <-s.done:
 			return
 		case first = <-s.out:
+		case <-s.acks.ready:
 		}
 		n, finish := 0, false
-		for m := first; ; {
+		if b := s.ackReplies(); b != nil {
+			owned[0], vec[0] = b, *b
+			n++
+		}
+		for m := first; m != nil; {
 			if m == closeFlush {
 				finish = true
 				break
@@ -288,26 +304,65 @@ func (s *session) writeLoop() {
 			}
 			select {
 			case m = <-s.out:
-				continue
 			default:
+				m = nil
 			}
-			break
 		}
-		err := s.flush(vec[:n])
-		for i := range n {
-			putBuf(owned[i])
-			owned[i], vec[i] = nil, nil
-		}
-		if err != nil {
-			reason := "write: " + err.Error()
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				reason = "slow consumer: write timeout"
-			}
-			s.close(reason)
+		if !s.write(&owned, &vec, n) {
 			return
 		}
 		if finish {
+			s.drainAcks(&owned, &vec)
 			s.finish()
+			return
+		}
+	}
+}
+
+// write flushes the first n messages of vec, returns their buffers to the
+// pool and reports whether the connection is still usable (it closes it
+// otherwise).
+func (s *session) write(owned *[writeBatch]*[]byte, vec *[writeBatch][]byte, n int) bool {
+	err := s.flush(vec[:n])
+	for i := range n {
+		putBuf(owned[i])
+		owned[i], vec[i] = nil, nil
+	}
+	if err == nil {
+		return true
+	}
+	reason := "write: " + err.Error()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		reason = "slow consumer: write timeout"
+	}
+	s.close(reason)
+	return false
+}
+
+// drainAcks, at the graceful end of a connection, waits for the records of
+// the shares still pending and writes their replies, so that a miner is
+// told the verdict of every share it sent before the pool stopped. It waits
+// until the shutdown's drain deadline, or WriteTimeout when none is set.
+func (s *session) drainAcks(owned *[writeBatch]*[]byte, vec *[writeBatch][]byte) {
+	deadline := time.Now().Add(s.srv.o.WriteTimeout)
+	if n := s.drainBy.Load(); n != 0 {
+		deadline = time.Unix(0, n)
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	for s.acks.pending() > 0 {
+		if b := s.ackReplies(); b != nil {
+			owned[0], vec[0] = b, *b
+			if !s.write(owned, vec, 1) {
+				return
+			}
+			continue
+		}
+		select {
+		case <-s.acks.ready:
+		case <-s.done:
+			return
+		case <-t.C:
 			return
 		}
 	}

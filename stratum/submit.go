@@ -12,7 +12,9 @@ import (
 
 // handleSubmit judges mining.submit [worker, job_id, extranonce2, ntime,
 // nonce, version_bits?]. It is the hot path: the params are decoded without
-// reflection and, like the judging itself, without allocating.
+// reflection and, like the judging itself, without allocating. A rejection
+// is answered at once; an accepted share is answered "true" by the writer
+// once the store reports it durable (ack.go).
 func (s *session) handleSubmit(req *request) error {
 	v := s.srv.o.Validator
 	var p [maxParams][]byte
@@ -43,15 +45,22 @@ func (s *session) handleSubmit(req *request) error {
 	if rej := share.ParseSubmit(&s.sub, s.en1[:], view(p[2]), view(p[3]), view(p[4]), versionBits, s.srv.o.Extranonce2Size); rej != nil {
 		return s.reject(req.id, rej, true)
 	}
-	if rej := v.Submit(w, a, &s.sub, s.mask, &s.res); rej != nil {
-		// Submit has counted the rejection itself.
+	// The reply waits for the share's record (ack.go): park the id
+	// first, since the store may report before Submit returns.
+	token, ok := s.acks.reserve(req.id)
+	if !ok {
+		return s.reject(req.id, errAcksFull, true)
+	}
+	if rej := v.Submit(w, a, &s.sub, s.mask, &s.res, s, token); rej != nil {
+		// The store never took the share; Submit has counted the
+		// rejection itself.
+		s.acks.unreserve(token)
 		return s.reject(req.id, rej, false)
 	}
 	if ce := s.log.Check(zap.DebugLevel, "share accepted"); ce != nil {
 		ce.Write(zap.String("worker", w.Name), zap.Float64("difficulty", a.Difficulty),
 			zap.Float64("share_difficulty", s.res.Difficulty), zap.Bool("block", s.res.Block))
 	}
-	s.replyResult(req.id, "true")
 	s.shareAccepted()
 	if !s.fixed {
 		now := time.Now()

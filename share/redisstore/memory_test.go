@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -37,10 +38,15 @@ func TestMemoryFlatOverRounds(t *testing.T) {
 	c := client(t, r)
 	s := newStore(t, r, redisstore.Options{WindowSize: 5000, BatchSize: 256})
 	ctx := context.Background()
+	// One share time for the whole test: a hashrate bucket boundary
+	// crossed mid-test would add bucket keys that are not growth.
+	at := time.Now()
 	round := func(i int) {
 		for j := range 2000 {
 			acct := "acct" + strconv.Itoa(j%20)
-			if err := s.AddShare(rec(uint64(i*2000+j), acct, "rig"+strconv.Itoa(j%10), 1)); err != nil {
+			r := rec(uint64(i*2000+j), acct, "rig"+strconv.Itoa(j%10), 1)
+			r.Time = at
+			if err := s.AddShare(r); err != nil {
 				t.Fatalf("AddShare: %v", err)
 			}
 		}

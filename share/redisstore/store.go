@@ -60,6 +60,8 @@ type Store struct {
 
 	recorded atomic.Uint64
 	refused  atomic.Uint64
+	// givenUp counts shares of batches that Close gave up on.
+	givenUp atomic.Uint64
 
 	abort      chan struct{} // closed when Close gives up waiting
 	done       chan struct{} // closed when the writer has returned
@@ -132,7 +134,10 @@ func (s *Store) Start(ctx context.Context) error {
 
 // AddShare queues r for Redis and returns at once. It returns ErrBacklog
 // when QueueSize shares are already waiting, ErrInvalid for a record that
-// cannot be stored, ErrClosed after Close.
+// cannot be stored, ErrClosed after Close. When it returns nil and r.Ack is
+// set, r.Ack.ShareRecorded(r.Token, err) is called once from the writer
+// goroutine: err nil when the share's batch is in Redis or the fsynced
+// journal, ErrUnflushed when Close gave the batch up.
 func (s *Store) AddShare(r share.Record) error {
 	_, err := s.add(r)
 	return err
@@ -327,11 +332,11 @@ func (s *Store) Close() error {
 			}
 		}
 		s.mu.Lock()
-		lost := s.queued
+		lost := uint64(s.queued) + s.givenUp.Load()
 		s.mu.Unlock()
 		if lost > 0 {
 			s.closeErr = fmt.Errorf("%w: %d shares reached neither Redis nor the journal", ErrUnflushed, lost)
-			s.log.Error("shares lost at close", zap.Int("shares", lost))
+			s.log.Error("shares lost at close", zap.Uint64("shares", lost))
 		}
 		if err := s.rdb.Close(); err != nil && s.closeErr == nil && started {
 			s.closeErr = fmt.Errorf("redisstore: close redis client: %w", err)
@@ -414,6 +419,11 @@ func (s *Store) run() {
 			return
 		}
 		s.deliver(enc, bs)
+		for _, b := range bs {
+			if b.err != nil {
+				s.givenUp.Add(uint64(len(b.shares)))
+			}
+		}
 		s.mu.Lock()
 		for _, b := range bs {
 			s.queued -= len(b.shares)
@@ -422,6 +432,20 @@ func (s *Store) run() {
 		s.mu.Unlock()
 		for _, b := range bs {
 			close(b.done)
+			ackBatch(b)
+		}
+	}
+}
+
+// ackBatch tells each share's Acker that its batch is durable, or was given
+// up (b.err). It runs on the writer goroutine with no lock held; Ackers
+// must not block (share.Acker).
+func ackBatch(b *batch) {
+	for i := range b.shares {
+		r := &b.shares[i]
+		if r.Ack != nil {
+			r.Ack.ShareRecorded(r.Token, b.err)
+			r.Ack = nil
 		}
 	}
 }

@@ -19,10 +19,17 @@ type countingStore struct {
 	shares []share.Record
 }
 
+// AddShare keeps r and, as a store that is durable at once, acknowledges
+// it before returning (the pool answers the miner only then).
 func (s *countingStore) AddShare(r share.Record) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	ack := r.Ack
+	r.Ack = nil
 	s.shares = append(s.shares, r)
+	s.mu.Unlock()
+	if ack != nil {
+		ack.ShareRecorded(r.Token, nil)
+	}
 	return nil
 }
 
