@@ -2,6 +2,7 @@ package miner
 
 import (
 	"bufio"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -76,6 +77,8 @@ type testPool struct {
 	// rejectEvery makes the pool reply with an error to every n-th valid
 	// share (0: never), to exercise the miner's reject counting.
 	rejectEvery int
+	// silent makes the pool never answer a submit.
+	silent bool
 	// script, when set, runs on each new connection after authorize,
 	// instead of sending the vector's job.
 	script func(c *poolConn)
@@ -352,6 +355,9 @@ func (p *testPool) submit(c *poolConn, req *rpc) {
 	}
 	p.shares = append(p.shares, s)
 	p.mu.Unlock()
+	if p.silent {
+		return
+	}
 	if s.reject == nil && p.rejectEvery > 0 && (valid+1)%p.rejectEvery == 0 {
 		reply(share.ErrLowDifficulty) // a pool's verdict the miner must count as a reject
 		return
@@ -385,5 +391,36 @@ func (p *testPool) waitValid(n int) bool {
 			return false
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestInflightCap checks that the miner stops submitting when maxInflight
+// shares are unanswered, rather than pile submits on a pool that is behind.
+func TestInflightCap(t *testing.T) {
+	p := newTestPool(t)
+	p.silent = true
+	p.start()
+	m, err := New(Options{URL: p.url(), User: "u", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if !p.waitValid(maxInflight) {
+		t.Fatalf("pool received invalid shares: %+v", p.snapshot())
+	}
+	// Mining goes on at difficulty 1e-5 (a share every few milliseconds),
+	// but no reply comes, so no further share may be sent.
+	time.Sleep(500 * time.Millisecond)
+	if n := len(p.snapshot()); n != maxInflight {
+		t.Errorf("pool received %d unanswered shares, want exactly %d", n, maxInflight)
 	}
 }

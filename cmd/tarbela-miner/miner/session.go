@@ -33,6 +33,10 @@ const requestedMask = 0xffffffff
 // answers cannot grow the miner's memory.
 const maxPending = 1 << 16
 
+// maxInflight bounds the submits awaiting a reply; well below the outbound
+// queues pools use per connection (Tarbela's default is 64).
+const maxInflight = 32
+
 // maxReconnectWait caps the wait a client.reconnect may ask for.
 const maxReconnectWait = 10 * time.Minute
 
@@ -81,6 +85,10 @@ type session struct {
 
 	pmu     sync.Mutex
 	pending map[uint64]pendingReq
+	// inflight holds one token per submit awaiting its reply, so the
+	// miner never has more than maxInflight unanswered shares: a pool's
+	// replies are never left queued behind a miner busy hashing.
+	inflight chan struct{}
 
 	// epoch counts clean_jobs notifies; shares of an older epoch are
 	// dropped.
@@ -104,7 +112,8 @@ type session struct {
 func newSession(m *Miner) *session {
 	g := &goal{difficulty: 1}
 	g.target, _ = share.TargetFromDifficulty(g.difficulty)
-	return &session{m: m, log: m.log, pending: make(map[uint64]pendingReq), goal: g}
+	return &session{m: m, log: m.log, pending: make(map[uint64]pendingReq), goal: g,
+		inflight: make(chan struct{}, maxInflight)}
 }
 
 // run dials addr and speaks Stratum until the connection ends or ctx is
@@ -222,6 +231,11 @@ func (s *session) submitLoop(ctx context.Context) {
 				s.m.stale.Add(1)
 				continue
 			}
+			select {
+			case s.inflight <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 			if err := s.submit(f); err != nil {
 				s.log.Debug("submit failed", zap.Error(err))
 				return
@@ -329,6 +343,10 @@ func (s *session) handleReply(p pendingReq, msg *message) error {
 	failed := !isNull(msg.Error)
 	switch p.kind {
 	case reqSubmit:
+		select {
+		case <-s.inflight:
+		default:
+		}
 		if !failed && bytes.Equal(msg.Result, []byte("true")) {
 			s.m.accepted.Add(1)
 			s.log.Debug("share accepted", zap.String("job", p.jobID))
