@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/btcsuite/btcd/wire/v2"
 
+	"github.com/tarbela-pool/tarbela/internal/vectors"
 	"github.com/tarbela-pool/tarbela/share"
 )
 
@@ -23,38 +23,9 @@ const (
 	regtestAddr = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 )
 
-type vector struct {
-	Name     string                     `json:"name"`
-	Inputs   map[string]json.RawMessage `json:"inputs"`
-	Expected map[string]json.RawMessage `json:"expected"`
-}
-
-func loadVectors(t testing.TB) []vector {
-	t.Helper()
-	b, err := os.ReadFile("../testdata/stratum-vectors.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []vector
-	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatal(err)
-	}
-	return vs
-}
-
 func coreTemplate(t testing.TB) *Template {
 	t.Helper()
-	b, err := os.ReadFile("../testdata/core-gbt-testnet-2442185.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Result json.RawMessage `json:"result"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := ParseTemplate(f.Result)
+	tmpl, err := ParseTemplate(vectors.CoreTemplate(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +46,7 @@ func hexes(t testing.TB, raw json.RawMessage) []string {
 // layout, so they are checked by decoding instead.
 func TestCoreTemplateRebuildsRecordedNotify(t *testing.T) {
 	tmpl := coreTemplate(t)
-	v := loadVectors(t)[0]
+	v := vectors.Load(t)[vectors.RecordedSession]
 	b, err := NewJobBuilder(BuilderOptions{Network: &chaincfg.TestNet3Params, Mode: ModeSolo, PoolAddress: testnetAddr,
 		FeePercent: 1.5, Tag: "/tarbela/", Extranonce2Size: 4})
 	if err != nil {
@@ -181,7 +152,7 @@ func compact(t testing.TB, raw json.RawMessage) []byte {
 // TestBlock100000Branch derives the Stratum branch of mainnet block 100000
 // from its txids.
 func TestBlock100000Branch(t *testing.T) {
-	v := loadVectors(t)[3]
+	v := vectors.Load(t)[vectors.Block100000]
 	var txids [][32]byte
 	for _, s := range hexes(t, v.Inputs["txids_display"])[1:] { // skip the coinbase
 		h, err := parseDisplayHash(s)
@@ -201,7 +172,7 @@ func TestBlock100000Branch(t *testing.T) {
 
 func TestHeightScript(t *testing.T) {
 	heights := map[string]string{}
-	for k, raw := range loadVectors(t)[6].Expected {
+	for k, raw := range vectors.Load(t)[vectors.HeightPushes].Expected {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			t.Fatal(err)

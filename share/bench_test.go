@@ -4,12 +4,14 @@ import (
 	"crypto/sha256"
 	"testing"
 	"time"
+
+	"github.com/tarbela-pool/tarbela/internal/vectors"
 )
 
 // BenchmarkCheck measures one full share validation: coinbase hash, a
 // 12-level merkle branch, header hash and target comparisons.
 func BenchmarkCheck(b *testing.B) {
-	v := loadVectors(b)[0]
+	v := vectors.Load(b)[vectors.RecordedSession]
 	job, err := JobFromNotify(v.Inputs["notify_params"], 4)
 	if err != nil {
 		b.Fatal(err)
@@ -17,9 +19,9 @@ func BenchmarkCheck(b *testing.B) {
 	for len(job.Branch) < 12 {
 		job.Branch = append(job.Branch, job.Branch[len(job.Branch)-1])
 	}
-	p := submitParams(b, str(b, v.Inputs, "submit_request"))
+	p := vectors.SubmitParams(b, vectors.Str(b, v.Inputs, "submit_request"))
 	var sub Submission
-	if rej := ParseSubmit(&sub, unhex(b, "57a6f098"), p[2], p[3], p[4], p[5], 4); rej != nil {
+	if rej := ParseSubmit(&sub, vectors.Unhex(b, "57a6f098"), p[2], p[3], p[4], p[5], 4); rej != nil {
 		b.Fatal(rej)
 	}
 	target, _ := TargetFromDifficulty(1e-12) // every hash meets it
@@ -52,7 +54,7 @@ func BenchmarkParseSubmit(b *testing.B) {
 // BenchmarkCheckStdlib is the baseline for BenchmarkCheck: the same hashing
 // (coinbase, 12 merkle levels, header) done with crypto/sha256.
 func BenchmarkCheckStdlib(b *testing.B) {
-	v := loadVectors(b)[0]
+	v := vectors.Load(b)[vectors.RecordedSession]
 	job, err := JobFromNotify(v.Inputs["notify_params"], 4)
 	if err != nil {
 		b.Fatal(err)
@@ -60,7 +62,7 @@ func BenchmarkCheckStdlib(b *testing.B) {
 	for len(job.Branch) < 12 {
 		job.Branch = append(job.Branch, job.Branch[len(job.Branch)-1])
 	}
-	en1, en2 := unhex(b, "57a6f098"), unhex(b, "c7080000")
+	en1, en2 := vectors.Unhex(b, "57a6f098"), vectors.Unhex(b, "c7080000")
 	cb := make([]byte, 0, 512)
 	var hdr [80]byte
 	var buf [64]byte

@@ -4,15 +4,17 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/tarbela-pool/tarbela/internal/vectors"
 )
 
 func TestInspectRecordedShare(t *testing.T) {
-	v := loadVectors(t)[0]
+	v := vectors.Load(t)[vectors.RecordedSession]
 	var req struct {
 		Params json.RawMessage `json:"params"`
 	}
-	json.Unmarshal([]byte(str(t, v.Inputs, "submit_request")), &req)
-	en1 := unhex(t, "57a6f098")
+	json.Unmarshal([]byte(vectors.Str(t, v.Inputs, "submit_request")), &req)
+	en1 := vectors.Unhex(t, "57a6f098")
 	for _, c := range []struct {
 		name     string
 		diff     float64
@@ -36,8 +38,8 @@ func TestInspectRecordedShare(t *testing.T) {
 			if c.reason == "version-bits-outside-mask" {
 				return
 			}
-			if in.Hash != str(t, v.Expected, "hash") || in.Header != str(t, v.Expected, "header") ||
-				in.Coinbase != str(t, v.Expected, "coinbase_nonwitness") || in.Block {
+			if in.Hash != vectors.Str(t, v.Expected, "hash") || in.Header != vectors.Str(t, v.Expected, "header") ||
+				in.Coinbase != vectors.Str(t, v.Expected, "coinbase_nonwitness") || in.Block {
 				t.Errorf("inspection %+v", in)
 			}
 		})

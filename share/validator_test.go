@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tarbela-pool/tarbela/internal/vectors"
 )
 
 // memStore is an in-memory Store for validator tests (the Redis store has
@@ -58,14 +60,14 @@ func (s *sink) SubmitBlock(_ context.Context, sv *Solved) error {
 
 // recordedJob returns the recorded session's job and its accepted share.
 func recordedJob(t *testing.T) (*Job, Submission, time.Time) {
-	v := loadVectors(t)[0]
+	v := vectors.Load(t)[vectors.RecordedSession]
 	job, err := JobFromNotify(v.Inputs["notify_params"], 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := submitParams(t, str(t, v.Inputs, "submit_request"))
+	p := vectors.SubmitParams(t, vectors.Str(t, v.Inputs, "submit_request"))
 	var sub Submission
-	if rej := ParseSubmit(&sub, unhex(t, "57a6f098"), p[2], p[3], p[4], p[5], 4); rej != nil {
+	if rej := ParseSubmit(&sub, vectors.Unhex(t, "57a6f098"), p[2], p[3], p[4], p[5], 4); rej != nil {
 		t.Fatal(rej)
 	}
 	return job, sub, time.Unix(int64(sub.NTime)+30, 0)

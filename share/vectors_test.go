@@ -4,67 +4,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math"
-	"os"
 	"testing"
 	"time"
+
+	"github.com/tarbela-pool/tarbela/internal/vectors"
 )
-
-// vector is one entry of testdata/stratum-vectors.json (sources named in
-// the file).
-type vector struct {
-	Name     string                     `json:"name"`
-	Inputs   map[string]json.RawMessage `json:"inputs"`
-	Expected map[string]json.RawMessage `json:"expected"`
-}
-
-func loadVectors(t testing.TB) []vector {
-	t.Helper()
-	b, err := os.ReadFile("../testdata/stratum-vectors.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []vector
-	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatal(err)
-	}
-	return vs
-}
-
-func str(t testing.TB, m map[string]json.RawMessage, k string) string {
-	t.Helper()
-	var s string
-	if err := json.Unmarshal(m[k], &s); err != nil {
-		t.Fatalf("%s: %v", k, err)
-	}
-	return s
-}
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// submitParams extracts the params of a recorded mining.submit request.
-func submitParams(t testing.TB, req string) []string {
-	t.Helper()
-	var r struct {
-		Params []string `json:"params"`
-	}
-	if err := json.Unmarshal([]byte(req), &r); err != nil {
-		t.Fatal(err)
-	}
-	return r.Params
-}
 
 // TestRecordedSession replays the recorded public-pool session (entry 0):
 // the notify it sent, the extranonce1 it gave, and the submit the Bitaxe
 // made, which the pool accepted at difficulty 512.
 func TestRecordedSession(t *testing.T) {
-	v := loadVectors(t)[0]
+	v := vectors.Load(t)[vectors.RecordedSession]
 	in, exp := v.Inputs, v.Expected
 	var en2Size int
 	json.Unmarshal(in["extranonce2_size"], &en2Size)
@@ -72,9 +22,9 @@ func TestRecordedSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := submitParams(t, str(t, in, "submit_request"))
+	p := vectors.SubmitParams(t, vectors.Str(t, in, "submit_request"))
 	var sub Submission
-	en1 := unhex(t, str(t, in, "extranonce1"))
+	en1 := vectors.Unhex(t, vectors.Str(t, in, "extranonce1"))
 	if rej := ParseSubmit(&sub, en1, p[2], p[3], p[4], p[5], en2Size); rej != nil {
 		t.Fatal(rej)
 	}
@@ -85,16 +35,16 @@ func TestRecordedSession(t *testing.T) {
 	if rej := job.Check(&sub, mask, &target, now, &res); rej != nil {
 		t.Fatalf("recorded accepted share rejected: %v", rej)
 	}
-	if got, want := hex.EncodeToString(res.Coinbase), str(t, exp, "coinbase_nonwitness"); got != want {
+	if got, want := hex.EncodeToString(res.Coinbase), vectors.Str(t, exp, "coinbase_nonwitness"); got != want {
 		t.Errorf("coinbase\n got %s\nwant %s", got, want)
 	}
-	if got, want := hex.EncodeToString(res.MerkleRoot[:]), str(t, exp, "merkle_root_internal_hex"); got != want {
+	if got, want := hex.EncodeToString(res.MerkleRoot[:]), vectors.Str(t, exp, "merkle_root_internal_hex"); got != want {
 		t.Errorf("merkle root %s, want %s", got, want)
 	}
-	if got, want := hex.EncodeToString(res.Header[:]), str(t, exp, "header"); got != want {
+	if got, want := hex.EncodeToString(res.Header[:]), vectors.Str(t, exp, "header"); got != want {
 		t.Errorf("header\n got %s\nwant %s", got, want)
 	}
-	if got, want := DisplayHex(&res.Hash), str(t, exp, "hash"); got != want {
+	if got, want := DisplayHex(&res.Hash), vectors.Str(t, exp, "hash"); got != want {
 		t.Errorf("hash %s, want %s", got, want)
 	}
 	var wantDiff float64
@@ -137,17 +87,17 @@ func mustJSON(v any) []byte {
 
 // TestMerkleVectors folds the ESP-Miner merkle vectors (entries 1 and 2).
 func TestMerkleVectors(t *testing.T) {
-	for _, v := range loadVectors(t)[1:3] {
+	for _, v := range vectors.Load(t)[vectors.Merkle1 : vectors.Merkle2+1] {
 		t.Run(v.Name, func(t *testing.T) {
 			var branch []string
 			json.Unmarshal(v.Inputs["merkle_branch"], &branch)
-			job := &Job{Coinb1: unhex(t, str(t, v.Inputs, "coinb1")), Coinb2: unhex(t, str(t, v.Inputs, "coinb2"))}
+			job := &Job{Coinb1: vectors.Unhex(t, vectors.Str(t, v.Inputs, "coinb1")), Coinb2: vectors.Unhex(t, vectors.Str(t, v.Inputs, "coinb2"))}
 			for _, b := range branch {
-				job.Branch = append(job.Branch, [32]byte(unhex(t, b)))
+				job.Branch = append(job.Branch, [32]byte(vectors.Unhex(t, b)))
 			}
-			en2 := unhex(t, str(t, v.Inputs, "extranonce2"))
+			en2 := vectors.Unhex(t, vectors.Str(t, v.Inputs, "extranonce2"))
 			job.Extranonce2Size = len(en2)
-			sub := Submission{Extranonce1: unhex(t, str(t, v.Inputs, "extranonce1")), Extranonce2: en2, NTime: 1}
+			sub := Submission{Extranonce1: vectors.Unhex(t, vectors.Str(t, v.Inputs, "extranonce1")), Extranonce2: en2, NTime: 1}
 			var res Result
 			max := Target{}
 			for i := range max {
@@ -157,7 +107,7 @@ func TestMerkleVectors(t *testing.T) {
 			if rej := job.Check(&sub, 0, &max, time.Unix(1, 0), &res); rej != nil {
 				t.Fatal(rej)
 			}
-			if got, want := hex.EncodeToString(res.MerkleRoot[:]), str(t, v.Expected, "merkle_root_internal_hex"); got != want {
+			if got, want := hex.EncodeToString(res.MerkleRoot[:]), vectors.Str(t, v.Expected, "merkle_root_internal_hex"); got != want {
 				t.Errorf("merkle root %s, want %s", got, want)
 			}
 		})
@@ -167,27 +117,27 @@ func TestMerkleVectors(t *testing.T) {
 // TestBlock100000 checks mainnet block 100000 expressed as a Stratum job
 // (entry 3): its header, hash and that it is a block at its own nbits.
 func TestBlock100000(t *testing.T) {
-	v := loadVectors(t)[3]
+	v := vectors.Load(t)[vectors.Block100000]
 	in, exp := v.Inputs, v.Expected
 	var branch []string
 	json.Unmarshal(in["merkle_branch"], &branch)
-	prev, err := prevHashFromStratum(str(t, in, "prevhash_stratum"))
+	prev, err := prevHashFromStratum(vectors.Str(t, in, "prevhash_stratum"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := &Job{PrevHash: prev, Coinb1: unhex(t, str(t, in, "coinb1")), Coinb2: unhex(t, str(t, in, "coinb2"))}
+	job := &Job{PrevHash: prev, Coinb1: vectors.Unhex(t, vectors.Str(t, in, "coinb1")), Coinb2: vectors.Unhex(t, vectors.Str(t, in, "coinb2"))}
 	for _, b := range branch {
-		job.Branch = append(job.Branch, [32]byte(unhex(t, b)))
+		job.Branch = append(job.Branch, [32]byte(vectors.Unhex(t, b)))
 	}
-	job.Version, _ = parseHex32(str(t, in, "version"))
-	job.Bits, _ = parseHex32(str(t, in, "nbits"))
+	job.Version, _ = parseHex32(vectors.Str(t, in, "version"))
+	job.Bits, _ = parseHex32(vectors.Str(t, in, "nbits"))
 	if job.NetTarget, err = TargetFromBits(job.Bits); err != nil {
 		t.Fatal(err)
 	}
-	en2 := str(t, in, "extranonce2")
+	en2 := vectors.Str(t, in, "extranonce2")
 	job.Extranonce2Size = len(en2) / 2
 	var sub Submission
-	if rej := ParseSubmit(&sub, unhex(t, str(t, in, "extranonce1")), en2, str(t, in, "ntime"), str(t, in, "nonce"), "", job.Extranonce2Size); rej != nil {
+	if rej := ParseSubmit(&sub, vectors.Unhex(t, vectors.Str(t, in, "extranonce1")), en2, vectors.Str(t, in, "ntime"), vectors.Str(t, in, "nonce"), "", job.Extranonce2Size); rej != nil {
 		t.Fatal(rej)
 	}
 	var res Result
@@ -195,10 +145,10 @@ func TestBlock100000(t *testing.T) {
 	if rej := job.Check(&sub, 0, &target, time.Unix(int64(sub.NTime), 0), &res); rej != nil {
 		t.Fatal(rej)
 	}
-	if got, want := hex.EncodeToString(res.Header[:]), str(t, exp, "header"); got != want {
+	if got, want := hex.EncodeToString(res.Header[:]), vectors.Str(t, exp, "header"); got != want {
 		t.Errorf("header\n got %s\nwant %s", got, want)
 	}
-	if got, want := DisplayHex(&res.Hash), str(t, exp, "hash"); got != want {
+	if got, want := DisplayHex(&res.Hash), vectors.Str(t, exp, "hash"); got != want {
 		t.Errorf("hash %s, want %s", got, want)
 	}
 	if !res.Block {
@@ -214,9 +164,9 @@ func TestBlock100000(t *testing.T) {
 // TestHeaderDifficulty checks HashDifficulty on the genesis and 125552
 // headers (entries 4 and 5).
 func TestHeaderDifficulty(t *testing.T) {
-	for _, v := range loadVectors(t)[4:6] {
+	for _, v := range vectors.Load(t)[vectors.Genesis : vectors.Block125552+1] {
 		t.Run(v.Name, func(t *testing.T) {
-			disp := unhex(t, str(t, v.Expected, "hash"))
+			disp := vectors.Unhex(t, vectors.Str(t, v.Expected, "hash"))
 			var h [32]byte
 			for i := range 32 {
 				h[i] = disp[31-i]
@@ -232,7 +182,7 @@ func TestHeaderDifficulty(t *testing.T) {
 
 // TestRollVersionVectors checks BIP310 against entry 7's cases.
 func TestRollVersionVectors(t *testing.T) {
-	v := loadVectors(t)[7]
+	v := vectors.Load(t)[vectors.VersionRolling]
 	var exp struct {
 		Results []struct {
 			JobVersion  string `json:"job_version"`

@@ -3,9 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/tarbela-pool/tarbela/internal/vectors"
 )
 
 func TestConfigCheck(t *testing.T) {
@@ -34,26 +35,13 @@ func TestConfigCheck(t *testing.T) {
 // TestShareVerify runs the inspector on the recorded session's accepted
 // share (testdata/stratum-vectors.json entry 0).
 func TestShareVerify(t *testing.T) {
-	b, err := os.ReadFile("../../testdata/stratum-vectors.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []struct {
-		Inputs struct {
-			Notify json.RawMessage `json:"notify_params"`
-			Submit string          `json:"submit_request"`
-		} `json:"inputs"`
-		Expected struct {
-			Hash string `json:"hash"`
-		} `json:"expected"`
-	}
-	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatal(err)
-	}
+	v := vectors.Load(t)[vectors.RecordedSession]
+	notify := string(v.Inputs["notify_params"])
+	wantHash := vectors.Str(t, v.Expected, "hash")
 	var req struct {
 		Params json.RawMessage `json:"params"`
 	}
-	json.Unmarshal([]byte(vs[0].Inputs.Submit), &req)
+	json.Unmarshal([]byte(vectors.Str(t, v.Inputs, "submit_request")), &req)
 	for _, c := range []struct {
 		name     string
 		diff     string
@@ -61,7 +49,7 @@ func TestShareVerify(t *testing.T) {
 	}{{"accepted at 512", "512", true}, {"low at 1000", "1000", false}} {
 		t.Run(c.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := run([]string{"share", "verify", "-notify", string(vs[0].Inputs.Notify), "-extranonce1", "57a6f098",
+			code := run([]string{"share", "verify", "-notify", notify, "-extranonce1", "57a6f098",
 				"-submit", string(req.Params), "-mask", "1fffe000", "-difficulty", c.diff}, &out, &errb)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errb.String())
@@ -74,7 +62,7 @@ func TestShareVerify(t *testing.T) {
 			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 				t.Fatalf("output %q: %v", out.String(), err)
 			}
-			if got.Hash != vs[0].Expected.Hash || got.Accepted == nil || *got.Accepted != c.accepted || got.Block == nil || *got.Block {
+			if got.Hash != wantHash || got.Accepted == nil || *got.Accepted != c.accepted || got.Block == nil || *got.Block {
 				t.Errorf("output %s", out.String())
 			}
 		})
