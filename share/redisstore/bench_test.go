@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +34,38 @@ func usedMemory(b *testing.B, c *redis.Client) int64 {
 	return 0
 }
 
+// redisCPU returns redis-server's CPU time (user + system) from INFO cpu.
+func redisCPU(b *testing.B, c *redis.Client) time.Duration {
+	b.Helper()
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatalf("INFO cpu: %v", err)
+	}
+	var sec float64
+	for _, line := range strings.Split(info, "\r\n") {
+		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatalf("%s %q: %v", k, v, err)
+				}
+				sec += f
+			}
+		}
+	}
+	return time.Duration(sec * float64(time.Second))
+}
+
+// processCPU returns this process's CPU time (user + system).
+func processCPU(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkAddShare measures shares/s from AddShare until Redis confirmed
 // them (Flush), over 1,000 workers in 100 accounts, and the Redis memory
 // each share kept (the PPLNS window holds every share here).
@@ -56,6 +89,7 @@ func BenchmarkAddShare(b *testing.B) {
 	}
 	before := usedMemory(b, c)
 	recorded := s.SharesRecorded()
+	cpuRedis, cpuGo := redisCPU(b, c), processCPU(b)
 	now := time.Now()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -73,11 +107,18 @@ func BenchmarkAddShare(b *testing.B) {
 		b.Fatalf("Flush: %v", err)
 	}
 	b.StopTimer()
+	cpuRedis, cpuGo = redisCPU(b, c)-cpuRedis, processCPU(b)-cpuGo
 	if got := s.SharesRecorded() - recorded; got != uint64(b.N) {
 		b.Fatalf("recorded %d shares, want %d", got, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "shares/s")
 	b.ReportMetric(float64(usedMemory(b, c)-before)/float64(b.N), "redis-bytes/share")
+	// CPU per share, unlike shares/s, does not depend on what else the
+	// (shared) machine runs: redis-server is one thread, so 1e6 over its
+	// figure bounds the rate one Redis takes; the sum of both bounds what
+	// one machine does with Redis beside the pool.
+	b.ReportMetric(float64(cpuRedis.Microseconds())/float64(b.N), "redis-cpu-µs/share")
+	b.ReportMetric(float64(cpuGo.Microseconds())/float64(b.N), "pool-cpu-µs/share")
 	if v := c.Info(ctx, "commandstats").Val(); testing.Verbose() {
 		b.Log(v)
 	}

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,17 +21,25 @@ import (
 // stream's high-water mark" means "already applied"; the mark's key lives
 // DedupeTTL after the stream's last batch.
 //
+// Cost: the shares of a batch are summed per worker and account by the
+// writer, and each name is sent once, with its work and last share time.
+// The script adds the sums with one HMGET and one HSET per hash and 500
+// names (not one HINCRBYFLOAT per name: a call from Lua costs more than the
+// addition), and reuses the same names and sums for the hashrate bucket
+// when the batch lies in one bucket, as nearly all do.
+//
 // KEYS: 1 stream high-water mark, 2-4 current round w/a/meta, 5 PPLNS window, 6-7 last
 // share w/a, 8 totals, 9 blocks index, 10 block record, 11-13 the block's
 // frozen round w/a/meta, 14.. hashrate buckets as (workers, accounts) pairs.
 //
 // ARGV: 1 dedupe TTL s, 2 window N, 3 bucket TTL s, 4 last-share cutoff ms,
 // 5 per-node totals field, 6 shares, 7 work, 8 first share ms, 9 last share
-// ms, 10 seq, then counted sections: worker work pairs, account work pairs, worker
-// last-share pairs (ms, name), account last-share pairs, buckets (per bucket
-// a counted worker section and a counted account section), window entries,
-// and the block section (0, or 1 hash height status frozen-ms nfields
-// field/value pairs).
+// ms, 10 seq, 11 buckets B, then counted sections: workers as (name, work,
+// last share ms) triples, accounts likewise; when B > 1, per bucket a
+// counted (worker, work) pair section and a counted (account, work) one
+// (when B is 1 the bucket's sums are the workers' and accounts' sums);
+// window entries; and the block section (0, or 1 hash height status
+// frozen-ms nfields field/value pairs).
 var applyScript = redis.NewScript(`
 local function push(cmd, key, pre, first, count)
   -- Sends cmd key pre ARGV[first..first+count-1] in chunks of at most 1000
@@ -47,14 +56,53 @@ local function push(cmd, key, pre, first, count)
     i = j
   end
 end
-local function incr(key, i)
-  local n = tonumber(ARGV[i])
-  i = i + 1
-  for _ = 1, n do
-    redis.call('HINCRBYFLOAT', key, ARGV[i], ARGV[i+1])
-    i = i + 2
+local function add(keys, i, n, stride)
+  -- Adds the work of the n names of the section at ARGV[i] (entries of
+  -- stride arguments: name, work[, ms]) to the names' fields of each hash
+  -- in keys. The script is atomic, so a read and its write cannot
+  -- interleave with another node's. Values are IEEE doubles; Redis writes
+  -- a Lua number argument with 17 significant digits ("%.17g"), so it
+  -- reads back exactly.
+  local done = 0
+  while done < n do
+    local m = math.min(n - done, 500)
+    local base = i + stride * done
+    local fields, vals = {}, {}
+    for k = 1, m do
+      local a = base + stride * (k - 1)
+      fields[k] = ARGV[a]
+      vals[k] = tonumber(ARGV[a + 1])
+    end
+    for _, key in ipairs(keys) do
+      local cur = redis.call('HMGET', key, unpack(fields))
+      local t = {}
+      for k = 1, m do
+        t[2*k-1] = fields[k]
+        t[2*k] = vals[k] + (tonumber(cur[k]) or 0)
+      end
+      redis.call('HSET', key, unpack(t))
+    end
+    done = done + m
   end
-  return i, n
+end
+local function seen(key, i, n)
+  -- Raises the last share time of the n names of the (name, work, ms)
+  -- section at ARGV[i], then trims the stale ones.
+  if n == 0 then return end
+  local done = 0
+  while done < n do
+    local m = math.min(n - done, 500)
+    local base = i + 3 * done
+    local t = {'GT'}
+    for k = 1, m do
+      local a = base + 3 * (k - 1)
+      t[2*k] = ARGV[a + 2]
+      t[2*k+1] = ARGV[a]
+    end
+    redis.call('ZADD', key, unpack(t))
+    done = done + m
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[4])
 end
 
 local seq = tonumber(ARGV[10])
@@ -62,9 +110,20 @@ local applied = tonumber(redis.call('GET', KEYS[1]) or '0')
 if seq <= applied then return 0 end
 
 local shares = tonumber(ARGV[6])
-local i = 11
-i = incr(KEYS[2], i)
-i = incr(KEYS[3], i)
+local nb = tonumber(ARGV[11])
+local nw = tonumber(ARGV[12])
+local wi = 13
+local na = tonumber(ARGV[wi + 3 * nw])
+local ai = wi + 3 * nw + 1
+local i = ai + 3 * na
+if nb == 1 then
+  -- The batch lies in one hashrate bucket: its sums are the round's.
+  add({KEYS[2], KEYS[14]}, wi, nw, 3)
+  add({KEYS[3], KEYS[15]}, ai, na, 3)
+else
+  add({KEYS[2]}, wi, nw, 3)
+  add({KEYS[3]}, ai, na, 3)
+end
 if shares > 0 then
   redis.call('HINCRBY', KEYS[4], 'shares', shares)
   redis.call('HINCRBYFLOAT', KEYS[4], 'work', ARGV[7])
@@ -75,29 +134,27 @@ if shares > 0 then
   redis.call('HINCRBY', KEYS[8], ARGV[5], shares)
 end
 redis.call('HINCRBY', KEYS[8], 'batches', 1)
-for k = 6, 7 do
-  local n = tonumber(ARGV[i])
-  if n > 0 then
-    push('ZADD', KEYS[k], 'GT', i + 1, 2 * n)
-    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', '(' .. ARGV[4])
-  end
-  i = i + 1 + 2 * n
-end
-local nb = tonumber(ARGV[i])
-i = i + 1
+seen(KEYS[6], wi, nw)
+seen(KEYS[7], ai, na)
 for b = 0, nb - 1 do
   local kw, ka = KEYS[14 + 2*b], KEYS[15 + 2*b]
-  i = incr(kw, i)
-  i = incr(ka, i)
+  if nb > 1 then
+    local n = tonumber(ARGV[i])
+    add({kw}, i + 1, n, 2)
+    i = i + 1 + 2 * n
+    n = tonumber(ARGV[i])
+    add({ka}, i + 1, n, 2)
+    i = i + 1 + 2 * n
+  end
   redis.call('EXPIRE', kw, ARGV[3])
   redis.call('EXPIRE', ka, ARGV[3])
 end
-local nw = tonumber(ARGV[i])
-if nw > 0 then
-  push('LPUSH', KEYS[5], nil, i + 1, nw)
+local nwin = tonumber(ARGV[i])
+if nwin > 0 then
+  push('LPUSH', KEYS[5], nil, i + 1, nwin)
   redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[2]) - 1)
 end
-i = i + 1 + nw
+i = i + 1 + nwin
 
 if ARGV[i] == '1' then
   local hash, height, status, frozen = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
@@ -136,9 +193,37 @@ redis.call('SET', KEYS[1], ARGV[10], 'EX', ARGV[1])
 return 1
 `)
 
-// bucketSums is one hashrate bucket's sums in a batch.
-type bucketSums struct {
-	workers, accounts map[string]float64
+// sum is one name's share of a batch: its work and last share time.
+type sum struct {
+	name string
+	work float64
+	last int64
+}
+
+// sums accumulates a batch per name, in first-seen order. Its map and slice
+// are reused from batch to batch.
+type sums struct {
+	idx  map[string]int
+	list []sum
+}
+
+func (m *sums) reset() {
+	clear(m.idx)
+	m.list = m.list[:0]
+}
+
+func (m *sums) add(name string, work float64, ms int64) {
+	i, ok := m.idx[name]
+	if !ok {
+		i = len(m.list)
+		m.idx[name] = i
+		m.list = append(m.list, sum{name: name})
+	}
+	s := &m.list[i]
+	s.work += work
+	if ms > s.last {
+		s.last = ms
+	}
 }
 
 // encoder turns a batch into the script's keys and arguments. Each goroutine
@@ -146,19 +231,19 @@ type bucketSums struct {
 type encoder struct {
 	k        keys
 	o        *Options
-	workers  map[string]float64
-	accounts map[string]float64
-	lastW    map[string]int64
-	lastA    map[string]int64
-	buckets  map[int64]*bucketSums
-	order    []int64
-	buf      []byte
+	workers  sums
+	accounts sums
+	// bucketW and bucketA are the per-bucket sums, filled only when a
+	// batch spans more than one hashrate bucket.
+	bucketW, bucketA sums
+	order            []int64
+	buf              []byte
 }
 
 func newEncoder(k keys, o *Options) *encoder {
 	return &encoder{k: k, o: o,
-		workers: map[string]float64{}, accounts: map[string]float64{},
-		lastW: map[string]int64{}, lastA: map[string]int64{}, buckets: map[int64]*bucketSums{}}
+		workers: sums{idx: map[string]int{}}, accounts: sums{idx: map[string]int{}},
+		bucketW: sums{idx: map[string]int{}}, bucketA: sums{idx: map[string]int{}}}
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
@@ -190,11 +275,8 @@ func accountOf(worker string) string {
 
 // encode returns the keys and arguments of applyScript for b.
 func (e *encoder) encode(b *batch) ([]string, []any) {
-	clear(e.workers)
-	clear(e.accounts)
-	clear(e.lastW)
-	clear(e.lastA)
-	clear(e.buckets)
+	e.workers.reset()
+	e.accounts.reset()
 	e.order = e.order[:0]
 	o := e.o
 	bucketSec := int64(o.HashrateBucket / time.Second)
@@ -210,23 +292,12 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 			last = ms
 		}
 		work += r.Difficulty
-		e.workers[r.Worker] += r.Difficulty
-		e.accounts[r.Account] += r.Difficulty
-		if ms > e.lastW[r.Worker] {
-			e.lastW[r.Worker] = ms
-		}
-		if ms > e.lastA[r.Account] {
-			e.lastA[r.Account] = ms
-		}
+		e.workers.add(r.Worker, r.Difficulty, ms)
+		e.accounts.add(r.Account, r.Difficulty, ms)
 		start := r.Time.Unix() / bucketSec * bucketSec
-		bs := e.buckets[start]
-		if bs == nil {
-			bs = &bucketSums{workers: map[string]float64{}, accounts: map[string]float64{}}
-			e.buckets[start] = bs
+		if !slices.Contains(e.order, start) {
 			e.order = append(e.order, start)
 		}
-		bs.workers[r.Worker] += r.Difficulty
-		bs.accounts[r.Account] += r.Difficulty
 	}
 	var blockHash string
 	if b.block != nil {
@@ -244,33 +315,43 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 	}
 	retention := o.HashrateRetention + o.HashrateBucket
 	cutoff := time.Now().Add(-o.HashrateRetention).UnixMilli()
-	n := 10 + 4*len(e.workers) + 4*len(e.accounts) + 2*len(b.shares) + len(b.shares) + 16
+	n := 16 + 3*len(e.workers.list) + 3*len(e.accounts.list) + len(b.shares) + 24
 	args := make([]any, 0, n)
 	args = append(args,
 		fmtInt(int64(o.DedupeTTL/time.Second)), strconv.Itoa(o.WindowSize),
 		fmtInt(int64(retention/time.Second)), fmtInt(cutoff),
 		"node:"+strconv.Itoa(int(o.Node)), strconv.Itoa(len(b.shares)), fmtFloat(work),
-		fmtInt(first), fmtInt(last), strconv.FormatUint(b.seq, 10))
-	sums := func(m map[string]float64) {
-		args = append(args, strconv.Itoa(len(m)))
-		for k, v := range m {
-			args = append(args, k, fmtFloat(v))
+		fmtInt(first), fmtInt(last), strconv.FormatUint(b.seq, 10), strconv.Itoa(len(e.order)))
+	triples := func(m *sums) {
+		args = append(args, strconv.Itoa(len(m.list)))
+		for i := range m.list {
+			s := &m.list[i]
+			args = append(args, s.name, fmtFloat(s.work), fmtInt(s.last))
 		}
 	}
-	times := func(m map[string]int64) {
-		args = append(args, strconv.Itoa(len(m)))
-		for k, v := range m {
-			args = append(args, fmtInt(v), k)
+	pairs := func(m *sums) {
+		args = append(args, strconv.Itoa(len(m.list)))
+		for i := range m.list {
+			args = append(args, m.list[i].name, fmtFloat(m.list[i].work))
 		}
 	}
-	sums(e.workers)
-	sums(e.accounts)
-	times(e.lastW)
-	times(e.lastA)
-	args = append(args, strconv.Itoa(len(e.order)))
-	for _, start := range e.order {
-		sums(e.buckets[start].workers)
-		sums(e.buckets[start].accounts)
+	triples(&e.workers)
+	triples(&e.accounts)
+	if len(e.order) > 1 {
+		// A batch across a bucket boundary (rare): sums per bucket.
+		for _, start := range e.order {
+			e.bucketW.reset()
+			e.bucketA.reset()
+			for i := range b.shares {
+				r := &b.shares[i]
+				if r.Time.Unix()/bucketSec*bucketSec == start {
+					e.bucketW.add(r.Worker, r.Difficulty, 0)
+					e.bucketA.add(r.Account, r.Difficulty, 0)
+				}
+			}
+			pairs(&e.bucketW)
+			pairs(&e.bucketA)
+		}
 	}
 	args = append(args, strconv.Itoa(len(b.shares)))
 	for i := range b.shares {

@@ -544,10 +544,40 @@ func (s *Store) journaled(bs []*batch) {
 // write sends bs to Redis one batch per round trip, each only after the
 // one before it was confirmed (the high-water mark in applyScript relies on
 // that order), and returns how many leading batches Redis confirmed.
+//
+// While Redis runs one batch's script, the next batch is encoded on another
+// goroutine (the encoder's output is fresh for every batch, and only one
+// encode runs at a time), so encoding is off the critical path when batches
+// queue up.
 func (s *Store) write(ctx context.Context, enc *encoder, bs []*batch) (int, error) {
+	type encoded struct {
+		ks   []string
+		args []any
+	}
+	var next chan encoded
+	defer func() {
+		if next != nil {
+			<-next // let a pending encode finish before enc is reused
+		}
+	}()
 	for i, b := range bs {
 		start := time.Now()
-		ks, args := enc.encode(b)
+		var ks []string
+		var args []any
+		if next == nil {
+			ks, args = enc.encode(b)
+		} else {
+			e := <-next
+			ks, args = e.ks, e.args
+			next = nil
+		}
+		if i+1 < len(bs) {
+			next = make(chan encoded, 1)
+			go func(b *batch, out chan<- encoded) {
+				ks, args := enc.encode(b)
+				out <- encoded{ks, args}
+			}(bs[i+1], next)
+		}
 		c, cancel := context.WithTimeout(ctx, s.o.Timeout)
 		v, err := applyScript.EvalSha(c, s.rdb, ks, args...).Result()
 		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {

@@ -403,3 +403,71 @@ func TestHashrateAndLastShare(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchAcrossBuckets: one batch whose shares fall into two hashrate
+// buckets credits each bucket with its own shares' work, and the round and
+// last-share times with all of them.
+func TestBatchAcrossBuckets(t *testing.T) {
+	r := startRedis(t)
+	c := client(t, r)
+	s := newStore(t, r, redisstore.Options{BatchInterval: time.Hour})
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Minute).Add(30 * time.Second)
+	prev := now.Add(-time.Minute)
+	shares := []struct {
+		account, rig string
+		d            float64
+		at           time.Time
+	}{
+		{"a", "1", 2, prev}, {"a", "1", 3, now}, {"a", "2", 0.5, prev}, {"b", "1", 1e-12, now}, {"a", "1", 4, prev},
+	}
+	for i, x := range shares {
+		rc := rec(uint64(i+1), x.account, x.rig, x.d)
+		rc.Time = x.at
+		if err := s.AddShare(rc); err != nil {
+			t.Fatalf("AddShare: %v", err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if got := batches(t, c); got != 1 {
+		t.Fatalf("%d batches, want the shares in one", got)
+	}
+	bucket := func(kind string, at time.Time) string {
+		return "tarbela:{acct}:hr:" + kind + ":" + strconv.FormatInt(at.Unix()/60*60, 10)
+	}
+	for _, tc := range []struct {
+		name, key, field string
+		want             float64
+	}{
+		{"worker a.1, earlier bucket", bucket("w", prev), "a.1", 6},
+		{"worker a.1, later bucket", bucket("w", now), "a.1", 3},
+		{"worker a.2, earlier bucket", bucket("w", prev), "a.2", 0.5},
+		{"worker b.1, later bucket", bucket("w", now), "b.1", 1e-12},
+		{"account a, earlier bucket", bucket("a", prev), "a", 6.5},
+		{"account a, later bucket", bucket("a", now), "a", 3},
+		{"account b, later bucket", bucket("a", now), "b", 1e-12},
+		{"round, worker a.1", "tarbela:{acct}:round:current:w", "a.1", 9},
+		{"round, worker b.1", "tarbela:{acct}:round:current:w", "b.1", 1e-12},
+		{"round, account a", "tarbela:{acct}:round:current:a", "a", 9.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := c.HGet(ctx, tc.key, tc.field).Float64()
+			if err != nil {
+				t.Fatalf("HGET %s %s: %v", tc.key, tc.field, err)
+			}
+			if got != tc.want {
+				t.Errorf("%s %s = %v, want %v", tc.key, tc.field, got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []struct{ key, field string }{{bucket("w", now), "a.2"}, {bucket("a", prev), "b"}} {
+		if n, _ := c.HExists(ctx, bad.key, bad.field).Result(); n {
+			t.Errorf("%s has %s, which had no share in that bucket", bad.key, bad.field)
+		}
+	}
+	if last, err := s.LastShare(ctx, "a.1", false); err != nil || last.UnixMilli() != now.UnixMilli() {
+		t.Errorf("LastShare(a.1) = %v, %v; want %v", last, err, now)
+	}
+}
