@@ -63,6 +63,8 @@ type poolOptions struct {
 	maxDifficulty float64
 	// nodeAddr is btcd's --miningaddr (nodeAddr by default).
 	nodeAddr string
+	// configure, when set, adjusts the config before the pool starts.
+	configure func(*config.Config)
 }
 
 // testPool is one running pool with its own btcd and redis-server.
@@ -104,6 +106,9 @@ func startPool(t *testing.T, o poolOptions, before func(*localnet.Btcd)) *testPo
 	cfg.Redis.JournalPath = filepath.Join(t.TempDir(), "journal.log")
 	cfg.Stratum.Difficulty.Min = o.difficulty
 	cfg.Stratum.Difficulty.Max = o.maxDifficulty
+	if o.configure != nil {
+		o.configure(cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -425,9 +430,20 @@ func (m *message) errorCode() int {
 // dial connects a raw client to the pool and closes it when t ends.
 func dial(t *testing.T, addr string) *stratumClient {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	return dialFrom(t, addr, "")
+}
+
+// dialFrom is dial from a given loopback source address (127.0.0.2, ...),
+// so that tests can act as several mining sites; "" lets the system choose.
+func dialFrom(t *testing.T, addr, src string) *stratumClient {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
+		t.Fatalf("dial %s from %q: %v", addr, src, err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &stratumClient{t: t, conn: conn, r: bufio.NewReader(conn)}
