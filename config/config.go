@@ -254,7 +254,7 @@ func Default() *Config {
 			Addr:          defaultRedisAddr,
 			Prefix:        defaultRedisPrefix,
 			BatchSize:     512,
-			BatchInterval: 50 * time.Millisecond,
+			BatchInterval: 10 * time.Millisecond,
 			QueueSize:     65536,
 		},
 		Log:     Log{Level: defaultLogLevel, Format: defaultLogFormat},

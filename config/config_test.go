@@ -103,7 +103,7 @@ func TestSampleLoads(t *testing.T) {
 		{"websocket", c.Nodes[0].WebsocketNotify, true},
 		{"version mask", c.Stratum.VersionMask, uint32(0x1fffe000)},
 		{"idle timeout", c.Stratum.IdleTimeout, 10 * time.Minute},
-		{"batch interval", c.Redis.BatchInterval, 50 * time.Millisecond},
+		{"batch interval", c.Redis.BatchInterval, 10 * time.Millisecond},
 		{"initial difficulty", c.Stratum.Difficulty.Initial, 0.001},
 		{"max difficulty", c.Stratum.Difficulty.Max, 1e15},
 		{"allow ips", len(c.Stratum.AllowIPs), 0},

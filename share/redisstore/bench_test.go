@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -124,11 +125,38 @@ func BenchmarkAddShare(b *testing.B) {
 	}
 }
 
+// latencyHist counts latencies in 10 µs buckets up to one second (the last
+// bucket takes everything above), for percentiles without keeping samples.
+type latencyHist struct {
+	buckets [100_001]atomic.Int64
+	n       atomic.Int64
+}
+
+func (h *latencyHist) add(d time.Duration) {
+	i := min(int(d/(10*time.Microsecond)), len(h.buckets)-1)
+	h.buckets[i].Add(1)
+	h.n.Add(1)
+}
+
+// quantile returns the upper edge of the bucket holding quantile q, in ms.
+func (h *latencyHist) quantile(q float64) float64 {
+	want := int64(math.Ceil(q * float64(h.n.Load())))
+	var seen int64
+	for i := range h.buckets {
+		seen += h.buckets[i].Load()
+		if seen >= want {
+			return float64(i+1) * 0.01
+		}
+	}
+	return math.Inf(1)
+}
+
 // BenchmarkAddShareWait measures the acknowledgement rule's latency: each
 // op is one share queued by AddShareWait and waited for until its batch is
-// in Redis, with 64 concurrent waiters (connections).
+// in Redis, with 64 concurrent waiters (connections). It reports the mean,
+// median and 99th percentile wait per share for several batch intervals.
 func BenchmarkAddShareWait(b *testing.B) {
-	for _, interval := range []time.Duration{time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond} {
+	for _, interval := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond} {
 		b.Run("interval="+interval.String(), func(b *testing.B) {
 			r := startRedis(b)
 			s := newStore(b, r, redisstore.Options{BatchInterval: interval})
@@ -136,6 +164,7 @@ func BenchmarkAddShareWait(b *testing.B) {
 			b.SetParallelism(32) // 64 goroutines on 2 cores
 			ctx := context.Background()
 			var total atomic.Int64
+			hist := new(latencyHist)
 			b.RunParallel(func(pb *testing.PB) {
 				rec := share.Record{Node: 1, Worker: "acct.rig", Account: "acct", Difficulty: 1}
 				for pb.Next() {
@@ -144,10 +173,14 @@ func BenchmarkAddShareWait(b *testing.B) {
 						b.Error(err)
 						return
 					}
-					total.Add(int64(time.Since(rec.Time)))
+					d := time.Since(rec.Time)
+					total.Add(int64(d))
+					hist.add(d)
 				}
 			})
 			b.ReportMetric(float64(total.Load())/float64(b.N)/1e6, "ms/ack")
+			b.ReportMetric(hist.quantile(0.5), "p50-ms")
+			b.ReportMetric(hist.quantile(0.99), "p99-ms")
 		})
 	}
 }

@@ -26,7 +26,9 @@ type Options struct {
 	// default, at most MaxBatchSize).
 	BatchSize int
 	// BatchInterval seals a partial batch this long after its first share
-	// (50 ms by default): the bound on how stale Redis can be.
+	// (10 ms by default): the bound on how stale Redis can be, and on how
+	// long a share waits for its acknowledgement (share.Acker) beyond one
+	// Redis round trip.
 	BatchInterval time.Duration
 	// QueueSize bounds the shares held in memory waiting for Redis or the
 	// journal (256 batches' worth by default). AddShare returns ErrBacklog
@@ -131,7 +133,7 @@ func (o Options) withDefaults() (Options, error) {
 		bad = append(bad, fmt.Sprintf("QueueSize: %d is below BatchSize %d", o.QueueSize, o.BatchSize))
 	}
 	def(&o.WindowSize, 1_000_000, "WindowSize")
-	defd(&o.BatchInterval, 50*time.Millisecond, "BatchInterval")
+	defd(&o.BatchInterval, 10*time.Millisecond, "BatchInterval")
 	defd(&o.HashrateBucket, time.Minute, "HashrateBucket")
 	if o.HashrateBucket > 0 && o.HashrateBucket < time.Second {
 		bad = append(bad, "HashrateBucket: below 1s")
