@@ -196,15 +196,19 @@ func (v *Validator) Submit(w *Worker, a *Assignment, sub *Submission, mask uint3
 		v.Rejected(rej.Reason)
 		return rej
 	}
-	if res.Block {
-		v.solved(w, a.Job, res, now)
-	}
 	rec := Record{
 		Node: v.node, Seq: v.seq.Add(1), Worker: w.Name, Account: w.Account,
 		Difficulty: a.Difficulty, ShareDifficulty: res.Difficulty, Time: now,
 		Height: a.Job.Height, JobID: a.Job.ID, Block: res.Block, Ack: ack, Token: token,
 	}
-	if err := v.store.AddShare(rec); err != nil {
+	err := v.store.AddShare(rec)
+	if res.Block {
+		// After the share, so the round the block closes includes the share
+		// that found it; and even when the store refused the share, since
+		// the block is worth submitting regardless.
+		v.solved(w, a.Job, res, now)
+	}
+	if err != nil {
 		// Backpressure or a closed store: an event of the pool's own
 		// making, worth a warning, but one per share can flood the log
 		// while Redis is down, so it is at debug level and counted by

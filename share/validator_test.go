@@ -20,6 +20,8 @@ type memStore struct {
 	done   chan struct{}
 	// refuse, when set, is returned by AddShare.
 	refuse error
+	// order records "share" and "block" in the order they arrived.
+	order []string
 }
 
 // AddShare keeps r and, as a store that is durable at once, acknowledges it
@@ -31,6 +33,7 @@ func (m *memStore) AddShare(r Record) error {
 		return m.refuse
 	}
 	m.shares = append(m.shares, r)
+	m.order = append(m.order, "share")
 	m.mu.Unlock()
 	if r.Ack != nil {
 		r.Ack.ShareRecorded(r.Token, nil)
@@ -42,6 +45,7 @@ func (m *memStore) AddBlock(b *BlockRecord) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.blocks = append(m.blocks, *b)
+	m.order = append(m.order, "block")
 	if m.done != nil && b.Status != BlockSubmitted {
 		close(m.done)
 	}
@@ -232,6 +236,11 @@ func TestValidatorBlock(t *testing.T) {
 			}
 			if len(store.shares) != 1 || !store.shares[0].Block {
 				t.Errorf("shares %+v, want one block share", store.shares)
+			}
+			// The finding share reaches the store before the block, so the
+			// round the block closes includes it.
+			if len(store.order) == 0 || store.order[0] != "share" {
+				t.Errorf("store saw %v, want the share first", store.order)
 			}
 		})
 	}
