@@ -1,0 +1,38 @@
+package config
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestDiff(t *testing.T) {
+	base := func() *Config {
+		c := Default()
+		c.Nodes = []Node{DefaultNode(), DefaultNode()}
+		return c
+	}
+	for _, c := range []struct {
+		name string
+		mod  func(c *Config)
+		want []string
+	}{
+		{"same", func(c *Config) {}, nil},
+		{"difficulty", func(c *Config) { c.Stratum.Difficulty.Min = 0.5 }, []string{"stratum.difficulty.min"}},
+		{"allow list", func(c *Config) { c.Stratum.AllowIPs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} }, []string{"stratum.allow_ips"}},
+		{"two fields", func(c *Config) { c.Stratum.BanWindow = time.Hour; c.Pool.CoinbaseTag = "/x/" },
+			[]string{"pool.coinbase_tag", "stratum.ban_window"}},
+		{"node field", func(c *Config) { c.Nodes[1].RPCURL = "http://10.0.0.1:8332" }, []string{"nodes[1].rpc_url"}},
+		{"node secret", func(c *Config) { c.Nodes[0].RPCPassword = "new" }, []string{"nodes[0].rpc_password"}},
+		{"node count", func(c *Config) { c.Nodes = c.Nodes[:1] }, []string{"nodes"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := base()
+			c.mod(b)
+			if got := Diff(base(), b); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("Diff = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
