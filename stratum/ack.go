@@ -12,8 +12,8 @@ import (
 // reports a batch interval or so after the submit, so a session must not
 // wait for it while reading: the reader parks the request id in the
 // session's ackRing and goes on with the next line; the store's goroutine
-// marks the entry done (ShareRecorded) and wakes the session's writer, which
-// encodes the replies. Submit replies therefore keep their order among
+// marks the entry done (ShareRecorded) and starts the session's flusher
+// goroutine (conn.go), which encodes the replies. Submit replies therefore keep their order among
 // themselves but may come after later replies of other kinds (rejections,
 // notifications); ids are echoed, which Stratum allows.
 
@@ -129,7 +129,7 @@ func (r *ackRing) complete(token uint64, err error) bool {
 
 // appendReplies appends the replies of the done entries at the front of the
 // ring, in request order, frees their slots and returns how many it wrote.
-// It stops at the first entry still waiting. It is called by the writer.
+// It stops at the first entry still waiting. It is called by the flusher.
 func (r *ackRing) appendReplies(dst []byte) ([]byte, int) {
 	r.mu.Lock()
 	n := 0

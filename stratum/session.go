@@ -30,7 +30,7 @@ const writeBatch = 32
 const maxPooledBuf = 16 << 10
 
 // bufPool recycles outbound message buffers between the goroutine that
-// encodes a message and the writer that sends it.
+// encodes a message and the goroutine that writes it.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
@@ -69,7 +69,7 @@ type session struct {
 	// down session must be gone.
 	drainBy atomic.Int64
 	// acks holds accepted submits until the store reports them durable;
-	// the writer then answers them (see ack.go). It has its own leaf lock.
+	// a flusher then answers them (see ack.go). It has its own leaf lock.
 	acks ackRing
 
 	mu sync.Mutex // guards everything below
