@@ -18,7 +18,9 @@ import (
 // BenchmarkIdleConnMemory measures what one idle miner costs the server in
 // process memory: heap in use plus goroutine stacks in use, per connection,
 // for n connections that subscribed, authorized and received their first
-// difficulty and job, and then went quiet. The clients live in the same
+// difficulty and job, and then went quiet. With jobs=16 every connection was
+// then sent 15 more jobs, so its ring of recent jobs is full, as it is for a
+// miner that has been connected for a few template refreshes. The clients live in the same
 // process but hold no goroutine and no buffer (each reads its handshake
 // replies synchronously with a throwaway reader), so their memory is one
 // connected socket each; it is measured separately, as n plain loopback
@@ -34,12 +36,13 @@ import (
 //
 //	go test -run '^$' -bench IdleConnMemory -benchtime=1x ./stratum
 func BenchmarkIdleConnMemory(b *testing.B) {
-	for _, n := range []int{1000, 4000} {
-		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+	for _, tc := range []struct{ conns, jobs int }{{1000, 1}, {4000, 1}, {4000, maxJobs}} {
+		n := tc.conns
+		b.Run(fmt.Sprintf("conns=%d/jobs=%d", n, tc.jobs), func(b *testing.B) {
 			var session, server, stacks float64
 			for b.Loop() {
 				pair := measureConns(b, n, dialBare(b))
-				stratum := measureConns(b, n, dialStratum(b))
+				stratum := measureConns(b, n, dialStratum(b, tc.jobs))
 				session = (stratum.total() - pair.total()) / float64(n)
 				server = (stratum.total() - pair.total()/2) / float64(n)
 				stacks = (stratum.stack - pair.stack) / float64(n)
@@ -66,11 +69,13 @@ func inUse() usage {
 	return usage{float64(m.HeapInuse), float64(m.StackInuse)}
 }
 
-// connector opens one client connection that ends up idle, and returns a
-// function that tears down what it set up once every client is closed.
+// connector opens client connections that end up idle: start (optional)
+// runs once all are open, stop tears down what it set up once every client
+// is closed.
 type connector struct {
-	open func() (net.Conn, error)
-	stop func()
+	open  func() (net.Conn, error)
+	start func()
+	stop  func()
 }
 
 // measureConns returns how many bytes of heap and stacks n connections opened
@@ -79,6 +84,9 @@ func measureConns(b *testing.B, n int, c connector) usage {
 	b.Helper()
 	defer c.stop()
 	conns := make([]net.Conn, 0, n)
+	if c.start == nil {
+		c.start = func() {}
+	}
 	defer func() {
 		for _, conn := range conns {
 			_ = conn.Close()
@@ -92,6 +100,7 @@ func measureConns(b *testing.B, n int, c connector) usage {
 		}
 		conns = append(conns, conn)
 	}
+	c.start()
 	// Let parked goroutines' stacks shrink as they would over an idle
 	// period (each collection halves a mostly unused stack).
 	for range 4 {
@@ -147,8 +156,10 @@ func dialBare(b *testing.B) connector {
 }
 
 // dialStratum starts a server logging like production and connects miners
-// that complete the handshake and read their first job.
-func dialStratum(b *testing.B) connector {
+// that complete the handshake and read their first job; once all are
+// connected it publishes jobs-1 more jobs (which the miners leave unread in
+// their socket buffers).
+func dialStratum(b *testing.B, jobs int) connector {
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.InfoLevel)
 	e := startServer(b, func(o *Options) {
 		o.Log = zap.New(core)
@@ -186,6 +197,11 @@ func dialStratum(b *testing.B) connector {
 			}
 			_ = conn.SetDeadline(time.Time{})
 			return conn, nil
+		},
+		start: func() {
+			for i := 1; i < jobs; i++ {
+				e.srv.Publish(fakeWork{job: vectorJob(b, e.vec), clean: i%4 == 0})
+			}
 		},
 		stop: func() {
 			ctx, cancel := context.WithTimeout(context.Background(), ioWait)
