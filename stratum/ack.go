@@ -12,8 +12,8 @@ import (
 // reports a batch interval or so after the submit, so a session must not
 // wait for it while reading: the reader parks the request id in the
 // session's ackRing and goes on with the next line; the store's goroutine
-// marks the entry done (ShareRecorded) and wakes the session's writer, which
-// encodes the replies. Submit replies therefore keep their order among
+// marks the entry done (ShareRecorded) and starts the session's flusher
+// goroutine (conn.go), which encodes the replies. Submit replies therefore keep their order among
 // themselves but may come after later replies of other kinds (rejections,
 // notifications); ids are echoed, which Stratum allows.
 
@@ -55,14 +55,13 @@ type ackRing struct {
 	mu         sync.Mutex
 	slots      []pendingAck // length a power of two, nil until first use
 	head, tail uint64
-	// ready wakes the writer when an entry is done; free wakes a reader
-	// that waits for a slot. Both hold at most one pending signal.
-	ready chan struct{}
-	free  chan struct{}
+	// free wakes a reader that waits for a slot (and, at close, one that
+	// must stop waiting); it holds at most one pending signal.
+	free chan struct{}
 }
 
 func newAckRing() ackRing {
-	return ackRing{ready: make(chan struct{}, 1), free: make(chan struct{}, 1)}
+	return ackRing{free: make(chan struct{}, 1)}
 }
 
 // reserve parks id and returns its token, or false when maxPendingAcks
@@ -109,30 +108,28 @@ func (r *ackRing) unreserve(token uint64) {
 	}
 }
 
-// complete marks token's entry done and wakes the writer. A token that is
-// not waiting (a second call for the same share) is ignored.
-func (r *ackRing) complete(token uint64, err error) {
+// complete marks token's entry done and reports whether it did: a token
+// that is not waiting (a second call for the same share) is ignored.
+func (r *ackRing) complete(token uint64, err error) bool {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if token < r.tail || token >= r.head {
-		r.mu.Unlock()
-		return
+		return false
 	}
 	p := &r.slots[token&uint64(len(r.slots)-1)]
 	if p.state != ackWaiting {
-		r.mu.Unlock()
-		return
+		return false
 	}
 	p.state = ackRecorded
 	if err != nil {
 		p.state = ackFailed
 	}
-	r.mu.Unlock()
-	signal(r.ready)
+	return true
 }
 
 // appendReplies appends the replies of the done entries at the front of the
 // ring, in request order, frees their slots and returns how many it wrote.
-// It stops at the first entry still waiting. It is called by the writer.
+// It stops at the first entry still waiting. It is called by the flusher.
 func (r *ackRing) appendReplies(dst []byte) ([]byte, int) {
 	r.mu.Lock()
 	n := 0
@@ -185,9 +182,12 @@ func signal(c chan struct{}) {
 
 // ShareRecorded implements share.Acker: the store reports that the share
 // parked under token is durable (err nil) or was given up. It never blocks
-// and takes only the ring's leaf lock.
+// on the socket: the reply is written by a flusher goroutine (conn.go). It
+// takes the ring's leaf lock, then the outbox's, never both at once.
 func (s *session) ShareRecorded(token uint64, err error) {
-	s.acks.complete(token, err)
+	if s.acks.complete(token, err) {
+		s.acksReady()
+	}
 }
 
 // errAcksFull answers a submit when maxPendingAcks shares of the
@@ -199,17 +199,16 @@ var errAcksFull = &share.Reject{Reason: share.ReasonOther, Message: "Too many sh
 // reply frees a slot; it reports false when the session ends meanwhile.
 func (s *session) waitAckSlot() bool {
 	for s.acks.full() {
-		select {
-		case <-s.acks.free:
-		case <-s.done:
+		if s.closed() {
 			return false
 		}
+		<-s.acks.free // close signals it too
 	}
-	return true
+	return !s.closed()
 }
 
 // ackReplies returns a buffer holding the replies of every share whose
-// record is done, or nil when there are none. Called by the writer.
+// record is done, or nil when there are none. Called by the flusher.
 func (s *session) ackReplies() *[]byte {
 	b := getBuf()
 	var n int

@@ -3,10 +3,17 @@
 // variable difficulty and extranonce1 allocation.
 //
 // Each connection has one reading goroutine with a hard line-length cap and
-// an idle deadline, and one writing goroutine that drains a bounded outbound
-// queue under a write deadline. A miner whose queue is full is dropped as a
-// slow consumer, so a stuck socket never delays a notify to anyone else:
-// Server.Publish only ever enqueues.
+// an idle deadline. It waits for the socket without holding a buffer (read
+// buffers are pooled and taken only when data is there) and hands over to a
+// fresh goroutine when handling a request grew its stack, so an idle miner
+// costs one small parked goroutine and its session (see conn.go). There is
+// no writing goroutine per connection: a message is written at once with a
+// non-blocking write, and only what the socket does not take is queued for
+// a flusher goroutine that exists while the queue is not empty and writes
+// under a write deadline. A miner whose queue reaches SendQueue messages,
+// or whose write times out, is dropped as a slow consumer, so a stuck socket
+// never delays a notify to anyone else: Server.Publish never waits on a
+// socket, and spreads a new job's notifies over GOMAXPROCS goroutines.
 //
 // Jobs are named per session: every mining.notify a session sends gets a
 // short session-local id bound to a share.Assignment that carries the
@@ -31,7 +38,7 @@
 // Acknowledgement: an accepted share is answered "true" only when the share
 // store reports its record durable (share.Acker), so that every share a
 // miner saw accepted survives a crash of the pool. The reader does not wait
-// for it: the request id is parked in a per-session ring and the writer
+// for it: the request id is parked in a per-session ring and a flusher
 // answers when the store reports, so a connection keeps reading while up to
 // maxPendingAcks shares wait (beyond that its reader pauses). A share the
 // store gives up is answered with error 20 (share.ErrNotRecorded).
@@ -44,7 +51,9 @@
 // mutex, which may be taken while a session's mutex is held (session.mu
 // before alloc.mu). Server.mu may be taken while a session's mutex is held
 // (a ban closes the address's other sessions): session.mu before Server.mu.
-// The guard's mutex is taken alone or before an address entry's mutex, and
+// The outbox mutex (a session's write side) is taken after the session's
+// mutex, never before it, and never together with the ack ring's. The
+// guard's mutex is taken alone or before an address entry's mutex, and
 // an entry's mutex may be taken while a session's mutex is held (session.mu
 // before entry.mu, guard.mu before entry.mu). The ack ring's mutex is a
 // leaf: nothing else is taken while it is held, so the store may report a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +47,7 @@ type Server struct {
 	started  bool
 	closing  bool
 
-	wg           sync.WaitGroup // accept loop, vardiff and guard tickers, and two goroutines per session
+	wg           sync.WaitGroup // accept loop, vardiff and guard tickers, each session's reader and running flusher
 	quit         chan struct{}
 	shutdownOnce sync.Once
 }
@@ -134,10 +135,43 @@ func (s *Server) Publish(w share.Work) {
 	defer s.publishMu.Unlock()
 	s.work.Store(&workRef{w})
 	now := time.Now()
-	for _, sess := range s.snapshot() {
-		sess.publish(w, now)
+	sessions := s.snapshot()
+	// Encoding and writing a notify is independent per session, so the
+	// sessions are shared among GOMAXPROCS goroutines in chunks; each
+	// session is still sent the templates in order (publishMu).
+	workers := min(runtime.GOMAXPROCS(0), (len(sessions)+publishChunk-1)/publishChunk)
+	if workers <= 1 {
+		for _, sess := range sessions {
+			sess.publish(w, now)
+		}
+		return
 	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	work := func() {
+		for {
+			end := int(next.Add(publishChunk))
+			start := end - publishChunk
+			if start >= len(sessions) {
+				return
+			}
+			for _, sess := range sessions[start:min(end, len(sessions))] {
+				sess.publish(w, now)
+			}
+		}
+	}
+	for range workers - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
 }
+
+// publishChunk is how many sessions a Publish worker takes at a time: enough
+// to make the shared counter cheap, few enough to balance the workers.
+const publishChunk = 64
 
 // currentWork returns the latest published work, or nil.
 func (s *Server) currentWork() share.Work {
@@ -262,10 +296,9 @@ func (s *Server) serve(conn net.Conn) {
 	}
 	s.sessions[sess] = struct{}{}
 	s.conns.Add(1)
-	s.wg.Add(2)
+	s.wg.Add(1)
 	s.mu.Unlock()
-	go sess.readLoop()
-	go sess.writeLoop()
+	go sess.readLoop(newLineReader(conn, s.o.MaxLineBytes, sess.handleLine))
 }
 
 // remove forgets a finished session and frees its extranonce1.

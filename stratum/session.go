@@ -1,12 +1,9 @@
 package stratum
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +30,7 @@ const writeBatch = 32
 const maxPooledBuf = 16 << 10
 
 // bufPool recycles outbound message buffers between the goroutine that
-// encodes a message and the writer that sends it.
+// encodes a message and the goroutine that writes it.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
@@ -46,10 +43,6 @@ func putBuf(b *[]byte) {
 	bufPool.Put(b)
 }
 
-// closeFlush in the outbound queue tells the writer to flush what came before
-// it, half-close the socket and stop: the graceful end after client.reconnect.
-var closeFlush = new([]byte)
-
 // session is one miner connection.
 type session struct {
 	srv  *Server
@@ -60,13 +53,12 @@ type session struct {
 	// and no bans configured).
 	addr *addrState
 
-	// out is the bounded outbound queue. Sends happen with mu held, so its
-	// free space cannot shrink between a check and a send.
-	out  chan *[]byte
-	done chan struct{}
-	// writerDone is closed when writeLoop returns.
-	writerDone chan struct{}
-	// closeOnce guards done and the socket close.
+	// out is the outbound side: direct writes, and the bounded queue of
+	// what the socket did not take yet (conn.go).
+	out outbox
+	// isClosed is set once by close.
+	isClosed atomic.Bool
+	// closeOnce guards the socket close.
 	closeOnce sync.Once
 	// connected is when the connection was accepted.
 	connected time.Time
@@ -77,7 +69,7 @@ type session struct {
 	// down session must be gone.
 	drainBy atomic.Int64
 	// acks holds accepted submits until the store reports them durable;
-	// the writer then answers them (see ack.go). It has its own leaf lock.
+	// a flusher then answers them (see ack.go). It has its own leaf lock.
 	acks ackRing
 
 	mu sync.Mutex // guards everything below
@@ -125,39 +117,23 @@ type session struct {
 func newSession(srv *Server, conn net.Conn, addr *addrState) *session {
 	d := srv.o.Difficulty.Initial
 	t, _ := share.TargetFromDifficulty(d) // validated by NewServer
-	return &session{
-		srv:        srv,
-		conn:       conn,
-		log:        srv.log.With(zap.Stringer("remote", conn.RemoteAddr())),
-		addr:       addr,
-		out:        make(chan *[]byte, srv.o.SendQueue),
-		done:       make(chan struct{}),
-		writerDone: make(chan struct{}),
-		connected:  time.Now(),
-		acks:       newAckRing(),
-		workers:    make(map[string]*share.Worker),
-		diff:       d,
-		target:     t,
+	s := &session{
+		srv:  srv,
+		conn: conn,
+		// Lazily: the logger's context is built only for a session
+		// that logs, not for every idle miner.
+		log:       srv.log.WithLazy(zap.Stringer("remote", conn.RemoteAddr())),
+		addr:      addr,
+		connected: time.Now(),
+		acks:      newAckRing(),
+		workers:   make(map[string]*share.Worker),
+		diff:      d,
+		target:    t,
 	}
-}
-
-// close ends the session once: the socket is closed, which ends both
-// goroutines.
-func (s *session) close(reason string) {
-	s.closeOnce.Do(func() {
-		close(s.done)
-		_ = s.conn.Close()
-		s.log.Debug("connection closed", zap.String("reason", reason))
-	})
-}
-
-func (s *session) closed() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
+	if rc := rawConn(conn); rc != nil {
+		s.out.raw = newRawWriter(rc)
 	}
+	return s
 }
 
 // extranonce1 returns the session's extranonce1 once subscribed.
@@ -167,234 +143,10 @@ func (s *session) extranonce1() (uint32, bool) {
 	return s.en1v, s.subscribed
 }
 
-// send queues msg without ever blocking; when the queue is full the miner is
-// not reading and is dropped as a slow consumer. s.mu must be held.
-func (s *session) send(msg *[]byte) {
-	if s.closed() {
-		putBuf(msg)
-		return
-	}
-	select {
-	case s.out <- msg:
-	default:
-		putBuf(msg)
-		s.close("slow consumer: outbound queue full")
-	}
-}
-
-// reconnect queues client.reconnect followed by a graceful close, for
-// Shutdown. A miner whose queue is full is closed at once.
-func (s *session) reconnect() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.drainBy.Store(time.Now().Add(drainGrace).UnixNano())
-	if cap(s.out)-len(s.out) < 2 {
-		s.close("shutdown: outbound queue full")
-		return
-	}
-	b := getBuf()
-	*b = append(*b, `{"id":null,"method":"client.reconnect","params":[]}`+"\n"...)
-	s.out <- b
-	s.out <- closeFlush
-}
-
-// readLoop reads and handles request lines until the connection ends.
-func (s *session) readLoop() {
-	defer s.srv.wg.Done()
-	defer s.srv.remove(s)
-	br := bufio.NewReaderSize(s.conn, s.srv.o.MaxLineBytes)
-	for {
-		// A connection with maxPendingAcks shares waiting for their
-		// record is not read until replies free a slot: backpressure on
-		// that connection alone, never a wait per share.
-		if !s.waitAckSlot() {
-			return
-		}
-		if err := s.conn.SetReadDeadline(s.readDeadline(time.Now())); err != nil {
-			s.close("set read deadline: " + err.Error())
-			return
-		}
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			s.close(readErrorReason(err, s.handshaken.Load()))
-			return
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		if reason := s.handle(line); reason != "" {
-			// Let the writer flush the final error reply first.
-			select {
-			case <-s.writerDone:
-			case <-time.After(s.srv.o.WriteTimeout):
-			}
-			s.close(reason)
-			return
-		}
-		if s.closed() {
-			return
-		}
-	}
-}
-
-// readDeadline is when the next complete line must have arrived: IdleTimeout
-// from now, sooner while the handshake is unfinished or during shutdown.
-func (s *session) readDeadline(now time.Time) time.Time {
-	d := now.Add(s.srv.o.IdleTimeout)
-	if !s.handshaken.Load() {
-		if h := s.connected.Add(s.srv.o.HandshakeTimeout); h.Before(d) {
-			d = h
-		}
-	}
-	if n := s.drainBy.Load(); n != 0 {
-		if t := time.Unix(0, n); t.Before(d) {
-			d = t
-		}
-	}
-	return d
-}
-
-func readErrorReason(err error, handshaken bool) string {
-	switch {
-	case errors.Is(err, bufio.ErrBufferFull):
-		return "request line too long"
-	case errors.Is(err, os.ErrDeadlineExceeded) && !handshaken:
-		return "handshake timeout"
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return "idle timeout"
-	case errors.Is(err, io.EOF):
-		return "closed by miner"
-	}
-	return "read: " + err.Error()
-}
-
-// writeLoop sends queued messages and the replies of shares whose record
-// is done (acks), several per write, each write bounded by WriteTimeout; a
-// miner that does not read within it is dropped.
-func (s *session) writeLoop() {
-	defer s.srv.wg.Done()
-	defer close(s.writerDone)
-	var (
-		owned [writeBatch]*[]byte
-		vec   [writeBatch][]byte
-	)
-	for {
-		var first *[]byte
-		select {
-		case <-s.done:
-			return
-		case first = <-s.out:
-		case <-s.acks.ready:
-		}
-		n, finish := 0, false
-		if b := s.ackReplies(); b != nil {
-			owned[0], vec[0] = b, *b
-			n++
-		}
-		for m := first; m != nil; {
-			if m == closeFlush {
-				finish = true
-				break
-			}
-			owned[n], vec[n] = m, *m
-			n++
-			if n == writeBatch {
-				break
-			}
-			select {
-			case m = <-s.out:
-			default:
-				m = nil
-			}
-		}
-		if !s.write(&owned, &vec, n) {
-			return
-		}
-		if finish {
-			s.drainAcks(&owned, &vec)
-			s.finish()
-			return
-		}
-	}
-}
-
-// write flushes the first n messages of vec, returns their buffers to the
-// pool and reports whether the connection is still usable (it closes it
-// otherwise).
-func (s *session) write(owned *[writeBatch]*[]byte, vec *[writeBatch][]byte, n int) bool {
-	err := s.flush(vec[:n])
-	for i := range n {
-		putBuf(owned[i])
-		owned[i], vec[i] = nil, nil
-	}
-	if err == nil {
-		return true
-	}
-	reason := "write: " + err.Error()
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		reason = "slow consumer: write timeout"
-	}
-	s.close(reason)
-	return false
-}
-
-// drainAcks, at the graceful end of a connection, waits for the records of
-// the shares still pending and writes their replies, so that a miner is
-// told the verdict of every share it sent before the pool stopped. It waits
-// until the shutdown's drain deadline, or WriteTimeout when none is set.
-func (s *session) drainAcks(owned *[writeBatch]*[]byte, vec *[writeBatch][]byte) {
-	deadline := time.Now().Add(s.srv.o.WriteTimeout)
-	if n := s.drainBy.Load(); n != 0 {
-		deadline = time.Unix(0, n)
-	}
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	for s.acks.pending() > 0 {
-		if b := s.ackReplies(); b != nil {
-			owned[0], vec[0] = b, *b
-			if !s.write(owned, vec, 1) {
-				return
-			}
-			continue
-		}
-		select {
-		case <-s.acks.ready:
-		case <-s.done:
-			return
-		case <-t.C:
-			return
-		}
-	}
-}
-
-// flush writes msgs with one writev under the write deadline.
-func (s *session) flush(msgs [][]byte) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	if err := s.conn.SetWriteDeadline(time.Now().Add(s.srv.o.WriteTimeout)); err != nil {
-		return err
-	}
-	bufs := net.Buffers(msgs)
-	_, err := bufs.WriteTo(s.conn)
-	return err
-}
-
-// finish half-closes the socket after client.reconnect so the miner reads
-// everything before it sees the end, and gives it drainGrace to hang up.
-func (s *session) finish() {
-	if cw, ok := s.conn.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-	}
-	if n := s.drainBy.Load(); n != 0 {
-		_ = s.conn.SetReadDeadline(time.Unix(0, n))
-	}
-}
-
-// handle decodes and dispatches one request line. A non-empty result is the
-// reason to end the connection once the queued replies are written.
-func (s *session) handle(line []byte) (quit string) {
+// handle decodes and dispatches one request line. A non-empty quit is the
+// reason to end the connection once the queued replies are written, which
+// ended reports (nil when the session is already closed).
+func (s *session) handle(line []byte) (quit string, ended <-chan struct{}) {
 	var req request
 	err := parseRequest(line, &req)
 	s.mu.Lock()
@@ -406,15 +158,9 @@ func (s *session) handle(line []byte) (quit string) {
 		s.fail(&req, err)
 	}
 	if s.kick == "" {
-		return ""
+		return "", nil
 	}
-	select {
-	case s.out <- closeFlush:
-		return s.kick
-	default:
-		s.close(s.kick)
-		return ""
-	}
+	return s.kick, s.endGracefully(nil)
 }
 
 // fail answers a request that failed. A malformed request is a strike, and
