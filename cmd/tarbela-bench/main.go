@@ -6,7 +6,9 @@
 // --combine merges the reports of several processes (one process holds at
 // most about 20,000 connections here). "tarbela-bench pool" runs a Tarbela
 // Stratum server in process on a synthetic job that never yields a block,
-// for share-rate figures without a node. The logic lives in package load.
+// for share-rate figures without a node; with --redis it records every share
+// in Redis (share/redisstore) and acknowledges it only once recorded, and
+// --cpuprofile profiles it. The logic lives in package load.
 package main
 
 import (
@@ -19,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +30,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tarbela-pool/tarbela/cmd/tarbela-bench/load"
+	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
 
 func main() {
@@ -208,12 +212,17 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var o load.PoolOptions
 	var duration, status time.Duration
+	var redisAddr, cpuProfile string
+	var redisNode uint
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:3334", "Stratum listen address")
 	fs.Float64Var(&o.Difficulty, "difficulty", 1e-12, "fixed share difficulty")
 	fs.DurationVar(&o.NewBlockEvery, "new-block-every", 0, "publish a job on a new prevhash at this interval (0: never)")
 	fs.IntVar(&o.MaxConnections, "max-connections", 0, "connection cap (0: the server's default)")
 	fs.DurationVar(&duration, "duration", 0, "stop after this long (0: run until interrupted)")
 	fs.DurationVar(&status, "status", 5*time.Second, "status line interval (0: none)")
+	fs.StringVar(&redisAddr, "redis", "", "record shares in Redis at `host:port` (share/redisstore, no journal); a share is acknowledged once its batch is in Redis")
+	fs.UintVar(&redisNode, "redis-node", 1, "node id of the Redis store (0..255)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -224,10 +233,33 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tarbela-bench pool: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
+	if redisNode > 255 {
+		fmt.Fprintf(stderr, "tarbela-bench pool: --redis-node %d is above 255\n", redisNode)
+		return 2
+	}
 	o.Log = newLogger(stderr, false).Named("pool")
+	var store *redisstore.Store
+	if redisAddr != "" {
+		s, err := startStore(ctx, redisAddr, uint8(redisNode), o.Log.Named("store"))
+		if err != nil {
+			fmt.Fprintln(stderr, "tarbela-bench pool:", err)
+			return 1
+		}
+		store, o.Store = s, s
+	}
+	if cpuProfile != "" {
+		stopProfile, err := startCPUProfile(cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "tarbela-bench pool:", err)
+			closeStore(store, stderr)
+			return 1
+		}
+		defer stopProfile()
+	}
 	p, err := load.StartPool(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "tarbela-bench pool:", err)
+		closeStore(store, stderr)
 		return 1
 	}
 	fmt.Fprintf(stdout, "pool: stratum+tcp://%s pid %d difficulty %g\n", p.Addr(), os.Getpid(), o.Difficulty)
@@ -256,12 +288,72 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	code := 0
 	if err := p.Close(sctx); err != nil {
 		fmt.Fprintln(stderr, "tarbela-bench pool:", err)
-		return 1
+		code = 1
+	}
+	if store != nil {
+		if !closeStore(store, stderr) {
+			code = 1
+		}
+		fmt.Fprintf(stdout, "pool: stopped; %d shares accepted, %d recorded in Redis\n", p.Counter.Shares(), store.SharesRecorded())
+		return code
 	}
 	fmt.Fprintf(stdout, "pool: stopped; %d shares accepted\n", p.Counter.Shares())
-	return 0
+	return code
+}
+
+// startStore starts a Redis share store and checks that Redis answers, so
+// a wrong address fails at once rather than as a growing backlog.
+func startStore(ctx context.Context, addr string, node uint8, log *zap.Logger) (*redisstore.Store, error) {
+	s, err := redisstore.New(redisstore.Options{Addr: addr, Node: node, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.Client().Ping(pctx).Err(); err != nil {
+		_ = s.Client().Close() // the store never started; only its client is open
+		return nil, fmt.Errorf("--redis %s: ping: %w", addr, err)
+	}
+	if err := s.Start(ctx); err != nil {
+		_ = s.Client().Close()
+		return nil, fmt.Errorf("--redis %s: %w", addr, err)
+	}
+	return s, nil
+}
+
+// closeStore flushes and closes s (nil is fine); it reports whether every
+// queued share reached Redis.
+func closeStore(s *redisstore.Store, stderr io.Writer) bool {
+	if s == nil {
+		return true
+	}
+	if err := s.Close(); err != nil {
+		fmt.Fprintln(stderr, "tarbela-bench pool: closing the Redis store:", err)
+		return false
+	}
+	return true
+}
+
+// startCPUProfile starts a CPU profile into path; the returned function
+// stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "tarbela-bench pool: --cpuprofile:", err)
+		}
+	}, nil
 }
 
 // newLogger logs to w in console format at info level (debug with debug).

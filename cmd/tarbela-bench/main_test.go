@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tarbela-pool/tarbela/cmd/tarbela-bench/load"
+	"github.com/tarbela-pool/tarbela/internal/localnet"
 )
 
 // writeReport writes r as --json would.
@@ -136,5 +140,79 @@ func TestRunAgainstInProcessPool(t *testing.T) {
 	if r.Connections.WithWork != 10 || r.Shares.Accepted == 0 || r.Shares.Rejected != 0 || len(r.Connections.Sources) != 2 {
 		t.Errorf("with work %d, accepted %d, rejected %d, sources %v", r.Connections.WithWork, r.Shares.Accepted,
 			r.Shares.Rejected, r.Connections.Sources)
+	}
+}
+
+// TestPoolWithRedis runs "tarbela-bench pool --redis" on a real
+// redis-server with a CPU profile, loads it with the command itself, and
+// checks that every share the miners saw accepted was recorded in Redis
+// (a share is acknowledged only once its batch is there) and that the
+// profile was written.
+func TestPoolWithRedis(t *testing.T) {
+	rds, err := localnet.StartRedis(context.Background(), localnet.RedisOptions{})
+	if err != nil {
+		t.Skipf("no redis-server: %v", err)
+	}
+	t.Cleanup(rds.Stop)
+	port, err := localnet.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var poolOut, poolErr strings.Builder
+	poolDone := make(chan int, 1)
+	go func() {
+		poolDone <- runPool(ctx, []string{"--listen", addr, "--redis", rds.Addr, "--cpuprofile", prof, "--status", "0",
+			"--duration", "30s"}, &poolOut, &poolErr)
+	}()
+
+	var out, errOut strings.Builder
+	args := []string{"--pool", addr, "--miners", "8", "--sources", "2", "--duration", "1500ms",
+		"--rate", "20", "--json", "--progress", "0"}
+	code := -1
+	for range 50 { // the pool may still be starting: retry until it listens
+		out.Reset()
+		errOut.Reset()
+		code = run(context.Background(), args, &out, &errOut)
+		var r load.Report
+		if code == 0 && json.Unmarshal([]byte(out.String()), &r) == nil && r.Connections.WithWork > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code != 0 {
+		t.Fatalf("load run: exit %d: %s", code, errOut.String())
+	}
+	var r load.Report
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	cancel()
+	select {
+	case c := <-poolDone:
+		if c != 0 {
+			t.Fatalf("pool exit %d: %s", c, poolErr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("pool did not stop")
+	}
+	var accepted, recorded uint64
+	line := poolOut.String()[strings.LastIndex(poolOut.String(), "pool: stopped"):]
+	if _, err := fmt.Sscanf(line, "pool: stopped; %d shares accepted, %d recorded in Redis", &accepted, &recorded); err != nil {
+		t.Fatalf("pool output %q: %v", poolOut.String(), err)
+	}
+	if r.Shares.Accepted == 0 || r.Shares.Rejected != 0 {
+		t.Errorf("miners saw %d accepted, %d rejected; want some accepted and none rejected", r.Shares.Accepted, r.Shares.Rejected)
+	}
+	if recorded != accepted || recorded < r.Shares.Accepted {
+		t.Errorf("pool accepted %d, Redis recorded %d, miners saw %d accepted: Redis must hold every acknowledged share",
+			accepted, recorded, r.Shares.Accepted)
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Errorf("CPU profile: %v (size %v)", err, st)
 	}
 }

@@ -41,7 +41,10 @@ type PoolOptions struct {
 	// Difficulty is every session's share difficulty (default 1e-12: any
 	// nonce meets it); vardiff stays at it.
 	Difficulty float64
-	// Store receives accepted shares (default: a store that only counts).
+	// Store receives accepted shares after the pool's counter (default:
+	// none, the counter acknowledges at once). With a store, a share is
+	// acknowledged when that store says so (e.g. redisstore, once the
+	// share's batch is in Redis).
 	Store share.Store
 	// NewBlockEvery, when positive, publishes a job on a new prevhash at
 	// this interval, so that notify fan-out can be measured.
@@ -58,7 +61,8 @@ type PoolOptions struct {
 // shares are judged by the real validator but never become blocks.
 type Pool struct {
 	Server *stratum.Server
-	// Counter is the default store, when PoolOptions.Store was nil.
+	// Counter counts the accepted shares (and hands them on to
+	// PoolOptions.Store, when set).
 	Counter *CountingStore
 
 	height atomic.Int64
@@ -78,12 +82,8 @@ func StartPool(o PoolOptions) (*Pool, error) {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	p := &Pool{stop: make(chan struct{})}
-	if o.Store == nil {
-		p.Counter = &CountingStore{}
-		o.Store = p.Counter
-	}
-	v := share.NewValidator(share.ValidatorOptions{Store: o.Store, Blocks: noBlocks{}, Log: o.Log})
+	p := &Pool{stop: make(chan struct{}), Counter: &CountingStore{Next: o.Store}}
+	v := share.NewValidator(share.ValidatorOptions{Store: p.Counter, Blocks: noBlocks{}, Log: o.Log})
 	srv, err := stratum.NewServer(stratum.Options{
 		Listen:          o.Listen,
 		Extranonce2Size: VectorExtranonce2Size,
@@ -194,16 +194,29 @@ func (noBlocks) SubmitBlock(context.Context, *share.Solved) error {
 	return errors.New("in-process pool: synthetic job, no block can be submitted")
 }
 
-// CountingStore is a share.Store that counts accepted shares and keeps
-// nothing, so that a load test measures the pool and not a store.
+// CountingStore is a share.Store that counts accepted shares. Without Next
+// it keeps nothing, so that a load test measures the pool and not a store;
+// with Next it hands every share on, so the figures include that store.
 type CountingStore struct {
+	// Next, when set, receives every share and block after they are
+	// counted, and acknowledges them.
+	Next share.Store
+
 	shares atomic.Uint64
 	blocks atomic.Uint64
 }
 
-// AddShare counts one share and acknowledges it at once: nothing is kept,
-// so there is nothing to wait for.
+// AddShare counts one share. Without Next it acknowledges it at once:
+// nothing is kept, so there is nothing to wait for. With Next, the share is
+// counted only when Next took it, and Next acknowledges it.
 func (s *CountingStore) AddShare(r share.Record) error {
+	if s.Next != nil {
+		if err := s.Next.AddShare(r); err != nil {
+			return err
+		}
+		s.shares.Add(1)
+		return nil
+	}
 	s.shares.Add(1)
 	if r.Ack != nil {
 		r.Ack.ShareRecorded(r.Token, nil)
@@ -211,8 +224,16 @@ func (s *CountingStore) AddShare(r share.Record) error {
 	return nil
 }
 
-// AddBlock counts one block.
-func (s *CountingStore) AddBlock(*share.BlockRecord) error { s.blocks.Add(1); return nil }
+// AddBlock counts one block (and hands it to Next, when set).
+func (s *CountingStore) AddBlock(b *share.BlockRecord) error {
+	if s.Next != nil {
+		if err := s.Next.AddBlock(b); err != nil {
+			return err
+		}
+	}
+	s.blocks.Add(1)
+	return nil
+}
 
 // Shares returns the shares counted so far.
 func (s *CountingStore) Shares() uint64 { return s.shares.Load() }
