@@ -47,7 +47,7 @@ func (s *session) handleAuthorize(req *request) error {
 	s.replyResult(req.id, "true")
 	now := time.Now()
 	if d, ok := passwordDifficulty(pass); ok {
-		o := &s.srv.o.Difficulty
+		o := s.srv.difficulty()
 		s.fixed = true
 		s.setDifficulty(clampDifficulty(d, o.Min, o.Max), now)
 	}

@@ -191,7 +191,7 @@ func BenchmarkAdmit(b *testing.B) {
 		g := newGuard(&o)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, why := g.admit(addr, g.maxConns, now); why != refusedLimit {
+			if _, why := g.admit(addr, g.policy().maxConns, now); why != refusedLimit {
 				b.Fatal(why)
 			}
 		}

@@ -35,16 +35,8 @@ const (
 // taken, never the reverse; an entry's mutex may be taken while a session's
 // mutex is held.
 type guard struct {
-	maxConns   int64
-	perAddr    int
-	allow      []netip.Prefix
-	banFor     time.Duration
-	window     time.Duration
-	minRejects int
-	ratio      float64
-	// track says whether addresses need entries at all: without a
-	// per-address limit and without bans there is nothing to keep.
-	track bool
+	// pol is the policy in force; setPolicy replaces it on a reload.
+	pol atomic.Pointer[guardPolicy]
 
 	mu    sync.Mutex
 	addrs map[netip.Addr]*addrState
@@ -77,8 +69,32 @@ type addrState struct {
 	rejected int
 }
 
+// guardPolicy is the part of Options the guard enforces. It is replaced
+// whole on a reload, never modified.
+type guardPolicy struct {
+	maxConns   int64
+	perAddr    int
+	allow      []netip.Prefix
+	banFor     time.Duration
+	window     time.Duration
+	minRejects int
+	ratio      float64
+	// track says whether addresses need entries at all: without a
+	// per-address limit and without bans there is nothing to keep. When a
+	// reload turns tracking on, connections already open are not counted
+	// against their address until they reconnect.
+	track bool
+}
+
 func newGuard(o *Options) *guard {
-	return &guard{
+	g := &guard{addrs: make(map[netip.Addr]*addrState)}
+	g.setPolicy(o)
+	return g
+}
+
+// setPolicy puts the limits and ban rules of o in force.
+func (g *guard) setPolicy(o *Options) {
+	g.pol.Store(&guardPolicy{
 		maxConns:   int64(o.MaxConnections),
 		perAddr:    o.MaxConnectionsPerIP,
 		allow:      o.AllowIPs,
@@ -87,9 +103,11 @@ func newGuard(o *Options) *guard {
 		minRejects: o.BanMinRejects,
 		ratio:      o.BanRejectRatio,
 		track:      o.MaxConnectionsPerIP > 0 || o.BanDuration > 0,
-		addrs:      make(map[netip.Addr]*addrState),
-	}
+	})
 }
+
+// policy returns the policy in force.
+func (g *guard) policy() *guardPolicy { return g.pol.Load() }
 
 // remoteAddr returns the connection's remote IP address, IPv4 unmapped so
 // that one miner has one key however the listener saw it.
@@ -102,7 +120,7 @@ func remoteAddr(conn net.Conn) netip.Addr {
 
 // allowed reports whether addr is a site address from Options.AllowIPs.
 func (g *guard) allowed(addr netip.Addr) bool {
-	for _, p := range g.allow {
+	for _, p := range g.policy().allow {
 		if p.Contains(addr) {
 			return true
 		}
@@ -116,11 +134,11 @@ func (g *guard) allowed(addr netip.Addr) bool {
 // The global limit is checked first because it is the cheapest refusal and
 // the one a full pool makes most.
 func (g *guard) admit(addr netip.Addr, open int64, now time.Time) (*addrState, refusal) {
-	if open >= g.maxConns {
+	if open >= g.policy().maxConns {
 		g.refusedLimit.Add(1)
 		return nil, refusedLimit
 	}
-	if !g.track || !addr.IsValid() || g.allowed(addr) {
+	if !g.policy().track || !addr.IsValid() || g.allowed(addr) {
 		return nil, admitted
 	}
 	g.mu.Lock()
@@ -131,7 +149,7 @@ func (g *guard) admit(addr netip.Addr, open int64, now time.Time) (*addrState, r
 			g.refusedBanned.Add(1)
 			return nil, refusedBanned
 		}
-		if g.perAddr > 0 && st.conns >= g.perAddr {
+		if g.policy().perAddr > 0 && st.conns >= g.policy().perAddr {
 			g.refusedLimit.Add(1)
 			return nil, refusedLimit
 		}
@@ -153,7 +171,7 @@ func (g *guard) release(st *addrState, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	st.conns--
-	if st.idle(now, g.window) {
+	if st.idle(now, g.policy().window) {
 		delete(g.addrs, st.addr)
 	}
 }
@@ -177,7 +195,7 @@ func (st *addrState) idle(now time.Time, window time.Duration) bool {
 // flood reports whether rejected shares out of rejected+accepted make a
 // clear flood: at least minRejects of them, and more than ratio of all.
 func (g *guard) flood(rejected, accepted int64) bool {
-	return rejected >= int64(g.minRejects) && float64(rejected) > g.ratio*float64(rejected+accepted)
+	return rejected >= int64(g.policy().minRejects) && float64(rejected) > g.policy().ratio*float64(rejected+accepted)
 }
 
 // acceptedShare tallies an accepted share for st's address.
@@ -191,15 +209,15 @@ func (st *addrState) acceptedShare() {
 func (g *guard) rejectedShare(st *addrState, now time.Time) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if now.Sub(st.start) >= g.window {
+	if now.Sub(st.start) >= g.policy().window {
 		st.start, st.rejected = now, 0
 		st.accepted.Store(0)
 	}
 	st.rejected++
-	if g.banFor <= 0 || !g.flood(int64(st.rejected), st.accepted.Load()) || st.banned(now) {
+	if g.policy().banFor <= 0 || !g.flood(int64(st.rejected), st.accepted.Load()) || st.banned(now) {
 		return false
 	}
-	st.bannedUntil.Store(now.Add(g.banFor).UnixNano())
+	st.bannedUntil.Store(now.Add(g.policy().banFor).UnixNano())
 	st.rejected = 0
 	st.accepted.Store(0)
 	g.bans.Add(1)
@@ -224,7 +242,7 @@ func (g *guard) sweep(now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for addr, st := range g.addrs {
-		if st.idle(now, g.window) {
+		if st.idle(now, g.policy().window) {
 			delete(g.addrs, addr)
 		}
 	}

@@ -32,6 +32,13 @@ type Server struct {
 	log   *zap.Logger
 	alloc *allocator
 	guard *guard
+	// diff is the difficulty policy in force; Reload replaces it. Read it
+	// through difficulty(), never through o.Difficulty.
+	diff atomic.Pointer[DifficultyOptions]
+	// retargetEvery carries a new vardiff tick interval to vardiffLoop.
+	retargetEvery chan time.Duration
+	// reloadMu serializes Reload.
+	reloadMu sync.Mutex
 
 	// work is the latest published work; sessions that become ready read
 	// it so they start mining at once.
@@ -59,15 +66,22 @@ func NewServer(o Options) (*Server, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &Server{
-		o:        o,
-		log:      o.Log.Named("stratum"),
-		alloc:    newAllocator(o.NodeID),
-		guard:    newGuard(&o),
-		sessions: make(map[*session]struct{}),
-		quit:     make(chan struct{}),
-	}, nil
+	s := &Server{
+		o:             o,
+		log:           o.Log.Named("stratum"),
+		alloc:         newAllocator(o.NodeID),
+		guard:         newGuard(&o),
+		sessions:      make(map[*session]struct{}),
+		quit:          make(chan struct{}),
+		retargetEvery: make(chan time.Duration, 1),
+	}
+	d := o.Difficulty
+	s.diff.Store(&d)
+	return s, nil
 }
+
+// difficulty returns the difficulty policy in force.
+func (s *Server) difficulty() *DifficultyOptions { return s.diff.Load() }
 
 // Start listens on Options.Listen and accepts miners in the background. It
 // may be called once; after Shutdown it returns ErrServerClosed.
@@ -313,17 +327,23 @@ func (s *Server) remove(sess *session) {
 	}
 }
 
+// vardiffTick is how often vardiffLoop looks at sessions.
+func vardiffTick(retarget time.Duration) time.Duration {
+	return max(retarget/2, 100*time.Millisecond)
+}
+
 // vardiffLoop retargets sessions that send too few shares to be retargeted
 // on submit (a miner whose difficulty is far too high sends none at all).
 func (s *Server) vardiffLoop() {
 	defer s.wg.Done()
-	every := max(s.o.Difficulty.RetargetInterval/2, 100*time.Millisecond)
-	t := time.NewTicker(every)
+	t := time.NewTicker(vardiffTick(s.difficulty().RetargetInterval))
 	defer t.Stop()
 	for {
 		select {
 		case <-s.quit:
 			return
+		case every := <-s.retargetEvery:
+			t.Reset(every)
 		case now := <-t.C:
 			for _, sess := range s.snapshot() {
 				sess.tick(now)

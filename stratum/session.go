@@ -115,7 +115,7 @@ type session struct {
 }
 
 func newSession(srv *Server, conn net.Conn, addr *addrState) *session {
-	d := srv.o.Difficulty.Initial
+	d := srv.difficulty().Initial
 	t, _ := share.TargetFromDifficulty(d) // validated by NewServer
 	s := &session{
 		srv:  srv,
@@ -195,7 +195,7 @@ func (s *session) shareAccepted() {
 func (s *session) shareRejected() {
 	g := s.srv.guard
 	now := time.Now()
-	if now.Sub(s.floodStart) >= g.window {
+	if now.Sub(s.floodStart) >= g.policy().window {
 		s.floodStart, s.floodAccepted, s.floodRejected = now, 0, 0
 	}
 	s.floodRejected++
@@ -211,7 +211,7 @@ func (s *session) shareRejected() {
 	}
 	s.kick = "address banned"
 	s.log.Warn("banning an address that floods rejected shares",
-		zap.Stringer("addr", s.addr.addr), zap.Duration("for", g.banFor))
+		zap.Stringer("addr", s.addr.addr), zap.Duration("for", g.policy().banFor))
 	s.srv.closeAddr(s.addr, s)
 }
 
@@ -338,7 +338,7 @@ func (s *session) setDifficulty(d float64, now time.Time) {
 func (s *session) tick(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.ready || s.fixed || s.closed() || now.Sub(s.vd.start) < s.srv.o.Difficulty.RetargetInterval {
+	if !s.ready || s.fixed || s.closed() || now.Sub(s.vd.start) < s.srv.difficulty().RetargetInterval {
 		return
 	}
 	s.retarget(now)
@@ -346,7 +346,7 @@ func (s *session) tick(now time.Time) {
 
 // retarget closes the vardiff window and applies its verdict. s.mu is held.
 func (s *session) retarget(now time.Time) {
-	next, changed := retarget(s.diff, s.vd.sum, now.Sub(s.vd.start), s.floor, &s.srv.o.Difficulty)
+	next, changed := retarget(s.diff, s.vd.sum, now.Sub(s.vd.start), s.floor, s.srv.difficulty())
 	s.vd.reset(now)
 	if changed {
 		s.log.Debug("vardiff", zap.Float64("from", s.diff), zap.Float64("to", next))

@@ -66,7 +66,7 @@ func (s *session) handleSubmit(req *request) error {
 		now := time.Now()
 		s.vd.sum += a.Difficulty
 		s.vd.shares++
-		if s.vd.due(now, &s.srv.o.Difficulty) {
+		if s.vd.due(now, s.srv.difficulty()) {
 			s.retarget(now)
 		}
 	}

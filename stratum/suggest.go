@@ -36,7 +36,7 @@ func (s *session) handleSuggestDifficulty(req *request) error {
 		return nil
 	}
 	now := time.Now()
-	o := &s.srv.o.Difficulty
+	o := s.srv.difficulty()
 	d = clampDifficulty(d, o.Min, o.Max)
 	s.floor = d
 	if d == s.diff && s.ready {
@@ -53,7 +53,7 @@ func (s *session) handleSuggestDifficulty(req *request) error {
 // at or above it, and the current difficulty is raised to it when lower.
 // s.mu is held.
 func (s *session) raiseFloor(d float64, now time.Time) {
-	o := &s.srv.o.Difficulty
+	o := s.srv.difficulty()
 	s.floor = clampDifficulty(d, o.Min, o.Max)
 	if !s.fixed && s.diff < s.floor {
 		s.setDifficulty(s.floor, now)
