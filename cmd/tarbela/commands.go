@@ -36,7 +36,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	log, err := daemon.NewLogger(cfg.Log)
+	log, level, err := daemon.NewLogger(cfg.Log)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -51,7 +51,17 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("start failed", zap.Error(err))
 		return 1
 	}
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case <-hup:
+			reload(d, *path, &level, log)
+		}
+	}
 	log.Info("stopping: sending client.reconnect to miners and flushing shares")
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
@@ -60,6 +70,23 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// reload re-reads the config file on SIGHUP and applies what can change
+// while the pool runs; it says which changes need a restart. A bad file
+// changes nothing.
+func reload(d *daemon.Daemon, path string, level *zap.AtomicLevel, log *zap.Logger) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		log.Warn("reload: config not applied", zap.Error(err))
+		return
+	}
+	applied, restart, err := d.Reload(cfg, level)
+	if err != nil {
+		log.Warn("reload: config not applied", zap.Error(err))
+		return
+	}
+	log.Info("reload: config applied", zap.Strings("applied", applied), zap.Strings("need_restart", restart))
 }
 
 func cmdDevnet(args []string, stdout, stderr io.Writer) int {
@@ -79,7 +106,7 @@ func cmdDevnet(args []string, stdout, stderr io.Writer) int {
 	}
 	log := zap.NewNop()
 	if *verbose {
-		log, _ = daemon.NewLogger(config.Log{Level: "info", Format: "console"})
+		log, _, _ = daemon.NewLogger(config.Log{Level: "info", Format: "console"})
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,8 @@ import (
 
 // Daemon is a running pool node.
 type Daemon struct {
+	// reloadMu serializes Reload and guards cfg.
+	reloadMu sync.Mutex
 	cfg      *config.Config
 	log      *zap.Logger
 	store    *redisstore.Store
@@ -41,11 +44,12 @@ type Daemon struct {
 	stopErr  error
 }
 
-// NewLogger builds the zap logger the config asks for.
-func NewLogger(c config.Log) (*zap.Logger, error) {
+// NewLogger builds the zap logger the config asks for. Its level can be
+// changed while it runs through the returned AtomicLevel (see Reload).
+func NewLogger(c config.Log) (*zap.Logger, zap.AtomicLevel, error) {
 	level, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return nil, zap.AtomicLevel{}, fmt.Errorf("log.level: %w", err)
 	}
 	var zc zap.Config
 	if c.Format == "console" {
@@ -55,7 +59,8 @@ func NewLogger(c config.Log) (*zap.Logger, error) {
 		zc = zap.NewProductionConfig()
 	}
 	zc.Level = zap.NewAtomicLevelAt(level)
-	return zc.Build()
+	log, err := zc.Build()
+	return log, zc.Level, err
 }
 
 // Start builds and starts every part from a validated config, and stops
@@ -146,18 +151,14 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon,
 		Log: log.Named("share"), Node: uint8(cfg.Pool.NodeID),
 	})
 	st := cfg.Stratum
+	live := stratumLive(st)
 	srv, err := stratum.NewServer(stratum.Options{
 		Listen: st.Listen, NodeID: byte(cfg.Pool.NodeID), Extranonce2Size: cfg.Pool.Extranonce2Size,
 		Validator: validator, Auth: pool.NewAuthorizer(params),
 		VersionMask: st.VersionMask, DisableVersionRolling: st.VersionMask == 0,
-		MaxConnections: st.MaxConnections, MaxConnectionsPerIP: st.MaxConnectionsPerIP,
-		AllowIPs: st.AllowIPs, BanDuration: st.BanDuration,
-		BanMinRejects: st.BanMinRejects, BanRejectRatio: st.BanRejectRatio, BanWindow: st.BanWindow,
-		Difficulty: stratum.DifficultyOptions{
-			Initial: st.Difficulty.Initial, Min: st.Difficulty.Min, Max: st.Difficulty.Max,
-			TargetInterval: st.Difficulty.TargetShareSeconds, RetargetInterval: st.Difficulty.RetargetInterval,
-			Variance: st.Difficulty.Variance,
-		},
+		Difficulty: live.Difficulty, MaxConnections: live.MaxConnections, MaxConnectionsPerIP: live.MaxConnectionsPerIP,
+		AllowIPs: live.AllowIPs, BanDuration: live.BanDuration, BanMinRejects: live.BanMinRejects,
+		BanRejectRatio: live.BanRejectRatio, BanWindow: live.BanWindow,
 		MaxLineBytes: st.MaxLineBytes, IdleTimeout: st.IdleTimeout, HandshakeTimeout: st.HandshakeTimeout,
 		WriteTimeout: st.WriteTimeout, SendQueue: st.SendQueue, Log: log.Named("stratum"),
 	})
@@ -248,4 +249,78 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		d.stopErr = errors.Join(errs...)
 	})
 	return d.stopErr
+}
+
+// liveKeys are the config keys (or key prefixes, ending in ".") that Reload
+// applies to a running pool; every other change needs a restart.
+var liveKeys = []string{
+	"stratum.difficulty.", "stratum.max_connections", "stratum.max_connections_per_ip",
+	"stratum.allow_ips", "stratum.ban_duration", "stratum.ban_min_rejects", "stratum.ban_reject_ratio",
+	"stratum.ban_window", "log.level",
+}
+
+func isLive(key string) bool {
+	for _, k := range liveKeys {
+		if key == k || strings.HasSuffix(k, ".") && strings.HasPrefix(key, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// Reload applies the parts of a new, validated config that can change while
+// the pool runs: the difficulty policy, connection limits and ban rules,
+// and the log level (when level is not nil). It returns the keys it applied
+// and the keys that differ but only take effect after a restart. On an
+// error nothing was applied.
+func (d *Daemon) Reload(cfg *config.Config, level *zap.AtomicLevel) (applied, restart []string, err error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	for _, k := range config.Diff(d.cfg, cfg) {
+		if isLive(k) && (k != "log.level" || level != nil) {
+			applied = append(applied, k)
+		} else {
+			restart = append(restart, k)
+		}
+	}
+	if len(applied) == 0 {
+		return nil, restart, nil
+	}
+	var newLevel zapcore.Level
+	if level != nil {
+		if newLevel, err = zapcore.ParseLevel(cfg.Log.Level); err != nil {
+			return nil, nil, fmt.Errorf("log.level: %w", err)
+		}
+	}
+	if err := d.server.Reload(stratumLive(cfg.Stratum)); err != nil {
+		return nil, nil, err
+	}
+	if level != nil {
+		level.SetLevel(newLevel)
+	}
+	// Keep the running values of the keys that need a restart, so a later
+	// reload still reports them.
+	next := *d.cfg
+	next.Stratum.Difficulty = cfg.Stratum.Difficulty
+	next.Stratum.MaxConnections, next.Stratum.MaxConnectionsPerIP = cfg.Stratum.MaxConnections, cfg.Stratum.MaxConnectionsPerIP
+	next.Stratum.AllowIPs, next.Stratum.BanDuration = cfg.Stratum.AllowIPs, cfg.Stratum.BanDuration
+	next.Stratum.BanMinRejects, next.Stratum.BanRejectRatio, next.Stratum.BanWindow = cfg.Stratum.BanMinRejects, cfg.Stratum.BanRejectRatio, cfg.Stratum.BanWindow
+	if level != nil {
+		next.Log.Level = cfg.Log.Level
+	}
+	d.cfg = &next
+	return applied, restart, nil
+}
+
+// stratumLive is the live part of the Stratum options from the config.
+func stratumLive(st config.Stratum) stratum.Live {
+	return stratum.Live{
+		Difficulty: stratum.DifficultyOptions{
+			Initial: st.Difficulty.Initial, Min: st.Difficulty.Min, Max: st.Difficulty.Max,
+			TargetInterval: st.Difficulty.TargetShareSeconds, RetargetInterval: st.Difficulty.RetargetInterval,
+			Variance: st.Difficulty.Variance,
+		},
+		MaxConnections: st.MaxConnections, MaxConnectionsPerIP: st.MaxConnectionsPerIP, AllowIPs: st.AllowIPs,
+		BanDuration: st.BanDuration, BanMinRejects: st.BanMinRejects, BanRejectRatio: st.BanRejectRatio, BanWindow: st.BanWindow,
+	}
 }
