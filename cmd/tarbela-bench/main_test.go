@@ -216,3 +216,39 @@ func TestPoolWithRedis(t *testing.T) {
 		t.Errorf("CPU profile: %v (size %v)", err, st)
 	}
 }
+
+// TestInterruptKeepsMinersForTheReport interrupts a run long before its
+// --duration: the run stops at once, and the report still counts every
+// miner as live and reads the pool's RSS with them connected (the scripts
+// under scripts/load stop their tools this way once a figure is taken).
+func TestInterruptKeepsMinersForTheReport(t *testing.T) {
+	p, err := load.StartPool(load.PoolOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for p.Server.Connections() < 10 && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // the last notifies land
+		cancel()
+	}()
+	var out, errOut strings.Builder
+	args := []string{"--pool", p.Addr(), "--miners", "10", "--sources", "2", "--duration", "60s",
+		"--rate", "-1", "--json", "--progress", "0", "--pool-pid", strconv.Itoa(os.Getpid())}
+	if code := run(ctx, args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var r load.Report
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if r.Seconds >= 30 || r.Connections.WithWork != 10 || r.Connections.LiveAtEnd != 10 ||
+		len(r.PoolRSS) != 1 || r.PoolRSS[0].Miners != 10 {
+		t.Errorf("interrupted run: %.1fs, with work %d, live at end %d, RSS samples %+v; want < 30s, 10, 10, one with 10 miners",
+			r.Seconds, r.Connections.WithWork, r.Connections.LiveAtEnd, r.PoolRSS)
+	}
+}

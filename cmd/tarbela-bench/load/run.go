@@ -150,11 +150,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	// connCtx holds the connections open through the drain; runCtx ends
-	// dialing, submitting and block generation at Duration.
-	connCtx, closeConns := context.WithCancel(ctx)
+	// dialing, submitting and block generation at Duration or when ctx
+	// ends. ctx ending (an interrupt) stops the run like Duration does, but
+	// the connections stay open until the live miners and the pool's RSS
+	// have been read, so an interrupted run still reports them (the drain
+	// is skipped).
+	connCtx, closeConns := context.WithCancel(context.WithoutCancel(ctx))
 	defer closeConns()
 	runCtx, stopRun := context.WithTimeout(connCtx, o.Duration)
 	defer stopRun()
+	defer context.AfterFunc(ctx, stopRun)()
 	r.runDone = runCtx.Done()
 
 	var bg sync.WaitGroup
