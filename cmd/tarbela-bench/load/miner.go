@@ -38,10 +38,14 @@ const readBuf = 1024
 // maxLine bounds one line from the pool; a longer one ends the miner.
 const maxLine = 256 << 10
 
-// pendingSlots bounds the submits a miner keeps awaiting a reply. At a few
-// shares per second and millisecond replies one or two are in flight; when
-// all are taken the oldest is counted lost.
-const pendingSlots = 8
+// pendingSlots bounds the submits a miner keeps awaiting a reply; when all
+// are taken the oldest is counted lost. A pool that acknowledges a share
+// only once it is durable (Tarbela with Redis) answers after its batch
+// interval plus a Redis round trip, and near saturation after hundreds of
+// milliseconds: 8 slots counted replies as lost at 20 shares/s per miner
+// that did arrive, so there are as many slots as a real miner keeps
+// unanswered (tarbela-miner: 32). 16 bytes each.
+const pendingSlots = 32
 
 // errLineTooLong ends a miner whose pool sent an overlong line.
 var errLineTooLong = errors.New("line from pool exceeds 256 KiB")
