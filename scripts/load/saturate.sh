@@ -43,14 +43,14 @@ pool_stop() { kill -INT $PPID_; wait $PPID_ || true; }
 # step NAME RATE SECONDS: one tool run; prints accepted/s and latency.
 step() {
   local name=$1 rate=$2 secs=$3
-  local c0 c1
-  c0=$(cpu_ticks $PPID_)
+  local c0 c1 r0 r1
+  c0=$(cpu_ticks $PPID_) r0=$(cpu_ticks $REDIS_PID)
   "$TB" --pool 127.0.0.1:3530 --miners "$MINERS" --sources 20 --rate "$rate" --duration "${secs}s" \
     --progress 0 --json --pool-pid $PPID_ > "$OUT/$name.json" 2> "$OUT/$name.err"
-  c1=$(cpu_ticks $PPID_)
+  c1=$(cpu_ticks $PPID_) r1=$(cpu_ticks $REDIS_PID)
   "$TB" --combine "$OUT/$name.json" > "$OUT/$name.txt"
   python3 - "$OUT/$name.json" "$name" "$rate" "$MINERS" "$(( c1 - c0 ))" "$(getconf CLK_TCK)" \
-    "$(grep 'submit latency' "$OUT/$name.txt")" <<'PY' | tee -a "$OUT/summary.txt"
+    "$(grep 'submit latency' "$OUT/$name.txt")" "$(( r1 - r0 ))" <<'PY' | tee -a "$OUT/summary.txt"
 import json, sys
 r = json.load(open(sys.argv[1])); name, rate, miners, ticks, hz = sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 s = r["shares"]
@@ -58,7 +58,8 @@ lat = r["latency"]
 print(f"{name}: rate {rate:g}/miner x {miners} = {rate * miners:,.0f} offered/s: accepted {s['accepted_per_s']:,.0f}/s, "
       f"rejected {s['rejected_per_s']:,.0f}/s {s.get('rejects_by_code')}, lost {s['lost']}, behind {s['behind']}, "
       f"{sys.argv[7].strip()} ({lat['count']} replies, window {s['window_seconds']:.1f} s); pool CPU {ticks / hz:.1f} s "
-      f"= {100 * ticks / hz / r['seconds']:.0f} % of one core")
+      f"= {100 * ticks / hz / r['seconds']:.0f} % of one core, redis-server {int(sys.argv[8]) / hz:.1f} s "
+      f"= {100 * int(sys.argv[8]) / hz / r['seconds']:.0f} %")
 PY
 }
 
