@@ -73,32 +73,33 @@ type session struct {
 	acks ackRing
 
 	mu sync.Mutex // guards everything below
-	// subscribed says mining.subscribe succeeded; en1 is then valid.
-	subscribed bool
-	en1        [share.Extranonce1Size]byte
-	en1v       uint32
+	// The flags come first, together, so the struct has no padding
+	// between them (every idle miner holds one session):
+	// subscribed says mining.subscribe succeeded (en1 is then valid);
+	// authorized says a worker is authorized (see worker); ready says the
+	// session has been sent its first difficulty and job; fixed says a
+	// d=N password turned vardiff off.
+	subscribed, authorized, ready, fixed bool
+	en1                                  [share.Extranonce1Size]byte
+	en1v                                 uint32
+	// mask is the negotiated BIP310 mask (0 when not negotiated).
+	mask uint32
 	// worker is the first worker authorized on this connection, under
 	// the username user; more holds any others by username (a proxy
 	// carries several), nil until a second one, since most connections
 	// authorize one. account is the first one's payout account, which
 	// chooses the job.
-	user       string
-	worker     *share.Worker
-	more       map[string]*share.Worker
-	authorized bool
-	account    string
-	// ready says the session has been sent its first difficulty and job.
-	ready bool
-	// mask is the negotiated BIP310 mask (0 when not negotiated).
-	mask uint32
+	user    string
+	worker  *share.Worker
+	more    map[string]*share.Worker
+	account string
 	// diff and target are the difficulty for jobs sent from now on; the
 	// target is shared (targets.intern) with the assignments made at it.
 	diff   float64
 	target *share.Target
 	// floor is the lowest difficulty the miner asked for (suggest or
-	// minimum-difficulty); fixed says a d=N password turned vardiff off.
+	// minimum-difficulty).
 	floor float64
-	fixed bool
 	vd    vardiff
 	// jobs are the recent assignments by session job id; cur is the job
 	// last sent, resent under a new id when the difficulty changes;
