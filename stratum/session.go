@@ -47,7 +47,7 @@ func putBuf(b *[]byte) {
 type session struct {
 	srv  *Server
 	conn net.Conn
-	log  *zap.Logger
+	log  sessionLog
 	// addr is the remote address's limit, ban and tally entry; nil when
 	// the address is not tracked (allowlisted, or no per-address limit
 	// and no bans configured).
@@ -123,17 +123,14 @@ func newSession(srv *Server, conn net.Conn, addr *addrState) *session {
 	d := srv.o.Difficulty.Initial
 	t, _ := share.TargetFromDifficulty(d) // validated by NewServer
 	s := &session{
-		srv:  srv,
-		conn: conn,
-		// Lazily: the logger's context is built only for a session
-		// that logs, not for every idle miner.
-		log:       srv.log.WithLazy(zap.Stringer("remote", conn.RemoteAddr())),
+		srv:       srv,
+		conn:      conn,
 		addr:      addr,
 		connected: time.Now(),
-		acks:      newAckRing(),
 		diff:      d,
 		target:    targets.intern(t),
 	}
+	s.log.s = s
 	if rc := rawConn(conn); rc != nil {
 		s.out.raw = newRawWriter(rc)
 	}
