@@ -16,21 +16,30 @@ const maxSeenPerAssignment = 1 << 16
 // connection (duplicates are detected per connection, which is exact because
 // extranonce1 is unique per connection). An Assignment belongs to one
 // connection's goroutine and is not safe for concurrent use.
+//
+// It is kept small because every connection holds a ring of them: Target is
+// a pointer, so that all the assignments made at one difficulty (on one
+// connection, or across connections through a cache) share one Target, and
+// the duplicate set is allocated only at the first share. A connection may
+// keep Assignments by value and reuse one by assigning a new composite
+// literal, which also drops the old duplicate set.
 type Assignment struct {
 	Job        *Job
 	Difficulty float64
-	Target     Target
-	Sent       time.Time
-	seen       map[[16]byte]struct{}
+	// Target is the share target for Difficulty (TargetFromDifficulty);
+	// it is required and read-only.
+	Target *Target
+	seen   map[[16]byte]struct{}
 }
 
-// NewAssignment records that job was sent at difficulty d.
-func NewAssignment(job *Job, d float64, now time.Time) (*Assignment, error) {
+// NewAssignment records that job was sent at difficulty d, with a Target of
+// its own.
+func NewAssignment(job *Job, d float64) (*Assignment, error) {
 	t, err := TargetFromDifficulty(d)
 	if err != nil {
 		return nil, err
 	}
-	return &Assignment{Job: job, Difficulty: d, Target: t, Sent: now}, nil
+	return &Assignment{Job: job, Difficulty: d, Target: &t}, nil
 }
 
 // markSeen records the hash and reports whether it was already there.

@@ -188,7 +188,7 @@ var ErrNotRecorded = &Reject{ReasonOther, "Share not recorded: the pool's share 
 // ErrNotRecorded is returned when the store refused the share at once.
 func (v *Validator) Submit(w *Worker, a *Assignment, sub *Submission, mask uint32, res *Result, ack Acker, token uint64) *Reject {
 	now := v.now()
-	rej := a.Job.Check(sub, mask, &a.Target, now, res)
+	rej := a.Job.Check(sub, mask, a.Target, now, res)
 	if rej == nil && a.markSeen(&res.Hash) {
 		rej = ErrDuplicate
 	}

@@ -82,7 +82,7 @@ func TestValidatorSubmit(t *testing.T) {
 	store := &memStore{}
 	v := NewValidator(ValidatorOptions{Store: store, Blocks: &sink{solved: make(chan *Solved, 1)}, Node: 7, Now: func() time.Time { return now }})
 	w := &Worker{Name: "tb1qumezefzdeqqwn5zfvgdrhxjzc5ylr39uhuxcz4.bitaxe3", Account: "tb1qumezefzdeqqwn5zfvgdrhxjzc5ylr39uhuxcz4", Rig: "bitaxe3"}
-	a, err := NewAssignment(job, 512, now)
+	a, err := NewAssignment(job, 512)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestValidatorAck(t *testing.T) {
 			obs := reasons{}
 			v := NewValidator(ValidatorOptions{Store: store, Blocks: &sink{solved: make(chan *Solved, 1)},
 				Observer: obs, Now: func() time.Time { return now }})
-			a, _ := NewAssignment(job, 512, now)
+			a, _ := NewAssignment(job, 512)
 			var res Result
 			ack := &acks{}
 			rej := v.Submit(&Worker{Name: "w.1", Account: "w"}, a, &sub, 0x1fffe000, &res, ack, 41)
@@ -217,7 +217,7 @@ func TestValidatorBlock(t *testing.T) {
 			store := &memStore{done: make(chan struct{})}
 			sk := &sink{err: c.err, solved: make(chan *Solved, 1)}
 			v := NewValidator(ValidatorOptions{Store: store, Blocks: sk, Now: func() time.Time { return now }})
-			a, _ := NewAssignment(j, 512, now)
+			a, _ := NewAssignment(j, 512)
 			var res Result
 			if rej := v.Submit(&Worker{Name: "w"}, a, &sub, 0x1fffe000, &res, nil, 0); rej != nil {
 				t.Fatal(rej)
@@ -290,5 +290,48 @@ func TestJobFromNotifyErrors(t *testing.T) {
 				t.Error("no error")
 			}
 		})
+	}
+}
+
+// TestAssignmentSeenSet: an idle assignment holds no duplicate set; a
+// rejected share does not create one; an accepted share does; reusing the
+// assignment in place (as a connection's job ring does) forgets it, so the
+// same share is accepted again for the new assignment.
+func TestAssignmentSeenSet(t *testing.T) {
+	job, good, now := recordedJob(t)
+	v := NewValidator(ValidatorOptions{Store: &memStore{}, Blocks: &sink{solved: make(chan *Solved, 1)}, Now: func() time.Time { return now }})
+	w := &Worker{Name: "w"}
+	a, err := NewAssignment(job, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	steps := []struct {
+		name     string
+		nonce    uint32
+		want     *Reject
+		wantSeen int
+	}{
+		{"low difficulty share", good.Nonce + 1, ErrLowDifficulty, 0},
+		{"accepted share", good.Nonce, nil, 1},
+		{"its duplicate", good.Nonce, ErrDuplicate, 1},
+	}
+	if a.seen != nil {
+		t.Fatal("a new assignment has a duplicate set")
+	}
+	for _, st := range steps {
+		sub := good
+		sub.Nonce = st.nonce
+		if rej := v.Submit(w, a, &sub, 0x1fffe000, &res, nil, 0); rej != st.want {
+			t.Fatalf("%s: Submit = %v, want %v", st.name, rej, st.want)
+		}
+		if len(a.seen) != st.wantSeen || (st.wantSeen == 0 && a.seen != nil) {
+			t.Fatalf("%s: duplicate set %v, want %d entries", st.name, a.seen, st.wantSeen)
+		}
+	}
+	target := a.Target
+	*a = Assignment{Job: job, Difficulty: 512, Target: target}
+	if rej := v.Submit(w, a, &good, 0x1fffe000, &res, nil, 0); rej != nil {
+		t.Fatalf("share for the reused assignment: %v", rej)
 	}
 }

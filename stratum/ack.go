@@ -50,18 +50,17 @@ type pendingAck struct {
 // order. Tokens are sequence numbers: token t lives in slots[t%len(slots)]
 // while tail <= t < head. mu is a leaf lock: nothing else is locked while it
 // is held, so the store may call ShareRecorded from any goroutine, even
-// from within AddShare while the session's mutex is held.
+// from within AddShare while the session's mutex is held. The zero value is
+// an empty ring that holds no memory, as an idle miner's does.
 type ackRing struct {
 	mu         sync.Mutex
 	slots      []pendingAck // length a power of two, nil until first use
 	head, tail uint64
 	// free wakes a reader that waits for a slot (and, at close, one that
-	// must stop waiting); it holds at most one pending signal.
+	// must stop waiting); it holds at most one pending signal. It is made
+	// with the slots, under mu, by the reader, and never changes after:
+	// only a reader that found the ring full waits on it.
 	free chan struct{}
-}
-
-func newAckRing() ackRing {
-	return ackRing{free: make(chan struct{}, 1)}
 }
 
 // reserve parks id and returns its token, or false when maxPendingAcks
@@ -95,6 +94,9 @@ func (r *ackRing) grow() {
 		}
 	}
 	r.slots = slots
+	if r.free == nil {
+		r.free = make(chan struct{}, 1)
+	}
 }
 
 // unreserve withdraws the newest entry, token, which the store never took
@@ -132,6 +134,7 @@ func (r *ackRing) complete(token uint64, err error) bool {
 // It stops at the first entry still waiting. It is called by the flusher.
 func (r *ackRing) appendReplies(dst []byte) ([]byte, int) {
 	r.mu.Lock()
+	free := r.free
 	n := 0
 	for r.tail < r.head {
 		p := &r.slots[r.tail&uint64(len(r.slots)-1)]
@@ -143,7 +146,7 @@ func (r *ackRing) appendReplies(dst []byte) ([]byte, int) {
 		default:
 			r.mu.Unlock()
 			if n > 0 {
-				signal(r.free)
+				signal(free)
 			}
 			return dst, n
 		}
@@ -153,9 +156,20 @@ func (r *ackRing) appendReplies(dst []byte) ([]byte, int) {
 	}
 	r.mu.Unlock()
 	if n > 0 {
-		signal(r.free)
+		signal(free)
 	}
 	return dst, n
+}
+
+// wakeReader wakes the reader if it waits for a slot; close calls it so
+// that the reader stops waiting.
+func (r *ackRing) wakeReader() {
+	r.mu.Lock()
+	free := r.free
+	r.mu.Unlock()
+	if free != nil {
+		signal(free)
+	}
 }
 
 // pending returns how many entries wait for their record or their reply.
@@ -202,7 +216,7 @@ func (s *session) waitAckSlot() bool {
 		if s.closed() {
 			return false
 		}
-		<-s.acks.free // close signals it too
+		<-s.acks.free // made by reserve, which filled it; close signals it too
 	}
 	return !s.closed()
 }

@@ -51,7 +51,7 @@ func TestAckRing(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := newAckRing()
+			var r ackRing
 			next := 0
 			for i, st := range c.steps {
 				switch st.op {
@@ -81,7 +81,10 @@ func TestAckRing(t *testing.T) {
 		})
 	}
 	t.Run("bounded", func(t *testing.T) {
-		r := newAckRing()
+		var r ackRing
+		if r.free != nil || r.slots != nil {
+			t.Fatal("an unused ring holds memory")
+		}
 		for i := range maxPendingAcks {
 			if _, ok := r.reserve([]byte("1")); !ok {
 				t.Fatalf("reserve %d refused", i)

@@ -29,7 +29,7 @@ func (s *session) handleAuthorize(req *request) error {
 	if err != nil {
 		return err
 	}
-	if _, known := s.workers[user]; !known && len(s.workers) >= maxWorkers {
+	if s.findWorker(user) == nil && s.workerCount() >= maxWorkers {
 		s.replyError(req.id, "false", 24, "Too many workers on this connection")
 		return nil
 	}
@@ -39,7 +39,7 @@ func (s *session) handleAuthorize(req *request) error {
 		s.replyError(req.id, "false", 24, err.Error())
 		return nil
 	}
-	s.workers[user] = w
+	s.addWorker(user, w)
 	if !s.authorized {
 		s.authorized, s.account = true, w.Account
 	}

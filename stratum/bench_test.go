@@ -61,9 +61,9 @@ func BenchmarkHandleSubmit(b *testing.B) {
 	s.mu.Lock()
 	s.subscribed, s.en1v, s.en1 = true, 0x57a6f098, [4]byte{0x57, 0xa6, 0xf0, 0x98}
 	s.mask = DefaultVersionMask
-	s.workers[vectorUser] = &share.Worker{Name: vectorUser, Account: "tb1q"}
+	s.addWorker(vectorUser, &share.Worker{Name: vectorUser, Account: "tb1q"})
 	s.authorized, s.ready, s.fixed = true, true, true
-	s.notify(vectorJob(b, v), true, time.Now())
+	s.notify(vectorJob(b, v), true)
 	s.mu.Unlock()
 	// The miner's end reads everything the session writes: the flusher's
 	// part of an accepted share is its reply, written to the pipe.

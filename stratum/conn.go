@@ -664,7 +664,7 @@ func (s *session) close(reason string) {
 			signal(o.wake)
 		}
 		o.mu.Unlock()
-		signal(s.acks.free)
+		s.acks.wakeReader()
 		_ = s.conn.Close()
 		s.log.Debug("connection closed", zap.String("reason", reason))
 	})

@@ -18,7 +18,9 @@
 // Jobs are named per session: every mining.notify a session sends gets a
 // short session-local id bound to a share.Assignment that carries the
 // difficulty in force when it was sent, so a late share is judged by the
-// rules it was mined under. All share judging is done by share.Validator;
+// rules it was mined under. A session remembers its last eight notifies
+// (maxJobs): a share for an older id is answered "Job not found", one for a
+// job sent before a clean job "stale". All share judging is done by share.Validator;
 // this package knows nothing of Redis or the node's RPC (cmd/tarbela wires
 // the template feed to Publish and hands the Validator its store and block
 // sink).

@@ -47,7 +47,7 @@ func putBuf(b *[]byte) {
 type session struct {
 	srv  *Server
 	conn net.Conn
-	log  *zap.Logger
+	log  sessionLog
 	// addr is the remote address's limit, ban and tally entry; nil when
 	// the address is not tracked (allowlisted, or no per-address limit
 	// and no bans configured).
@@ -73,35 +73,40 @@ type session struct {
 	acks ackRing
 
 	mu sync.Mutex // guards everything below
-	// subscribed says mining.subscribe succeeded; en1 is then valid.
-	subscribed bool
-	en1        [share.Extranonce1Size]byte
-	en1v       uint32
-	// workers are the usernames authorized on this connection; account
-	// is the first one's payout account, which chooses the job.
-	workers    map[string]*share.Worker
-	authorized bool
-	account    string
-	// ready says the session has been sent its first difficulty and job.
-	ready bool
+	// The flags come first, together, so the struct has no padding
+	// between them (every idle miner holds one session):
+	// subscribed says mining.subscribe succeeded (en1 is then valid);
+	// authorized says a worker is authorized (see worker); ready says the
+	// session has been sent its first difficulty and job; fixed says a
+	// d=N password turned vardiff off.
+	subscribed, authorized, ready, fixed bool
+	en1                                  [share.Extranonce1Size]byte
+	en1v                                 uint32
 	// mask is the negotiated BIP310 mask (0 when not negotiated).
 	mask uint32
-	// diff and target are the difficulty for jobs sent from now on.
+	// worker is the first worker authorized on this connection, under
+	// the username user; more holds any others by username (a proxy
+	// carries several), nil until a second one, since most connections
+	// authorize one. account is the first one's payout account, which
+	// chooses the job.
+	user    string
+	worker  *share.Worker
+	more    map[string]*share.Worker
+	account string
+	// diff and target are the difficulty for jobs sent from now on; the
+	// target is shared (targets.intern) with the assignments made at it.
 	diff   float64
-	target share.Target
+	target *share.Target
 	// floor is the lowest difficulty the miner asked for (suggest or
-	// minimum-difficulty); fixed says a d=N password turned vardiff off.
+	// minimum-difficulty).
 	floor float64
-	fixed bool
 	vd    vardiff
 	// jobs are the recent assignments by session job id; cur is the job
-	// last sent, resent under a new id when the difficulty changes.
-	jobs   jobTable
-	cur    *share.Job
-	nextID uint64
-	// sub and res are reused by every submit so judging does not allocate.
-	sub     share.Submission
-	res     share.Result
+	// last sent, resent under a new id when the difficulty changes;
+	// lastID is the session job id last sent (ids count from 1).
+	jobs    jobTable
+	cur     *share.Job
+	lastID  uint32
 	strikes int
 	// floodStart, floodAccepted and floodRejected are the connection's
 	// share tally for the flood rule; the window starts at a rejected
@@ -118,18 +123,14 @@ func newSession(srv *Server, conn net.Conn, addr *addrState) *session {
 	d := srv.difficulty().Initial
 	t, _ := share.TargetFromDifficulty(d) // validated by NewServer
 	s := &session{
-		srv:  srv,
-		conn: conn,
-		// Lazily: the logger's context is built only for a session
-		// that logs, not for every idle miner.
-		log:       srv.log.WithLazy(zap.Stringer("remote", conn.RemoteAddr())),
+		srv:       srv,
+		conn:      conn,
 		addr:      addr,
 		connected: time.Now(),
-		acks:      newAckRing(),
-		workers:   make(map[string]*share.Worker),
 		diff:      d,
-		target:    t,
+		target:    targets.intern(t),
 	}
+	s.log.s = s
 	if rc := rawConn(conn); rc != nil {
 		s.out.raw = newRawWriter(rc)
 	}
@@ -266,34 +267,77 @@ func (s *session) sendDifficulty() {
 
 // notify sends job under a new session job id at the current difficulty.
 // s.mu is held.
-func (s *session) notify(job *share.Job, clean bool, now time.Time) {
-	s.nextID++
-	id := formatJobID(s.nextID)
-	s.jobs.add(id, &share.Assignment{Job: job, Difficulty: s.diff, Target: s.target, Sent: now}, clean)
+func (s *session) notify(job *share.Job, clean bool) {
+	id := s.nextJobID()
+	s.jobs.add(id, job, s.diff, s.target, clean)
 	s.cur = job
+	var idb [maxJobIDLen]byte
 	b := getBuf()
-	*b = share.AppendNotify(*b, id, job, clean)
+	*b = share.AppendNotify(*b, view(appendJobID(idb[:0], id)), job, clean)
 	s.send(b)
 }
 
-// publish sends the session its job from w, when it is ready.
-func (s *session) publish(w share.Work, now time.Time) {
+// nextJobID returns a new session job id. Ids are a counter, formatted for
+// the wire only when sent: a session would need 2^32 notifies (over a
+// century at one a second) to wrap, and then skips 0. s.mu is held.
+func (s *session) nextJobID() uint32 {
+	s.lastID++
+	if s.lastID == 0 {
+		s.lastID = 1
+	}
+	return s.lastID
+}
+
+// publish sends the session its job from w, when it is ready. The time is
+// not used: an assignment no longer records when it was sent.
+func (s *session) publish(w share.Work, _ time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.ready || s.closed() {
 		return
 	}
-	s.sendWork(w, w.Clean(), now)
+	s.sendWork(w, w.Clean())
 }
 
 // sendWork sends the job w holds for the session's account. s.mu is held.
-func (s *session) sendWork(w share.Work, clean bool, now time.Time) {
+func (s *session) sendWork(w share.Work, clean bool) {
 	job, err := w.JobFor(s.account)
 	if err != nil {
 		s.log.Warn("no job for account", zap.String("account", s.account), zap.Error(err))
 		return
 	}
-	s.notify(job, clean, now)
+	s.notify(job, clean)
+}
+
+// findWorker returns the worker authorized on this connection under user,
+// or nil. s.mu is held.
+func (s *session) findWorker(user string) *share.Worker {
+	if s.worker != nil && s.user == user {
+		return s.worker
+	}
+	return s.more[user]
+}
+
+// addWorker records w as authorized under user, replacing an earlier
+// authorization of the same username. s.mu is held.
+func (s *session) addWorker(user string, w *share.Worker) {
+	if s.worker == nil || s.user == user {
+		s.user, s.worker = user, w
+		return
+	}
+	if s.more == nil {
+		s.more = make(map[string]*share.Worker)
+	}
+	s.more[user] = w
+}
+
+// workerCount returns how many usernames are authorized on this
+// connection. s.mu is held.
+func (s *session) workerCount() int {
+	if s.worker == nil {
+		return 0
+	}
+	return 1 + len(s.more)
 }
 
 // becomeReady sends the first difficulty and job once the session is both
@@ -307,15 +351,16 @@ func (s *session) becomeReady(now time.Time) {
 	s.vd.reset(now)
 	s.sendDifficulty()
 	if w := s.srv.currentWork(); w != nil {
-		s.sendWork(w, true, now)
+		s.sendWork(w, true)
 	}
 }
 
 // setDifficulty makes d the difficulty for jobs sent from now on. When the
 // session is mining it tells the miner and resends the current job under a
 // new id (clean=false) so the change applies at once; shares for older ids
-// keep the difficulty they were sent with. s.mu is held.
-func (s *session) setDifficulty(d float64, now time.Time) {
+// keep the difficulty they were sent with. The time is not used: an
+// assignment no longer records when it was sent. s.mu is held.
+func (s *session) setDifficulty(d float64, _ time.Time) {
 	if d == s.diff {
 		return
 	}
@@ -323,13 +368,13 @@ func (s *session) setDifficulty(d float64, now time.Time) {
 	if err != nil {
 		return
 	}
-	s.diff, s.target = d, t
+	s.diff, s.target = d, targets.intern(t)
 	if !s.ready {
 		return
 	}
 	s.sendDifficulty()
 	if s.cur != nil {
-		s.notify(s.cur, false, now)
+		s.notify(s.cur, false)
 	}
 }
 
@@ -352,20 +397,4 @@ func (s *session) retarget(now time.Time) {
 		s.log.Debug("vardiff", zap.Float64("from", s.diff), zap.Float64("to", next))
 		s.setDifficulty(next, now)
 	}
-}
-
-// formatJobID renders a session job id as lower-case hex.
-func formatJobID(n uint64) string {
-	const digits = "0123456789abcdef"
-	var b [16]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = digits[n&15]
-		n >>= 4
-		if n == 0 {
-			break
-		}
-	}
-	return string(b[i:])
 }

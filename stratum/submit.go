@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"strconv"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -9,6 +10,19 @@ import (
 
 	"github.com/tarbela-pool/tarbela/share"
 )
+
+// submitScratch is the working memory of judging one share: the parsed
+// submission and the result, with the backing arrays of the extranonce2
+// and the rebuilt coinbase. It is taken from scratchPool for one submit
+// instead of living in every session, most of which are idle.
+type submitScratch struct {
+	sub share.Submission
+	res share.Result
+}
+
+// scratchPool recycles submitScratch between submits of all sessions;
+// in steady state Get and Put do not allocate, so judging does not either.
+var scratchPool = sync.Pool{New: func() any { return new(submitScratch) }}
 
 // handleSubmit judges mining.submit [worker, job_id, extranonce2, ntime,
 // nonce, version_bits?]. It is the hot path: the params are decoded without
@@ -30,7 +44,7 @@ func (s *session) handleSubmit(req *request) error {
 	if !s.subscribed {
 		return s.reject(req.id, share.ErrNotSubscribed, true)
 	}
-	w := s.workers[string(p[0])]
+	w := s.findWorker(view(p[0]))
 	if w == nil {
 		return s.reject(req.id, share.ErrUnauthorized, true)
 	}
@@ -42,7 +56,14 @@ func (s *session) handleSubmit(req *request) error {
 	if n == 6 {
 		versionBits = view(p[5])
 	}
-	if rej := share.ParseSubmit(&s.sub, s.en1[:], view(p[2]), view(p[3]), view(p[4]), versionBits, s.srv.o.Extranonce2Size); rej != nil {
+	sc := scratchPool.Get().(*submitScratch)
+	defer func() {
+		// The submission points at the session's extranonce1: drop it
+		// so the pool does not keep a closed session alive.
+		sc.sub.Extranonce1 = nil
+		scratchPool.Put(sc)
+	}()
+	if rej := share.ParseSubmit(&sc.sub, s.en1[:], view(p[2]), view(p[3]), view(p[4]), versionBits, s.srv.o.Extranonce2Size); rej != nil {
 		return s.reject(req.id, rej, true)
 	}
 	// The reply waits for the share's record (ack.go): park the id
@@ -51,7 +72,7 @@ func (s *session) handleSubmit(req *request) error {
 	if !ok {
 		return s.reject(req.id, errAcksFull, true)
 	}
-	if rej := v.Submit(w, a, &s.sub, s.mask, &s.res, s, token); rej != nil {
+	if rej := v.Submit(w, a, &sc.sub, s.mask, &sc.res, s, token); rej != nil {
 		// The store never took the share; Submit has counted the
 		// rejection itself.
 		s.acks.unreserve(token)
@@ -59,7 +80,7 @@ func (s *session) handleSubmit(req *request) error {
 	}
 	if ce := s.log.Check(zap.DebugLevel, "share accepted"); ce != nil {
 		ce.Write(zap.String("worker", w.Name), zap.Float64("difficulty", a.Difficulty),
-			zap.Float64("share_difficulty", s.res.Difficulty), zap.Bool("block", s.res.Block))
+			zap.Float64("share_difficulty", sc.res.Difficulty), zap.Bool("block", sc.res.Block))
 	}
 	s.shareAccepted()
 	if !s.fixed {

@@ -3,6 +3,7 @@ package stratum
 import (
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,27 +144,95 @@ func TestAllocator(t *testing.T) {
 
 func TestJobTable(t *testing.T) {
 	var jt jobTable
-	a := func(d float64) *share.Assignment { return &share.Assignment{Difficulty: d} }
-	jt.add("1", a(1), true)
-	jt.add("2", a(2), false)
-	if got, rej := jt.lookup([]byte("1")); rej != nil || got.Difficulty != 1 {
-		t.Fatalf("lookup 1: %v %v", got, rej)
+	target := targets.intern(share.Target{0: 1})
+	job := &share.Job{ID: "j"}
+	// Ids 0x1..0x14, a clean job at 0xf: 0xd and 0xe are remembered but
+	// stale, 0xf..0x14 are live, older ones are evicted.
+	const first, clean, newest = 0x1, 0xf, 0x14
+	if newest-maxJobs+1 != 0xd {
+		t.Fatalf("test written for maxJobs = 8, not %d", maxJobs)
 	}
-	jt.add("3", a(3), true)
-	if _, rej := jt.lookup([]byte("2")); rej != share.ErrStale {
-		t.Fatalf("job before a clean job: %v, want stale", rej)
+	for id := uint32(first); id <= newest; id++ {
+		jt.add(id, job, float64(id), target, id == clean)
 	}
-	if got, rej := jt.lookup([]byte("3")); rej != nil || got.Difficulty != 3 {
-		t.Fatalf("lookup 3: %v %v", got, rej)
+	tests := []struct {
+		name string
+		id   string
+		want *share.Reject // nil: found, with Difficulty == the id
+	}{
+		{"live job", "f", nil},
+		{"newest job", "14", nil},
+		{"stale job", "e", share.ErrStale},
+		{"oldest remembered job", "d", share.ErrStale},
+		{"evicted job", "c", share.ErrJobNotFound},
+		{"first job", "1", share.ErrJobNotFound},
+		{"id not sent yet", "15", share.ErrJobNotFound},
+		{"id of a live job's slot, maxJobs later", "17", share.ErrJobNotFound},
+		{"leading zero", "0f", share.ErrJobNotFound},
+		{"upper case", "F", share.ErrJobNotFound},
+		{"empty", "", share.ErrJobNotFound},
+		{"too long", "100000014", share.ErrJobNotFound},
+		{"not hex", "1g", share.ErrJobNotFound},
+		{"zero", "0", share.ErrJobNotFound},
 	}
-	for i := range maxJobs {
-		jt.add(formatJobID(uint64(10+i)), a(0), false)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, rej := jt.lookup([]byte(tc.id))
+			if rej != tc.want {
+				t.Fatalf("lookup(%q) = %v, want %v", tc.id, rej, tc.want)
+			}
+			if tc.want != nil {
+				return
+			}
+			id, _ := parseJobID([]byte(tc.id))
+			if a.Job != job || a.Target != target || a.Difficulty != float64(id) {
+				t.Fatalf("lookup(%q) = %+v, want job %p at difficulty %d", tc.id, a, job, id)
+			}
+		})
 	}
-	if _, rej := jt.lookup([]byte("3")); rej != share.ErrJobNotFound {
-		t.Fatalf("evicted job: %v, want not found", rej)
+}
+
+func TestJobID(t *testing.T) {
+	tests := []struct {
+		id   uint32
+		want string
+	}{
+		{1, "1"},
+		{0x1f, "1f"},
+		{0xabcdef0, "abcdef0"},
+		{1<<32 - 1, "ffffffff"},
 	}
-	if _, rej := jt.lookup([]byte("nope")); rej != share.ErrJobNotFound {
-		t.Fatalf("unknown job: %v", rej)
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			got := appendJobID([]byte("x"), tc.id)
+			if string(got) != "x"+tc.want {
+				t.Fatalf("appendJobID(%#x) = %q, want %q", tc.id, got[1:], tc.want)
+			}
+			if back, ok := parseJobID(got[1:]); !ok || back != tc.id {
+				t.Fatalf("parseJobID(%q) = %#x, %v", got[1:], back, ok)
+			}
+		})
+	}
+}
+
+// TestJobIDWrap: after 2^32-1 notifies a session's next id skips 0, and
+// the ring still finds each id.
+func TestJobIDWrap(t *testing.T) {
+	s := &session{lastID: 1<<32 - 2}
+	job := &share.Job{ID: "j"}
+	var ids []uint32
+	for range 3 {
+		id := s.nextJobID()
+		s.jobs.add(id, job, 1, targets.intern(share.Target{0: 1}), false)
+		ids = append(ids, id)
+	}
+	if want := []uint32{1<<32 - 1, 1, 2}; !slices.Equal(ids, want) {
+		t.Fatalf("ids %#x, want %#x", ids, want)
+	}
+	for _, id := range ids {
+		if _, rej := s.jobs.lookup(appendJobID(nil, id)); rej != nil {
+			t.Errorf("id %#x: %v", id, rej)
+		}
 	}
 }
 
@@ -378,16 +447,91 @@ func TestAppendEncoders(t *testing.T) {
 		{"set_difficulty fraction", appendSetDifficulty(nil, 0.125), `{"id":null,"method":"mining.set_difficulty","params":[0.125]}` + "\n"},
 		{"error escapes", appendError(nil, []byte("7"), "false", 20, "bad \"x\"\n\xff"), `{"id":7,"result":false,"error":[20,"bad \"x\"\u000a\ufffd",null]}` + "\n"},
 		{"result", appendResult(nil, []byte(`"a"`), "true"), `{"id":"a","result":true,"error":null}` + "\n"},
-		{"job id", []byte(formatJobID(0x1f)), "1f"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if string(tc.got) != tc.want {
 				t.Fatalf("got %s, want %s", tc.got, tc.want)
 			}
-			if tc.name != "job id" && !json.Valid(tc.got) {
+			if !json.Valid(tc.got) {
 				t.Fatalf("invalid JSON %s", tc.got)
 			}
 		})
+	}
+}
+
+// TestSessionWorkers: the first username is kept without a map, and
+// re-authorizing it replaces it in place; further ones go to the map.
+func TestSessionWorkers(t *testing.T) {
+	var s session
+	w := func(name string) *share.Worker { return &share.Worker{Name: name} }
+	a1, a1again, b := w("a.1"), w("a.1"), w("b")
+	steps := []struct {
+		name      string
+		user      string
+		w         *share.Worker
+		wantCount int
+		wantMap   bool
+	}{
+		{"first worker", "a.1", a1, 1, false},
+		{"first worker again", "a.1", a1again, 1, false},
+		{"second worker", "b", b, 2, true},
+		{"second worker again", "b", b, 2, true},
+	}
+	if s.findWorker("a.1") != nil || s.workerCount() != 0 {
+		t.Fatal("a new session has a worker")
+	}
+	for _, st := range steps {
+		s.addWorker(st.user, st.w)
+		if got := s.findWorker(st.user); got != st.w {
+			t.Fatalf("%s: findWorker(%q) = %v, want %v", st.name, st.user, got, st.w)
+		}
+		if s.workerCount() != st.wantCount || (s.more != nil) != st.wantMap {
+			t.Fatalf("%s: %d workers, map %v; want %d, map %v", st.name, s.workerCount(), s.more != nil, st.wantCount, st.wantMap)
+		}
+	}
+	if s.findWorker("a.1") != a1again || s.findWorker("a.2") != nil || s.findWorker("") != nil {
+		t.Fatal("lookup after all steps")
+	}
+}
+
+// TestTargetCache: equal targets share one pointer, a target survives one
+// generation change and comes back to the current one when used, and the
+// cache never holds more than two generations.
+func TestTargetCache(t *testing.T) {
+	var c targetCache
+	tgt := func(i int) share.Target { var x share.Target; x[0], x[1] = byte(i), byte(i>>8); return x }
+	first := c.intern(tgt(0))
+	if first == nil || *first != tgt(0) {
+		t.Fatalf("intern = %v, want %v", first, tgt(0))
+	}
+	if c.intern(tgt(0)) != first {
+		t.Fatal("equal target not shared")
+	}
+	if c.intern(tgt(1)) == first {
+		t.Fatal("different targets share a pointer")
+	}
+	// Fill the current generation so it turns over once: target 0 is then
+	// only in the old one, and using it brings it back.
+	for i := 2; i <= targetCacheSize; i++ {
+		c.intern(tgt(i))
+	}
+	if _, ok := c.old[tgt(0)]; !ok {
+		t.Fatal("target 0 not in the old generation after a turnover")
+	}
+	if c.intern(tgt(0)) != first {
+		t.Fatal("target in the old generation not shared")
+	}
+	if _, ok := c.cur[tgt(0)]; !ok {
+		t.Fatal("target 0 not moved back to the current generation")
+	}
+	for i := range 5 * targetCacheSize {
+		c.intern(tgt(1000 + i))
+		if n := len(c.cur) + len(c.old); n > 2*targetCacheSize {
+			t.Fatalf("cache holds %d targets", n)
+		}
+	}
+	if p := c.intern(tgt(0)); p == first || *p != tgt(0) {
+		t.Fatalf("dropped target: got %p (%v), want a new copy of %v", p, *p, tgt(0))
 	}
 }
