@@ -420,6 +420,9 @@ type lineReader struct {
 	n   int
 	err error
 	fn  func(fd uintptr) bool
+	// noWait makes the callback report an empty socket (idle) instead of
+	// waiting for it.
+	noWait, idle bool
 	// handle is called for each complete line; false ends the reading.
 	handle func(line []byte) bool
 	// deadlineDue says a line was handled since the read deadline was
@@ -448,11 +451,30 @@ func (r *lineReader) read(fd uintptr) bool {
 		if err == syscall.EAGAIN {
 			readPool.Put(r.buf)
 			r.buf = nil
+			if r.noWait {
+				r.idle = true
+				return true
+			}
 			return false
 		}
 		r.n, r.err = max(n, 0), err
 		return true
 	}
+}
+
+// fillNow is fill without waiting: idle reports that the socket has nothing
+// to read right now (data and err are then nil).
+func (r *lineReader) fillNow() (data []byte, idle bool, err error) {
+	if r.rc == nil {
+		return nil, true, nil
+	}
+	r.noWait, r.idle = true, false
+	data, err = r.fill()
+	r.noWait = false
+	if r.idle {
+		return nil, true, nil
+	}
+	return data, false, err
 }
 
 // fill reads the next chunk into a pooled buffer, which the caller returns
@@ -540,6 +562,10 @@ func (r *lineReader) lines(data []byte) (int, error) {
 // request needed: the runtime does not shrink a stack to its smallest size
 // while any frames are on it, and parked readers are most of a pool's
 // goroutines. Start it with s.srv.wg counted for it.
+//
+// It hands over only when the socket has nothing more to read: a busy
+// connection (a proxy, a load test) keeps its grown stack while lines keep
+// coming, instead of growing a fresh stack for nearly every line.
 func (s *session) readLoop(r *lineReader) {
 	var anchor byte
 	base := stackAddr(&anchor)
@@ -553,12 +579,19 @@ func (s *session) readLoop(r *lineReader) {
 			}
 			r.deadlineDue = false
 		}
+		var data []byte
+		var err error
 		if stackAddr(&anchor) != base {
-			// The stack was copied: it grew while handling a line.
-			go s.readLoop(r)
-			return
+			// The stack was copied: it grew while handling a line. Hand
+			// over to a fresh goroutine if this one would now park.
+			var idle bool
+			if data, idle, err = r.fillNow(); idle {
+				go s.readLoop(r)
+				return
+			}
+		} else {
+			data, err = r.fill()
 		}
-		data, err := r.fill()
 		if err != nil {
 			s.endReader(readErrorReason(err, s.handshaken.Load()))
 			return
