@@ -44,7 +44,7 @@ func (v *vardiff) due(now time.Time, o *DifficultyOptions) bool {
 // came, which can only lower the difficulty). Outside
 // TargetInterval·[1-Variance, 1+Variance] the difficulty becomes
 // sum·TargetInterval/elapsed — the hashrate times the target interval —
-// bounded to [cur/4, cur·4] and then to [floor, o.Max].
+// bounded to [cur/4, cur·4] and then to [min(max(floor, o.Min), o.Max), o.Max].
 func retarget(cur, sum float64, elapsed time.Duration, floor float64, o *DifficultyOptions) (next float64, changed bool) {
 	if elapsed <= 0 || !(cur > 0) {
 		return cur, false
@@ -63,7 +63,9 @@ func retarget(cur, sum float64, elapsed time.Duration, floor float64, o *Difficu
 		return cur, false
 	}
 	ratio = math.Max(1.0/maxRetargetStep, math.Min(maxRetargetStep, ratio))
-	next = clampDifficulty(cur*ratio, math.Max(floor, o.Min), o.Max)
+	// The floor (a miner's suggestion) never lifts the difficulty above
+	// Max, which a reload may have lowered below an old suggestion.
+	next = clampDifficulty(cur*ratio, math.Min(math.Max(floor, o.Min), o.Max), o.Max)
 	return next, next != cur
 }
 
