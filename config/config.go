@@ -51,7 +51,10 @@ type Stratum struct {
 	IdleTimeout      time.Duration `toml:"idle_timeout"`
 	HandshakeTimeout time.Duration `toml:"handshake_timeout"`
 	WriteTimeout     time.Duration `toml:"write_timeout"`
-	SendQueue        int           `toml:"send_queue"`
+	// ShutdownTimeout bounds a graceful stop (SIGTERM): miners are sent
+	// client.reconnect and shares are flushed within it.
+	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+	SendQueue       int           `toml:"send_queue"`
 	// VersionMask is the BIP310 mask offered to miners; it is written in the
 	// file as 8 hex digits ("1fffe000").
 	VersionMask    uint32 `toml:"version_mask,hex"`
@@ -227,6 +230,7 @@ func Default() *Config {
 			IdleTimeout:         10 * time.Minute,
 			HandshakeTimeout:    60 * time.Second,
 			WriteTimeout:        10 * time.Second,
+			ShutdownTimeout:     15 * time.Second,
 			SendQueue:           64,
 			VersionMask:         defaultVersionMask,
 			MaxConnections:      100000,

@@ -207,6 +207,7 @@ func (s *Stratum) validate(p *problems) {
 	checkPositive(p, "stratum.idle_timeout", s.IdleTimeout)
 	checkPositive(p, "stratum.handshake_timeout", s.HandshakeTimeout)
 	checkPositive(p, "stratum.write_timeout", s.WriteTimeout)
+	checkPositive(p, "stratum.shutdown_timeout", s.ShutdownTimeout)
 	if s.SendQueue < 1 || s.SendQueue > MaxSendQueue {
 		p.add("stratum.send_queue", "must be 1..%d messages (got %d)", MaxSendQueue, s.SendQueue)
 	}

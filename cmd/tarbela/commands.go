@@ -21,9 +21,6 @@ import (
 	"github.com/tarbela-pool/tarbela/share"
 )
 
-// drainTimeout bounds a graceful stop.
-const drainTimeout = 15 * time.Second
-
 func cmdRun(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -63,7 +60,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}
 	}
 	log.Info("stopping: sending client.reconnect to miners and flushing shares")
-	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Stratum.ShutdownTimeout)
 	defer cancel()
 	if err := d.Stop(sctx); err != nil {
 		log.Warn("stop", zap.Error(err))
