@@ -108,18 +108,25 @@ func StartBtcd(ctx context.Context, o BtcdOptions) (*Btcd, error) {
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 60 * time.Second
 	}
+	return retryStart(ctx, "btcd", func() (*Btcd, error) { return startBtcd(ctx, bin, o) })
+}
+
+// retryStart runs start up to startAttempts times, until it succeeds or ctx
+// ends, and joins the errors of every attempt when none succeeded.
+func retryStart[T any](ctx context.Context, what string, start func() (T, error)) (T, error) {
 	var errs []error
 	for range startAttempts {
-		b, err := startBtcd(ctx, bin, o)
+		v, err := start()
 		if err == nil {
-			return b, nil
+			return v, nil
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return nil, fmt.Errorf("localnet: btcd did not start: %w", errors.Join(errs...))
+	var zero T
+	return zero, fmt.Errorf("localnet: %s did not start: %w", what, errors.Join(errs...))
 }
 
 func startBtcd(ctx context.Context, bin string, o BtcdOptions) (*Btcd, error) {

@@ -77,18 +77,7 @@ func StartRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 15 * time.Second
 	}
-	var errs []error
-	for range startAttempts {
-		r, err := startRedis(ctx, bin, o)
-		if err == nil {
-			return r, nil
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, fmt.Errorf("localnet: redis-server did not start: %w", errors.Join(errs...))
+	return retryStart(ctx, "redis-server", func() (*Redis, error) { return startRedis(ctx, bin, o) })
 }
 
 // FindRedis returns the redis-server to run: binary when set, else the
