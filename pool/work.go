@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/v2"
 
@@ -217,6 +216,6 @@ func (w *Work) build(account string, script []byte, fee int64) (*share.Job, erro
 		CurTime: t.CurTime, MinTime: t.MinTime, Coinb1: cb1, Coinb2: cb2,
 		Extranonce2Size: w.b.o.Extranonce2Size, Branch: w.branch, NetTarget: w.net, Clean: w.clean,
 		Payout: payout, CoinbaseValue: t.CoinbaseValue, Txs: txs,
-		Witness: t.WitnessCommitment != nil, Created: time.Now(),
+		Witness: t.WitnessCommitment != nil,
 	}, nil
 }

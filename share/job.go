@@ -55,8 +55,6 @@ type Job struct {
 	// sent to the node needs the witness coinbase (reserved value of 32
 	// zero bytes).
 	Witness bool
-	// Created is when the job was built.
-	Created time.Time
 
 	bodyOnce sync.Once
 	body     []byte

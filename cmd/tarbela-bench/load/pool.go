@@ -128,7 +128,6 @@ func (p *Pool) nextWork(n uint64) (share.Work, error) {
 	j.CurTime = uint32(time.Now().Unix())
 	j.NetTarget = share.Target{0: 1}
 	j.Clean = true
-	j.Created = time.Now()
 	return staticWork{j}, nil
 }
 
