@@ -49,7 +49,7 @@ func (s *session) handleAuthorize(req *request) error {
 	if d, ok := passwordDifficulty(pass); ok {
 		o := s.srv.difficulty()
 		s.fixed = true
-		s.setDifficulty(clampDifficulty(d, o.Min, o.Max), now)
+		s.setDifficulty(clampDifficulty(d, o.Min, o.Max))
 	}
 	s.becomeReady(now)
 	return nil

@@ -148,7 +148,6 @@ func (s *Server) Publish(w share.Work) {
 	s.publishMu.Lock()
 	defer s.publishMu.Unlock()
 	s.work.Store(&workRef{w})
-	now := time.Now()
 	sessions := s.snapshot()
 	// Encoding and writing a notify is independent per session, so the
 	// sessions are shared among GOMAXPROCS goroutines in chunks; each
@@ -156,7 +155,7 @@ func (s *Server) Publish(w share.Work) {
 	workers := min(runtime.GOMAXPROCS(0), (len(sessions)+publishChunk-1)/publishChunk)
 	if workers <= 1 {
 		for _, sess := range sessions {
-			sess.publish(w, now)
+			sess.publish(w)
 		}
 		return
 	}
@@ -172,7 +171,7 @@ func (s *Server) Publish(w share.Work) {
 				return
 			}
 			for _, sess := range sessions[start:min(end, len(sessions))] {
-				sess.publish(w, now)
+				sess.publish(w)
 			}
 		}
 	}

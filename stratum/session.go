@@ -290,7 +290,7 @@ func (s *session) nextJobID() uint32 {
 
 // publish sends the session its job from w, when it is ready. The time is
 // not used: an assignment no longer records when it was sent.
-func (s *session) publish(w share.Work, _ time.Time) {
+func (s *session) publish(w share.Work) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.ready || s.closed() {
@@ -360,7 +360,7 @@ func (s *session) becomeReady(now time.Time) {
 // new id (clean=false) so the change applies at once; shares for older ids
 // keep the difficulty they were sent with. The time is not used: an
 // assignment no longer records when it was sent. s.mu is held.
-func (s *session) setDifficulty(d float64, _ time.Time) {
+func (s *session) setDifficulty(d float64) {
 	if d == s.diff {
 		return
 	}
@@ -395,6 +395,6 @@ func (s *session) retarget(now time.Time) {
 	s.vd.reset(now)
 	if changed {
 		s.log.Debug("vardiff", zap.Float64("from", s.diff), zap.Float64("to", next))
-		s.setDifficulty(next, now)
+		s.setDifficulty(next)
 	}
 }

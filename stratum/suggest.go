@@ -44,7 +44,7 @@ func (s *session) handleSuggestDifficulty(req *request) error {
 		s.sendDifficulty()
 		return nil
 	}
-	s.setDifficulty(d, now)
+	s.setDifficulty(d)
 	s.vd.reset(now)
 	return nil
 }
@@ -56,7 +56,7 @@ func (s *session) raiseFloor(d float64, now time.Time) {
 	o := s.srv.difficulty()
 	s.floor = clampDifficulty(d, o.Min, o.Max)
 	if !s.fixed && s.diff < s.floor {
-		s.setDifficulty(s.floor, now)
+		s.setDifficulty(s.floor)
 		s.vd.reset(now)
 	}
 }
