@@ -120,7 +120,18 @@ func TestHostileInput(t *testing.T) {
 			{"long nonce", []any{minerAddr + ".bad", "1", "0000000000000000", "64b3f3ec", "000000000"}, "nonce"},
 			{"bad ntime hex", []any{minerAddr + ".bad", "1", "0000000000000000", "64b3f3eg", "00000000"}, "ntime"},
 		} {
-			r := c.call("mining.submit", bad.params...)
+			// The honest miner finds blocks all the time, so the job may go
+			// stale between reading it and the pool reading the submit: use
+			// the latest job, and try again on a stale reply.
+			var r *message
+			for range 5 {
+				if len(bad.params) > 1 {
+					bad.params[1] = latestJobID(t, c)
+				}
+				if r = c.call("mining.submit", bad.params...); r.errorCode() != 21 {
+					break
+				}
+			}
 			if r.errorCode() != 20 || len(r.Error) < 2 || !strings.Contains(strings.ToLower(string(r.Error[1])), bad.want) {
 				t.Errorf("%s: error %s, want code 20 naming %q", bad.name, r.Error, bad.want)
 			}
@@ -196,4 +207,15 @@ func TestHostileInput(t *testing.T) {
 		}
 		honest.progress("a share flood")
 	})
+}
+
+// latestJobID is the job id of the last mining.notify c received.
+func latestJobID(t *testing.T, c *stratumClient) string {
+	t.Helper()
+	var params []json.RawMessage
+	var id string
+	if err := json.Unmarshal(c.notify, &params); err != nil || len(params) == 0 || json.Unmarshal(params[0], &id) != nil {
+		t.Fatalf("no job id in the last notify %s", c.notify)
+	}
+	return id
 }
