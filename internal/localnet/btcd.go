@@ -111,6 +111,25 @@ func StartBtcd(ctx context.Context, o BtcdOptions) (*Btcd, error) {
 	return retryStart(ctx, "btcd", func() (*Btcd, error) { return startBtcd(ctx, bin, o) })
 }
 
+// procDir makes a fresh directory for one process under parent (the
+// system temporary directory when parent is ""). cleanup removes it when it
+// is a temporary one, for a start that failed; a directory under a given
+// parent is kept for its logs.
+func procDir(parent, prefix string) (dir string, cleanup func(), err error) {
+	temp := parent == ""
+	if temp {
+		parent = os.TempDir()
+	}
+	if dir, err = os.MkdirTemp(parent, prefix); err != nil {
+		return "", nil, err
+	}
+	return dir, func() {
+		if temp {
+			_ = os.RemoveAll(dir)
+		}
+	}, nil
+}
+
 // retryStart runs start up to startAttempts times, until it succeeds or ctx
 // ends, and joins the errors of every attempt when none succeeded.
 func retryStart[T any](ctx context.Context, what string, start func() (T, error)) (T, error) {
@@ -130,18 +149,12 @@ func retryStart[T any](ctx context.Context, what string, start func() (T, error)
 }
 
 func startBtcd(ctx context.Context, bin string, o BtcdOptions) (*Btcd, error) {
-	parent := o.Dir
-	if parent == "" {
-		parent = os.TempDir()
-	}
-	dir, err := os.MkdirTemp(parent, "btcd-")
+	dir, cleanup, err := procDir(o.Dir, "btcd-")
 	if err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	fail := func(err error) (*Btcd, error) {
-		if o.Dir == "" {
-			_ = os.RemoveAll(dir)
-		}
+		cleanup()
 		return nil, err
 	}
 	rpcAddr := o.RPCAddr

@@ -101,18 +101,12 @@ func FindRedis(binary string) (string, error) {
 }
 
 func startRedis(ctx context.Context, bin string, o RedisOptions) (*Redis, error) {
-	parent := o.Dir
-	if parent == "" {
-		parent = os.TempDir()
-	}
-	dir, err := os.MkdirTemp(parent, "redis-")
+	dir, cleanup, err := procDir(o.Dir, "redis-")
 	if err != nil {
 		return nil, fmt.Errorf("working directory: %w", err)
 	}
 	fail := func(err error) (*Redis, error) {
-		if o.Dir == "" {
-			_ = os.RemoveAll(dir)
-		}
+		cleanup()
 		return nil, err
 	}
 	port, err := FreePort()
