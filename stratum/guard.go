@@ -30,6 +30,11 @@ const (
 // ban. Addresses in Options.AllowIPs have no entry: they are exempt from the
 // per-address limit and from bans.
 //
+// An "address" here is a key made by addrKey: an IPv4 address, or the IPv6
+// prefix (Options.IPv6Prefix bits) that holds the remote address, because
+// one IPv6 host is handed a whole /64 and could otherwise open connections
+// and dodge bans from as many addresses as it likes.
+//
 // Locking: guard.mu guards addrs and each entry's conns; an entry's own
 // mutex guards its tally. guard.mu may be held while an entry's mutex is
 // taken, never the reverse; an entry's mutex may be taken while a session's
@@ -38,8 +43,12 @@ type guard struct {
 	// pol is the policy in force; setPolicy replaces it on a reload.
 	pol atomic.Pointer[guardPolicy]
 
+	// v6bits is Options.IPv6Prefix. It is fixed for the guard's life:
+	// entries are keyed by it, and open connections hold their entry.
+	v6bits int
+
 	mu    sync.Mutex
-	addrs map[netip.Addr]*addrState
+	addrs map[netip.Prefix]*addrState
 
 	refusedLimit, refusedBanned atomic.Uint64
 	kicks, bans                 atomic.Uint64
@@ -49,9 +58,12 @@ type guard struct {
 	loggedLimit, loggedBanned uint64
 }
 
-// addrState is one remote address's connection count, ban and share tally.
+// addrState is one remote address's (or IPv6 prefix's) connection count,
+// ban and share tally.
 type addrState struct {
-	addr netip.Addr
+	// addr is the entry's key from addrKey; logs name it, so that a ban
+	// reads as the prefix it covers (2001:db8:1:2::/64).
+	addr netip.Prefix
 	// conns is the number of open connections; guarded by guard.mu.
 	conns int
 	// bannedUntil is the unix-nano end of the address's ban, 0 when none.
@@ -87,9 +99,28 @@ type guardPolicy struct {
 }
 
 func newGuard(o *Options) *guard {
-	g := &guard{addrs: make(map[netip.Addr]*addrState)}
+	g := &guard{addrs: make(map[netip.Prefix]*addrState), v6bits: o.IPv6Prefix}
 	g.setPolicy(o)
 	return g
+}
+
+// addrKey returns the key that addr's connections, tallies and bans are
+// kept under: an IPv4 address (also when seen as IPv4-mapped IPv6) as
+// itself, an IPv6 address as its v6bits-bit prefix, without zone. The zero
+// Addr gives the zero Prefix.
+func addrKey(addr netip.Addr, v6bits int) netip.Prefix {
+	addr = addr.Unmap()
+	bits := v6bits
+	if addr.Is4() {
+		bits = 32
+	}
+	p, err := addr.Prefix(bits)
+	if err != nil {
+		// Only the zero Addr or bits outside 0..128, which validate
+		// rules out.
+		return netip.Prefix{}
+	}
+	return p
 }
 
 // setPolicy puts the limits and ban rules of o in force.
@@ -129,8 +160,10 @@ func (g *guard) allowed(addr netip.Addr) bool {
 }
 
 // admit decides on a new connection from addr while open connections are
-// open. When admitted it returns the address's entry (nil when the address
-// is not tracked), to be handed back to release when the connection ends.
+// open. When admitted it returns the entry of addr's key (see addrKey; nil
+// when the address is not tracked), to be handed back to release when the
+// connection ends. The allowlist is matched against addr itself, so a site
+// address exempts only itself, not its neighbours in the same prefix.
 // The global limit is checked first because it is the cheapest refusal and
 // the one a full pool makes most.
 func (g *guard) admit(addr netip.Addr, open int64, now time.Time) (*addrState, refusal) {
@@ -141,9 +174,10 @@ func (g *guard) admit(addr netip.Addr, open int64, now time.Time) (*addrState, r
 	if !g.policy().track || !addr.IsValid() || g.allowed(addr) {
 		return nil, admitted
 	}
+	key := addrKey(addr, g.v6bits)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	st := g.addrs[addr]
+	st := g.addrs[key]
 	if st != nil {
 		if st.banned(now) {
 			g.refusedBanned.Add(1)
@@ -154,8 +188,8 @@ func (g *guard) admit(addr netip.Addr, open int64, now time.Time) (*addrState, r
 			return nil, refusedLimit
 		}
 	} else {
-		st = &addrState{addr: addr}
-		g.addrs[addr] = st
+		st = &addrState{addr: key}
+		g.addrs[key] = st
 	}
 	st.conns++
 	return st, admitted
@@ -224,7 +258,8 @@ func (g *guard) rejectedShare(st *addrState, now time.Time) bool {
 	return true
 }
 
-// bannedCount returns the number of addresses banned at now.
+// bannedCount returns the number of addresses (IPv4 addresses and IPv6
+// prefixes) banned at now.
 func (g *guard) bannedCount(now time.Time) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -241,9 +276,9 @@ func (g *guard) bannedCount(now time.Time) int {
 func (g *guard) sweep(now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for addr, st := range g.addrs {
+	for key, st := range g.addrs {
 		if st.idle(now, g.policy().window) {
-			delete(g.addrs, addr)
+			delete(g.addrs, key)
 		}
 	}
 }

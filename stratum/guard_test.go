@@ -424,6 +424,7 @@ func TestGuardEntries(t *testing.T) {
 	o := Options{MaxConnectionsPerIP: 10, BanDuration: time.Minute}.withDefaults()
 	o.BanMinRejects = 3
 	a := netip.MustParseAddr("192.0.2.1")
+	key := netip.PrefixFrom(a, 32)
 	now := time.Unix(1_700_000_000, 0)
 	tests := []struct {
 		name string
@@ -456,15 +457,15 @@ func TestGuardEntries(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGuard(&o)
 			after := tc.run(g)
-			if _, ok := g.addrs[a]; ok != tc.kept {
+			if _, ok := g.addrs[key]; ok != tc.kept {
 				t.Fatalf("entry kept = %v, want %v", ok, tc.kept)
 			}
 			g.sweep(now.Add(after - time.Nanosecond))
-			if _, ok := g.addrs[a]; ok != tc.kept {
+			if _, ok := g.addrs[key]; ok != tc.kept {
 				t.Fatalf("entry kept just before %v = %v, want %v", after, ok, tc.kept)
 			}
 			g.sweep(now.Add(after))
-			if _, ok := g.addrs[a]; ok != tc.swept {
+			if _, ok := g.addrs[key]; ok != tc.swept {
 				t.Fatalf("entry kept after %v = %v, want %v", after, ok, tc.swept)
 			}
 		})

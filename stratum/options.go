@@ -26,6 +26,7 @@ const (
 	DefaultBanMinRejects  = 100
 	DefaultBanRejectRatio = 0.9
 	DefaultBanWindow      = time.Minute
+	DefaultIPv6Prefix     = 64
 
 	DefaultInitialDifficulty = 1024
 	DefaultMinDifficulty     = 1
@@ -34,6 +35,11 @@ const (
 	DefaultRetargetInterval  = 60 * time.Second
 	DefaultVariance          = 0.3
 )
+
+// minIPv6Prefix is the shortest accepted IPv6Prefix: a /32 is typically a
+// whole ISP's allocation, so a shorter prefix would put strangers under one
+// limit and one ban.
+const minIPv6Prefix = 32
 
 // minLineBytes is the smallest accepted MaxLineBytes: a mining.submit with a
 // long worker name must still fit.
@@ -118,6 +124,14 @@ type Options struct {
 	// Mining sites put thousands of ASICs behind one address: set it
 	// generously and list site addresses in AllowIPs.
 	MaxConnectionsPerIP int
+	// IPv6Prefix is how many leading bits of an IPv6 remote address make
+	// the "address" that MaxConnectionsPerIP and bans apply to (default
+	// 64, range 32..128; 128 is the exact address). An ISP hands each
+	// customer at least a /64, so keyed by exact address one host could
+	// open unlimited connections and dodge a ban by changing address.
+	// IPv4 addresses, also IPv4-mapped ones, are always taken exactly.
+	// It is fixed for the server's life (see Reload).
+	IPv6Prefix int
 	// AllowIPs are site addresses exempt from MaxConnectionsPerIP and from
 	// bans (they still count toward MaxConnections, and a flooding
 	// connection from them is still disconnected).
@@ -179,6 +193,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BanWindow == 0 {
 		o.BanWindow = DefaultBanWindow
+	}
+	if o.IPv6Prefix == 0 {
+		o.IPv6Prefix = DefaultIPv6Prefix
 	}
 	if len(o.AllowIPs) > 0 {
 		o.AllowIPs = normalizePrefixes(o.AllowIPs)
@@ -250,6 +267,9 @@ func (o *Options) validate() error {
 	}
 	if o.MaxConnectionsPerIP < 0 {
 		bad("MaxConnectionsPerIP", "%d: want 0 (unlimited) or more", o.MaxConnectionsPerIP)
+	}
+	if o.IPv6Prefix < minIPv6Prefix || o.IPv6Prefix > 128 {
+		bad("IPv6Prefix", "%d: want %d..128", o.IPv6Prefix, minIPv6Prefix)
 	}
 	for i, p := range o.AllowIPs {
 		if !p.IsValid() {

@@ -8,7 +8,10 @@ import (
 // Live is the part of Options that can change while the server runs: the
 // difficulty policy and the connection limits and ban rules. Everything
 // else (listen address, extranonce sizes, timeouts, queues, version
-// rolling) is fixed for the server's life.
+// rolling, and IPv6Prefix) is fixed for the server's life. IPv6Prefix is
+// the key of every per-address entry, and open connections hold theirs:
+// regrouping live would split or merge counts and bans under keys that
+// open connections do not hold, so a new grouping needs a restart.
 type Live struct {
 	Difficulty          DifficultyOptions
 	MaxConnections      int

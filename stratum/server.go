@@ -47,6 +47,8 @@ type Server struct {
 	// the order they were published.
 	publishMu sync.Mutex
 	conns     atomic.Int64
+	// acceptErrors counts failed accepts (EMFILE and the like).
+	acceptErrors atomic.Uint64
 
 	mu       sync.Mutex // guards the fields below; never held while a session's mutex is taken
 	ln       net.Listener
@@ -134,7 +136,14 @@ func (s *Server) Floods() (disconnects, bans uint64) {
 	return s.guard.kicks.Load(), s.guard.bans.Load()
 }
 
-// Banned returns the number of addresses banned now.
+// AcceptErrors returns how many times accepting a connection failed since
+// the server started, typically for want of file descriptors (EMFILE): the
+// server backs off and keeps serving its miners, but new ones wait, so an
+// operator needs to see it.
+func (s *Server) AcceptErrors() uint64 { return s.acceptErrors.Load() }
+
+// Banned returns the number of addresses (IPv4 addresses and IPv6 prefixes
+// of Options.IPv6Prefix bits) banned now.
 func (s *Server) Banned() int { return s.guard.bannedCount(time.Now()) }
 
 // Publish makes w the current work and sends every subscribed and authorized
@@ -269,8 +278,9 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			// of spinning, keep serving the miners we have, and log
 			// the first failure of a run and then a count every
 			// guardEvery rather than every retry.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			backoff = nextAcceptBackoff(backoff)
 			failures++
+			s.acceptErrors.Add(1)
 			if now := time.Now(); failures == 1 || now.Sub(logged) >= guardEvery {
 				s.log.Warn("accept failed", zap.Error(err), zap.Int("failures", failures), zap.Duration("retry_in", backoff))
 				logged = now
@@ -288,6 +298,19 @@ func (s *Server) acceptLoop(ln net.Listener) {
 		backoff, failures = 0, 0
 		s.serve(conn)
 	}
+}
+
+// Accept backoff bounds: the first retry after a failed accept waits
+// minAcceptBackoff, each further one twice as long, up to maxAcceptBackoff.
+const (
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = time.Second
+)
+
+// nextAcceptBackoff returns the wait after a failed accept that followed a
+// wait of prev (0 after a success).
+func nextAcceptBackoff(prev time.Duration) time.Duration {
+	return min(max(2*prev, minAcceptBackoff), maxAcceptBackoff)
 }
 
 // serve admits conn against the limits and bans, then registers a session
