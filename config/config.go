@@ -62,6 +62,11 @@ type Stratum struct {
 	// MaxConnectionsPerIP is 0 for unlimited. Mining sites put thousands of
 	// ASICs behind one address, so the default is generous.
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// IPv6Prefix is the prefix length that groups IPv6 addresses for the
+	// per-address limit and bans: one host is handed a whole /64, so keyed
+	// by exact address it could dodge both by changing address. IPv4
+	// addresses are always taken exactly.
+	IPv6Prefix int `toml:"ipv6_prefix"`
 	// AllowIPs are site addresses exempt from per-address limits and bans; a
 	// bare address in the file is taken as a single-address prefix.
 	AllowIPs []netip.Prefix `toml:"allow_ips"`
@@ -235,6 +240,7 @@ func Default() *Config {
 			VersionMask:         defaultVersionMask,
 			MaxConnections:      100000,
 			MaxConnectionsPerIP: 10000,
+			IPv6Prefix:          64,
 			BanDuration:         10 * time.Minute,
 			BanMinRejects:       100,
 			BanRejectRatio:      0.9,

@@ -23,6 +23,7 @@ func TestDiff(t *testing.T) {
 		{"allow list", func(c *Config) { c.Stratum.AllowIPs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} }, []string{"stratum.allow_ips"}},
 		{"two fields", func(c *Config) { c.Stratum.BanWindow = time.Hour; c.Pool.CoinbaseTag = "/x/" },
 			[]string{"pool.coinbase_tag", "stratum.ban_window"}},
+		{"ipv6 grouping", func(c *Config) { c.Stratum.IPv6Prefix = 48 }, []string{"stratum.ipv6_prefix"}},
 		{"node field", func(c *Config) { c.Nodes[1].RPCURL = "http://10.0.0.1:8332" }, []string{"nodes[1].rpc_url"}},
 		{"node secret", func(c *Config) { c.Nodes[0].RPCPassword = "new" }, []string{"nodes[0].rpc_password"}},
 		{"node count", func(c *Config) { c.Nodes = c.Nodes[:1] }, []string{"nodes"}},

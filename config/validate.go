@@ -72,6 +72,8 @@ const (
 	maxRedisQueueSize     = 1 << 26
 	maxMaxConnections     = 10_000_000
 	maxConnectionsPerAddr = maxMaxConnections
+	MinIPv6Prefix         = 32
+	MaxIPv6Prefix         = 128
 )
 
 var (
@@ -219,6 +221,9 @@ func (s *Stratum) validate(p *problems) {
 	}
 	if s.MaxConnectionsPerIP < 0 || s.MaxConnectionsPerIP > maxConnectionsPerAddr {
 		p.add("stratum.max_connections_per_ip", "must be 0 (unlimited)..%d (got %d)", maxConnectionsPerAddr, s.MaxConnectionsPerIP)
+	}
+	if s.IPv6Prefix < MinIPv6Prefix || s.IPv6Prefix > MaxIPv6Prefix {
+		p.add("stratum.ipv6_prefix", "must be %d..%d, %d being the exact address (got %d)", MinIPv6Prefix, MaxIPv6Prefix, MaxIPv6Prefix, s.IPv6Prefix)
 	}
 	for i, pfx := range s.AllowIPs {
 		if !pfx.IsValid() {

@@ -23,6 +23,7 @@ idle_timeout = "10 minutes"
 write_timeout = 10
 version_mask = "e0000000"
 allow_ips = ["10.0.0.0/8", "not-an-ip"]
+ipv6_prefix = 16
 [stratum.difficulty]
 min = -1
 variance = 2.0
@@ -71,6 +72,7 @@ listen = "9100"
 		"stratum.difficulty.min",
 		"stratum.difficulty.variance",
 		"stratum.idle_timeout",
+		"stratum.ipv6_prefix",
 		"stratum.listen",
 		"stratum.max_line_bytes",
 		"stratum.version_mask",
@@ -88,7 +90,7 @@ listen = "9100"
 		t.Errorf("error has %d lines after the header, want one per problem (%d)", n, len(want))
 	}
 	for _, s := range []string{
-		"stratum.difficulty.min: must be > 0 and finite (got -1) (line 17)",
+		"stratum.difficulty.min: must be > 0 and finite (got -1) (line 18)",
 		"pool.node_id: must be 0..255",
 		`stratum.idle_timeout: must be a duration such as "30s"`,
 		"pool.payout_address: is not a regtest address",
@@ -274,6 +276,46 @@ func TestValidationErrorFormat(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.err.Error(); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestIPv6Prefix: stratum.ipv6_prefix takes 32..128 and names itself when
+// out of range.
+func TestIPv6Prefix(t *testing.T) {
+	tests := []struct {
+		name  string
+		value string
+		want  int // 0 when invalid
+	}{
+		{"left out", "", 64},
+		{"shortest", "32", 32},
+		{"per site", "48", 48},
+		{"exact address", "128", 128},
+		{"too short", "31", 0},
+		{"zero", "0", 0},
+		{"too long", "129", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "[pool]\nnetwork = \"regtest\"\npayout_address = \"" + regtestAddr + "\"\n[[nodes]]\nrpc_user = \"u\"\nrpc_password = \"p\"\n[stratum]\n"
+			if tt.value != "" {
+				src += "ipv6_prefix = " + tt.value + "\n"
+			}
+			c, err := Parse([]byte(src), nil)
+			if tt.want == 0 {
+				ps := problemsOf(t, err)
+				if p := findProblem(t, ps, "stratum.ipv6_prefix"); len(ps) != 1 || !strings.Contains(p.Message, "must be 32..128") {
+					t.Fatalf("problems %v, want one for stratum.ipv6_prefix", ps)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Stratum.IPv6Prefix != tt.want {
+				t.Fatalf("ipv6_prefix %d, want %d", c.Stratum.IPv6Prefix, tt.want)
 			}
 		})
 	}

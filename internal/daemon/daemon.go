@@ -153,7 +153,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon,
 		VersionMask: st.VersionMask, DisableVersionRolling: st.VersionMask == 0,
 		Difficulty: live.Difficulty, MaxConnections: live.MaxConnections, MaxConnectionsPerIP: live.MaxConnectionsPerIP,
 		AllowIPs: live.AllowIPs, BanDuration: live.BanDuration, BanMinRejects: live.BanMinRejects,
-		BanRejectRatio: live.BanRejectRatio, BanWindow: live.BanWindow,
+		BanRejectRatio: live.BanRejectRatio, BanWindow: live.BanWindow, IPv6Prefix: st.IPv6Prefix,
 		MaxLineBytes: st.MaxLineBytes, IdleTimeout: st.IdleTimeout, HandshakeTimeout: st.HandshakeTimeout,
 		WriteTimeout: st.WriteTimeout, SendQueue: st.SendQueue, Log: log.Named("stratum"),
 	})
@@ -247,7 +247,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 }
 
 // liveKeys are the config keys (or key prefixes, ending in ".") that Reload
-// applies to a running pool; every other change needs a restart.
+// applies to a running pool; every other change needs a restart. Among
+// those is stratum.ipv6_prefix: per-address state is keyed by it (see
+// stratum.Live).
 var liveKeys = []string{
 	"stratum.difficulty.", "stratum.max_connections", "stratum.max_connections_per_ip",
 	"stratum.allow_ips", "stratum.ban_duration", "stratum.ban_min_rejects", "stratum.ban_reject_ratio",

@@ -9,8 +9,9 @@ import (
 )
 
 // TestReload changes a running pool's config as SIGHUP does: the difficulty
-// and log level apply at once, the coinbase tag is reported as needing a
-// restart (and again on a later reload), and a bad value changes nothing.
+// and log level apply at once, the coinbase tag and the IPv6 grouping are
+// reported as needing a restart (and again on a later reload), and a bad
+// value changes nothing.
 func TestReload(t *testing.T) {
 	tp := startPool(t, poolOptions{}, nil)
 	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
@@ -19,6 +20,7 @@ func TestReload(t *testing.T) {
 	next.Stratum.Difficulty.Initial, next.Stratum.Difficulty.Max = 0.004, 0.004
 	next.Log.Level = "debug"
 	next.Pool.CoinbaseTag = "/changed/"
+	next.Stratum.IPv6Prefix = 48
 	applied, restart, err := tp.d.Reload(&next, &level)
 	if err != nil {
 		t.Fatal(err)
@@ -26,8 +28,9 @@ func TestReload(t *testing.T) {
 	if want := []string{"stratum.difficulty.initial", "stratum.difficulty.max", "log.level"}; !reflect.DeepEqual(applied, want) {
 		t.Errorf("applied %v, want %v", applied, want)
 	}
-	if want := []string{"pool.coinbase_tag"}; !reflect.DeepEqual(restart, want) {
-		t.Errorf("need restart %v, want %v", restart, want)
+	wantRestart := []string{"pool.coinbase_tag", "stratum.ipv6_prefix"}
+	if !reflect.DeepEqual(restart, wantRestart) {
+		t.Errorf("need restart %v, want %v", restart, wantRestart)
 	}
 	if level.Level() != zapcore.DebugLevel {
 		t.Errorf("log level %v, want debug", level.Level())
@@ -38,9 +41,10 @@ func TestReload(t *testing.T) {
 		t.Errorf("a new miner got difficulty %v, want the reloaded 0.004", c.difficulty)
 	}
 
-	// The same file again: nothing to apply, the tag still needs a restart.
+	// The same file again: nothing to apply, the tag and the grouping still
+	// need a restart.
 	applied, restart, err = tp.d.Reload(&next, &level)
-	if err != nil || len(applied) != 0 || !reflect.DeepEqual(restart, []string{"pool.coinbase_tag"}) {
+	if err != nil || len(applied) != 0 || !reflect.DeepEqual(restart, wantRestart) {
 		t.Errorf("second reload: applied %v, restart %v, err %v", applied, restart, err)
 	}
 
