@@ -531,13 +531,19 @@ func TestAcceptBackoff(t *testing.T) {
 	if len(ln.calls) != ln.failures+1 {
 		t.Fatalf("Accept called %d times, want %d", len(ln.calls), ln.failures+1)
 	}
+	if n := s.AcceptErrors(); n != uint64(ln.failures) {
+		t.Fatalf("AcceptErrors() = %d, want %d", n, ln.failures)
+	}
 	// The backoff doubles from 5ms: each retry waits at least that long.
-	wait := 5 * time.Millisecond
+	var wait time.Duration
 	for i := 1; i < len(ln.calls); i++ {
+		wait = nextAcceptBackoff(wait)
+		if i == 1 && wait != 5*time.Millisecond {
+			t.Fatalf("first backoff %v, want 5ms", wait)
+		}
 		if gap := ln.calls[i].Sub(ln.calls[i-1]); gap < wait {
 			t.Errorf("retry %d after %v, want at least %v", i, gap, wait)
 		}
-		wait *= 2
 	}
 	if n := logs.FilterMessage("accept failed").Len(); n != 1 {
 		t.Fatalf("%d 'accept failed' logs for one run of failures, want 1", n)
