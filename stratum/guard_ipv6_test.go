@@ -1,7 +1,6 @@
 package stratum
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -215,16 +214,7 @@ func TestIPv6LimitAndBan(t *testing.T) {
 
 	const user = "tb1qbroken.rig"
 	fl.mine(user)
-	for i := range floodRejects {
-		fl.send(shareLine(t, e.vec, 10+i, user, "ff", uint32(i)))
-	}
-	for i := range floodRejects {
-		fl.expectError(fmt.Sprint(10+i), 21)
-	}
-	fl.expectClosed()
-	if _, bans := e.srv.Floods(); bans != 1 {
-		t.Fatalf("%d bans, want 1", bans)
-	}
+	floodUnknownJob(t, e, fl, user)
 	waitFor(t, "the banned prefix's connections to close", func() bool { return e.srv.Connections() == 0 })
 	expectRefused(t, e.srv, ip)
 	if _, banned := e.srv.Refused(); banned != 1 {

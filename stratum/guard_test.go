@@ -325,6 +325,24 @@ func TestShareFlood(t *testing.T) {
 	}
 }
 
+// floodUnknownJob sends floodRejects shares of user for an unknown job on
+// fl, a lone miner's connection that has subscribed and authorized, expects
+// each rejected as stale and the connection closed, and checks that the
+// flood banned its address.
+func floodUnknownJob(t testing.TB, e *testEnv, fl *client, user string) {
+	t.Helper()
+	for i := range floodRejects {
+		fl.send(shareLine(t, e.vec, 10+i, user, "ff", uint32(i)))
+	}
+	for i := range floodRejects {
+		fl.expectError(fmt.Sprint(10+i), 21)
+	}
+	fl.expectClosed()
+	if _, bans := e.srv.Floods(); bans != 1 {
+		t.Fatalf("%d bans, want 1", bans)
+	}
+}
+
 // TestBanExpiry: a banned address is refused until BanDuration has passed
 // and admitted afresh after it.
 func TestBanExpiry(t *testing.T) {
@@ -338,16 +356,7 @@ func TestBanExpiry(t *testing.T) {
 	// The ban cannot start before this, so it cannot end before
 	// floodStart+banFor.
 	floodStart := time.Now()
-	for i := range floodRejects {
-		fl.send(shareLine(t, e.vec, 10+i, user, "ff", uint32(i)))
-	}
-	for i := range floodRejects {
-		fl.expectError(fmt.Sprint(10+i), 21)
-	}
-	fl.expectClosed()
-	if _, bans := e.srv.Floods(); bans != 1 {
-		t.Fatalf("%d bans, want 1", bans)
-	}
+	floodUnknownJob(t, e, fl, user)
 	expectRefused(t, e.srv, floodIP)
 
 	deadline := time.Now().Add(banFor + ioWait)
