@@ -35,7 +35,10 @@
 // BanRejectRatio of its shares) is disconnected, and its address is banned
 // for BanDuration only when the address's connections together flood by the
 // same rule. Addresses in AllowIPs are exempt from the per-address limit and
-// from bans.
+// from bans. IPv4 addresses count one by one; IPv6 addresses are grouped
+// by their IPv6Prefix-bit prefix (a /64 by default, what one subscriber is
+// given), so rotating addresses inside it neither escapes the limit nor a
+// ban.
 //
 // Acknowledgement: an accepted share is answered "true" only when the share
 // store reports its record durable (share.Acker), so that every share a

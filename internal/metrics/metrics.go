@@ -155,6 +155,7 @@ type Guard interface {
 	Refused() (limit, banned uint64)
 	Floods() (disconnects, bans uint64)
 	Banned() int
+	AcceptErrors() uint64
 }
 
 // RegisterGuard exports the server's connection refusals, flood
@@ -186,8 +187,11 @@ func (m *Metrics) RegisterGuard(g Guard) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tarbela_flood_disconnects_total",
 			Help: "Connections dropped for flooding invalid or duplicate shares."}, floods(false)),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tarbela_bans_total",
-			Help: "Addresses banned for a share flood."}, floods(true)),
+			Help: "Addresses (IPv6: prefixes of stratum.ipv6_prefix bits) banned for a share flood."}, floods(true)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tarbela_banned_addresses",
-			Help: "Addresses banned right now."}, func() float64 { return float64(g.Banned()) }),
+			Help: "Addresses (IPv6: prefixes) banned right now."}, func() float64 { return float64(g.Banned()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tarbela_accept_errors_total",
+			Help: "Failed accepts on the Stratum listener (e.g. EMFILE: out of file descriptors); each one backs the accept loop off."},
+			func() float64 { return float64(g.AcceptErrors()) }),
 	)
 }

@@ -45,6 +45,8 @@ func TestExposition(t *testing.T) {
 		`tarbela_hashrate_estimate`,
 		`tarbela_connections_refused_total{reason="banned"} 2`,
 		`tarbela_bans_total 4`,
+		`tarbela_banned_addresses 5`,
+		`tarbela_accept_errors_total 6`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
@@ -57,3 +59,4 @@ type guard struct{}
 func (guard) Refused() (uint64, uint64) { return 1, 2 }
 func (guard) Floods() (uint64, uint64)  { return 3, 4 }
 func (guard) Banned() int               { return 5 }
+func (guard) AcceptErrors() uint64      { return 6 }
