@@ -223,6 +223,8 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&redisAddr, "redis", "", "record shares in Redis at `host:port` (share/redisstore, no journal); a share is acknowledged once its batch is in Redis")
 	fs.UintVar(&redisNode, "redis-node", 1, "node id of the Redis store (0..255)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
+	var bare bool
+	fs.BoolVar(&bare, "bare", false, "run the fan-out floor instead of Tarbela: canned handshake replies, shares unchecked, one write system call per miner per new block (see load.Bare)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -235,6 +237,10 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if redisNode > 255 {
 		fmt.Fprintf(stderr, "tarbela-bench pool: --redis-node %d is above 255\n", redisNode)
+		return 2
+	}
+	if bare && redisAddr != "" {
+		fmt.Fprintln(stderr, "tarbela-bench pool: --bare records nothing; drop --redis")
 		return 2
 	}
 	o.Log = newLogger(stderr, false).Named("pool")
@@ -256,13 +262,23 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfile()
 	}
-	p, err := load.StartPool(o)
+	var p benchPool
+	var err error
+	if bare {
+		p, err = load.StartBare(o)
+	} else {
+		p, err = load.StartPool(o)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "tarbela-bench pool:", err)
 		closeStore(store, stderr)
 		return 1
 	}
-	fmt.Fprintf(stdout, "pool: stratum+tcp://%s pid %d difficulty %g\n", p.Addr(), os.Getpid(), o.Difficulty)
+	kind := "tarbela"
+	if bare {
+		kind = "bare"
+	}
+	fmt.Fprintf(stdout, "pool: stratum+tcp://%s pid %d difficulty %g (%s)\n", p.Addr(), os.Getpid(), o.Difficulty, kind)
 	if duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, duration)
@@ -280,8 +296,8 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case <-ctx.Done():
 			done = true
 		case <-tick:
-			n, now := p.Counter.Shares(), time.Now()
-			fmt.Fprintf(stdout, "pool: connections=%d shares=%d (%.0f/s)\n", p.Server.Connections(), n,
+			n, now := p.Shares(), time.Now()
+			fmt.Fprintf(stdout, "pool: connections=%d shares=%d (%.0f/s)\n", p.Connections(), n,
 				float64(n-last)/now.Sub(lastAt).Seconds())
 			last, lastAt = n, now
 		}
@@ -297,11 +313,24 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if !closeStore(store, stderr) {
 			code = 1
 		}
-		fmt.Fprintf(stdout, "pool: stopped; %d shares accepted, %d recorded in Redis\n", p.Counter.Shares(), store.SharesRecorded())
+		fmt.Fprintf(stdout, "pool: stopped; %d shares accepted, %d recorded in Redis\n", p.Shares(), store.SharesRecorded())
 		return code
 	}
-	fmt.Fprintf(stdout, "pool: stopped; %d shares accepted\n", p.Counter.Shares())
+	if b, ok := p.(*load.Bare); ok {
+		fmt.Fprintf(stdout, "pool: stopped; %d shares answered unchecked, %d miners dropped for a notify that did not fit\n", b.Shares(), b.Dropped())
+		return code
+	}
+	fmt.Fprintf(stdout, "pool: stopped; %d shares accepted\n", p.Shares())
 	return code
+}
+
+// benchPool is what runPool needs of the pool it runs: Tarbela's
+// (load.Pool) or the fan-out floor (load.Bare).
+type benchPool interface {
+	Addr() string
+	Connections() int
+	Shares() uint64
+	Close(context.Context) error
 }
 
 // startStore starts a Redis share store and checks that Redis answers, so

@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -311,5 +312,54 @@ func TestStartPool(t *testing.T) {
 	}
 	if f := rep.Fanout.Summary(20); f.Rounds < 2 {
 		t.Errorf("%d fan-out rounds reached all 20 miners, want at least 2 in 1.5 s at one block per 300 ms", f.Rounds)
+	}
+}
+
+// TestStartBare runs the tool against the fan-out floor: every miner gets
+// through the handshake, every block reaches every miner, and the shares
+// are answered (unchecked) without a reject.
+func TestStartBare(t *testing.T) {
+	b, err := StartBare(PoolOptions{NewBlockEvery: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	rep, err := Run(context.Background(), Options{Pool: b.Addr(), Miners: 20, Sources: 4, Duration: 1500 * time.Millisecond, Rate: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := rep.Connections; c.WithWork != 20 || c.HandshakeFailed != 0 {
+		t.Errorf("%d of 20 miners got work, %d handshakes failed", c.WithWork, c.HandshakeFailed)
+	}
+	if s := rep.Shares; s.Accepted == 0 || s.Rejected != 0 || b.Shares() < s.Accepted {
+		t.Errorf("accepted %d, rejected %d, server answered %d: want every share answered true", s.Accepted, s.Rejected, b.Shares())
+	}
+	if f := rep.Fanout.Summary(20); f.Rounds < 2 {
+		t.Errorf("%d fan-out rounds reached all 20 miners, want at least 2 in 1.5 s at one block per 300 ms", f.Rounds)
+	}
+	if d := b.Dropped(); d != 0 {
+		t.Errorf("%d miners dropped for a notify that did not fit", d)
+	}
+}
+
+// TestBareRefusesJunk checks the floor server closes a connection that
+// sends a line that is not a JSON request, rather than hanging on it.
+func TestBareRefusesJunk(t *testing.T) {
+	b, err := StartBare(PoolOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	c, err := net.DialTimeout("tcp", b.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("\x00\x01 not json\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 64)); err == nil {
+		t.Fatalf("read %d bytes, want the connection closed", n)
 	}
 }

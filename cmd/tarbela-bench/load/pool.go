@@ -101,7 +101,7 @@ func StartPool(o PoolOptions) (*Pool, error) {
 	}
 	p.Server = srv
 	p.height.Store(vectorHeight)
-	w, err := p.nextWork(0)
+	w, err := syntheticWork(0, p.height.Load())
 	if err != nil {
 		return nil, err
 	}
@@ -115,16 +115,17 @@ func StartPool(o PoolOptions) (*Pool, error) {
 	return p, nil
 }
 
-// nextWork builds the synthetic job for block n (0 is the recorded one): a
-// prevhash that differs per n, the current time, a network target of 1.
-func (p *Pool) nextWork(n uint64) (share.Work, error) {
+// syntheticWork builds the synthetic job for block n (0 is the recorded
+// one) at height: a prevhash that differs per n, the current time, a
+// network target of 1.
+func syntheticWork(n uint64, height int64) (share.Work, error) {
 	j, err := share.JobFromNotify(json.RawMessage(VectorNotify), VectorExtranonce2Size)
 	if err != nil {
 		return nil, fmt.Errorf("in-process pool: vector job: %w", err)
 	}
 	j.ID = strconv.FormatUint(n+1, 16)
 	binary.LittleEndian.PutUint64(j.PrevHash[:8], binary.LittleEndian.Uint64(j.PrevHash[:8])+n)
-	j.Height = p.height.Load()
+	j.Height = height
 	j.CurTime = uint32(time.Now().Unix())
 	j.NetTarget = share.Target{0: 1}
 	j.Clean = true
@@ -142,7 +143,7 @@ func (p *Pool) blocks(every time.Duration, log *zap.Logger) {
 		case <-t.C:
 		}
 		p.height.Add(1)
-		w, err := p.nextWork(n)
+		w, err := syntheticWork(n, p.height.Load())
 		if err != nil {
 			log.Error("building a synthetic job", zap.Error(err))
 			return
@@ -153,6 +154,12 @@ func (p *Pool) blocks(every time.Duration, log *zap.Logger) {
 
 // Addr is the Stratum address.
 func (p *Pool) Addr() string { return p.Server.Addr().String() }
+
+// Connections returns the server's open connections.
+func (p *Pool) Connections() int { return p.Server.Connections() }
+
+// Shares returns the accepted shares counted so far.
+func (p *Pool) Shares() uint64 { return p.Counter.Shares() }
 
 // Close stops the pool.
 func (p *Pool) Close(ctx context.Context) error {
