@@ -3,10 +3,13 @@ package stratum
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,11 +111,105 @@ func (discardStore) AddBlock(*share.BlockRecord) error { return nil }
 // authorized local sessions and waits until every miner has read it.
 func BenchmarkPublish1000(b *testing.B) {
 	const miners = 1000
-	e := startServer(b, func(o *Options) { o.Log = zap.NewNop() })
-	var notifies atomic.Int64
+	f := startFanout(b, miners)
+	jobs := []*share.Job{vectorJob(b, f.e.vec), vectorJob(b, f.e.vec)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		f.e.srv.Publish(fakeWork{job: jobs[i%2], clean: i%2 == 0})
+		f.wait(b)
+	}
+	b.StopTimer()
+	if n := f.e.srv.Connections(); n != miners {
+		b.Fatalf("%d of %d miners still connected", n, miners)
+	}
+}
+
+// BenchmarkFanoutFloor compares, in the same run and alternately, Publish
+// to N sessions with the floor of a fan-out: the same notify line, encoded
+// once, written to the same sockets with one non-blocking write each and
+// nothing else (no session lock, job table, per-session id or encoding),
+// from as many goroutines as Publish uses. Both wait until every miner has
+// read the line. It reports both per miner and their ratio, which is what
+// Tarbela adds to the system calls on this machine. (N stays well under
+// the 20,000 open files of one process: each miner is two sockets here.)
+func BenchmarkFanoutFloor(b *testing.B) {
+	for _, miners := range []int{1000, 5000} {
+		b.Run(fmt.Sprintf("miners=%d", miners), func(b *testing.B) {
+			f := startFanout(b, miners)
+			jobs := []*share.Job{vectorJob(b, f.e.vec), vectorJob(b, f.e.vec)}
+			line := share.AppendNotify(nil, "1", jobs[0], true)
+			sessions := f.e.srv.snapshot()
+			var publish, floor time.Duration
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				t0 := time.Now()
+				f.e.srv.Publish(fakeWork{job: jobs[i%2], clean: true})
+				f.wait(b)
+				t1 := time.Now()
+				writeAllRaw(b, sessions, line)
+				f.wait(b)
+				publish += t1.Sub(t0)
+				floor += time.Since(t1)
+			}
+			b.StopTimer()
+			n := float64(b.N) * float64(miners)
+			b.ReportMetric(float64(publish.Nanoseconds())/n, "publish-ns/miner")
+			b.ReportMetric(float64(floor.Nanoseconds())/n, "floor-ns/miner")
+			b.ReportMetric(float64(publish)/float64(floor), "publish/floor")
+			if c := f.e.srv.Connections(); c != miners {
+				b.Fatalf("%d of %d miners still connected", c, miners)
+			}
+		})
+	}
+}
+
+// writeAllRaw is the floor of BenchmarkFanoutFloor: line written to every
+// session's socket with one non-blocking write, shared among GOMAXPROCS
+// goroutines in chunks as Publish does.
+func writeAllRaw(b *testing.B, sessions []*session, line []byte) {
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		short atomic.Int64
+	)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				end := int(next.Add(publishChunk))
+				start := end - publishChunk
+				if start >= len(sessions) {
+					return
+				}
+				for _, s := range sessions[start:min(end, len(sessions))] {
+					if n, err := s.out.raw.tryWrite(line); err != nil || n != len(line) {
+						short.Add(1)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if short.Load() > 0 {
+		b.Fatalf("%d sockets did not take the whole line", short.Load())
+	}
+}
+
+// fanout is a Stratum server with N subscribed and authorized miners over
+// loopback TCP whose readers count the notifies they get.
+type fanout struct {
+	e        *testEnv
+	notifies atomic.Int64
+	want     int64
+	miners   int64
+}
+
+// startFanout connects miners and waits until each has its first job.
+func startFanout(b *testing.B, miners int) *fanout {
+	f := &fanout{e: startServer(b, func(o *Options) { o.Log = zap.NewNop() }), miners: int64(miners)}
 	ready := make(chan struct{}, miners)
 	for i := range miners {
-		conn, err := net.DialTimeout("tcp", e.srv.Addr().String(), ioWait)
+		conn, err := net.DialTimeout("tcp", f.e.srv.Addr().String(), ioWait)
 		if err != nil {
 			b.Fatalf("miner %d: %v", i, err)
 		}
@@ -135,7 +232,7 @@ func BenchmarkPublish1000(b *testing.B) {
 						ready <- struct{}{}
 						continue
 					}
-					notifies.Add(1)
+					f.notifies.Add(1)
 				}
 			}
 		}()
@@ -147,24 +244,18 @@ func BenchmarkPublish1000(b *testing.B) {
 			b.Fatal("miners did not all get their first job")
 		}
 	}
-	jobs := []*share.Job{vectorJob(b, e.vec), vectorJob(b, e.vec)}
-	b.ReportAllocs()
-	b.ResetTimer()
-	var want int64
-	for i := 0; b.Loop(); i++ {
-		e.srv.Publish(fakeWork{job: jobs[i%2], clean: i%2 == 0})
-		want += miners
-		deadline := time.Now().Add(ioWait)
-		for notifies.Load() < want {
-			if time.Now().After(deadline) {
-				b.Fatalf("only %d of %d notifies arrived", notifies.Load(), want)
-			}
-			time.Sleep(50 * time.Microsecond)
+	return f
+}
+
+// wait waits until every miner has read one more notify.
+func (f *fanout) wait(b *testing.B) {
+	f.want += f.miners
+	deadline := time.Now().Add(ioWait)
+	for f.notifies.Load() < f.want {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d notifies arrived", f.notifies.Load(), f.want)
 		}
-	}
-	b.StopTimer()
-	if n := e.srv.Connections(); n != miners {
-		b.Fatalf("%d of %d miners still connected", n, miners)
+		time.Sleep(50 * time.Microsecond)
 	}
 }
 

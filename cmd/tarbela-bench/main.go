@@ -8,7 +8,10 @@
 // Stratum server in process on a synthetic job that never yields a block,
 // for share-rate figures without a node; with --redis it records every share
 // in Redis (share/redisstore) and acknowledges it only once recorded, and
-// --cpuprofile profiles it. The logic lives in package load.
+// --cpuprofile profiles it; with --bare it runs the fan-out floor instead
+// (load.Bare: one write system call per miner per new block and nothing
+// else), so the same tool can show how much of a fan-out figure is the
+// machine. The logic lives in package load.
 package main
 
 import (
@@ -51,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: tarbela-bench --pool HOST:PORT [flags]   load a pool")
 		fmt.Fprintln(stderr, "       tarbela-bench --combine FILE...           merge --json reports")
 		fmt.Fprintln(stderr, "       tarbela-bench pool [flags]                run an in-process pool on a synthetic job")
+		fmt.Fprintln(stderr, "       tarbela-bench pool --bare [flags]         run the fan-out floor to compare a pool with")
 		fs.PrintDefaults()
 	}
 	var (
