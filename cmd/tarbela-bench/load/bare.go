@@ -64,15 +64,7 @@ type bareConn struct {
 // NewBlockEvery (the other fields are a pool's and are ignored); stop it
 // with Close.
 func StartBare(o PoolOptions) (*Bare, error) {
-	if o.Listen == "" {
-		o.Listen = "127.0.0.1:0"
-	}
-	if o.Difficulty == 0 {
-		o.Difficulty = 1e-12
-	}
-	if o.Log == nil {
-		o.Log = zap.NewNop()
-	}
+	o = o.withDefaults()
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("bare server: %w", err)
@@ -117,29 +109,17 @@ func (b *Bare) accept() {
 			time.Sleep(10 * time.Millisecond) // e.g. EMFILE: back off, then retry
 			continue
 		}
-		bc := &bareConn{c: c, rc: rawConnOf(c)}
-		if bc.rc == nil {
+		rc, err := c.(*net.TCPConn).SyscallConn()
+		if err != nil {
 			c.Close()
 			continue
 		}
+		bc := &bareConn{c: c, rc: rc}
 		b.mu.Lock()
 		b.live[bc] = struct{}{}
 		b.mu.Unlock()
 		go b.serve(bc)
 	}
-}
-
-// rawConnOf returns c's RawConn, or nil.
-func rawConnOf(c net.Conn) syscall.RawConn {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
 }
 
 // serve answers one connection's requests until it closes.

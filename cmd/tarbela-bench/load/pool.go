@@ -71,8 +71,8 @@ type Pool struct {
 	once   sync.Once
 }
 
-// StartPool starts a pool; stop it with Close.
-func StartPool(o PoolOptions) (*Pool, error) {
+// withDefaults fills in the defaults the fields' comments give.
+func (o PoolOptions) withDefaults() PoolOptions {
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:0"
 	}
@@ -82,6 +82,12 @@ func StartPool(o PoolOptions) (*Pool, error) {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
+	return o
+}
+
+// StartPool starts a pool; stop it with Close.
+func StartPool(o PoolOptions) (*Pool, error) {
+	o = o.withDefaults()
 	p := &Pool{stop: make(chan struct{}), Counter: &CountingStore{Next: o.Store}}
 	v := share.NewValidator(share.ValidatorOptions{Store: p.Counter, Blocks: noBlocks{}, Log: o.Log})
 	srv, err := stratum.NewServer(stratum.Options{
