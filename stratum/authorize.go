@@ -14,18 +14,18 @@ import (
 // chooses the job (in solo mode the coinbase pays it). A password option
 // d=N fixes the session's difficulty and turns vardiff off.
 func (s *session) handleAuthorize(req *request) error {
-	p, err := arrayParams(req)
-	if err != nil {
+	var p args
+	if err := arrayParams(req, &p); err != nil {
 		return err
 	}
-	user, ok, err := stringParam(req, p, 0, "username")
+	user, ok, err := stringParam(req, &p, 0, "username")
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return &protocolError{"Invalid params: mining.authorize needs a username"}
 	}
-	pass, _, err := stringParam(req, p, 1, "password")
+	pass, _, err := stringArg(req, &p, 1, "password")
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func (s *session) handleAuthorize(req *request) error {
 	s.log.Debug("authorized", zap.String("worker", w.Name))
 	s.replyResult(req.id, "true")
 	now := time.Now()
-	if d, ok := passwordDifficulty(pass); ok {
+	if d, ok := passwordDifficulty(string(pass)); ok {
 		o := s.srv.difficulty()
 		s.fixed = true
 		s.setDifficulty(clampDifficulty(d, o.Min, o.Max))
