@@ -1,9 +1,9 @@
 package stratum
 
 import (
+	"bytes"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -43,10 +43,14 @@ func (s *session) handleAuthorize(req *request) error {
 	if !s.authorized {
 		s.authorized, s.account = true, w.Account
 	}
-	s.log.Debug("authorized", zap.String("worker", w.Name))
+	// Checked first: the field would be allocated even when debug is off,
+	// and every connection authorizes.
+	if ce := s.log.Check(zap.DebugLevel, "authorized"); ce != nil {
+		ce.Write(zap.String("worker", w.Name))
+	}
 	s.replyResult(req.id, "true")
 	now := time.Now()
-	if d, ok := passwordDifficulty(string(pass)); ok {
+	if d, ok := passwordDifficulty(pass); ok {
 		o := s.srv.difficulty()
 		s.fixed = true
 		s.setDifficulty(clampDifficulty(d, o.Min, o.Max))
@@ -57,13 +61,13 @@ func (s *session) handleAuthorize(req *request) error {
 
 // passwordDifficulty finds a d=N option in a comma-separated password such
 // as "x", "d=512", "x,d=0.001" or "d=64,foo".
-func passwordDifficulty(pass string) (float64, bool) {
-	for opt := range strings.SplitSeq(pass, ",") {
-		v, found := strings.CutPrefix(strings.TrimSpace(opt), "d=")
+func passwordDifficulty(pass []byte) (float64, bool) {
+	for opt := range bytes.SplitSeq(pass, []byte(",")) {
+		v, found := bytes.CutPrefix(bytes.TrimSpace(opt), []byte("d="))
 		if !found {
 			continue
 		}
-		d, err := strconv.ParseFloat(v, 64)
+		d, err := strconv.ParseFloat(string(v), 64)
 		if err == nil && d > 0 && !math.IsInf(d, 0) {
 			return d, true
 		}

@@ -343,12 +343,22 @@ func stringParams(params []byte, out *[maxParams][]byte, method string) (int, er
 
 // appendResult appends a success reply with a raw JSON result.
 func appendResult(dst, id []byte, result string) []byte {
+	dst = appendResultStart(dst, id)
+	dst = append(dst, result...)
+	return appendResultEnd(dst)
+}
+
+// appendResultStart appends a success reply up to its result, for a result
+// that is encoded in place (appendResultEnd closes it): the handshake's
+// replies are built without an intermediate string.
+func appendResultStart(dst, id []byte) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = append(dst, id...)
-	dst = append(dst, `,"result":`...)
-	dst = append(dst, result...)
-	return append(dst, ",\"error\":null}\n"...)
+	return append(dst, `,"result":`...)
 }
+
+// appendResultEnd closes a reply begun with appendResultStart.
+func appendResultEnd(dst []byte) []byte { return append(dst, ",\"error\":null}\n"...) }
 
 // appendError appends an error reply [code, message, null] with the given
 // raw JSON result (null, or false for submit and authorize).

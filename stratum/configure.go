@@ -37,9 +37,7 @@ func (s *session) handleConfigure(req *request) error {
 	}
 	// The reply is built in place: one field per extension, in order.
 	b := getBuf()
-	*b = append(*b, `{"id":`...)
-	*b = append(*b, req.id...)
-	*b = append(*b, `,"result":{`...)
+	*b = append(appendResultStart(*b, req.id), '{')
 	first := true
 	field := func(name []byte, value string) {
 		if !first {
@@ -103,7 +101,7 @@ func (s *session) handleConfigure(req *request) error {
 		putBuf(b)
 		return failed
 	}
-	*b = append(*b, "},\"error\":null}\n"...)
+	*b = appendResultEnd(append(*b, '}'))
 	s.send(b)
 	if newFloor > 0 {
 		s.raiseFloor(newFloor, time.Now())

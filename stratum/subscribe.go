@@ -41,12 +41,15 @@ func (s *session) handleSubscribe(req *request) error {
 		s.en1v = v
 		binary.BigEndian.PutUint32(s.en1[:], v)
 		s.subscribed = true
-		s.log.Debug("subscribed", zap.ByteString("agent", agent), zap.String("extranonce1", hex.EncodeToString(s.en1[:])))
+		// Checked first: the fields would be allocated even when debug
+		// is off, and every connection subscribes.
+		if ce := s.log.Check(zap.DebugLevel, "subscribed"); ce != nil {
+			ce.Write(zap.ByteString("agent", agent), zap.String("extranonce1", hex.EncodeToString(s.en1[:])))
+		}
 	}
-	en1 := hex.EncodeToString(s.en1[:])
-	result := `[[["mining.set_difficulty","` + en1 + `"],["mining.notify","` + en1 + `"]],"` + en1 + `",` +
-		strconv.Itoa(s.srv.o.Extranonce2Size) + `]`
-	s.replyResult(req.id, result)
+	b := getBuf()
+	*b = appendResultEnd(appendSubscribeResult(appendResultStart(*b, req.id), s.en1[:], s.srv.o.Extranonce2Size))
+	s.send(b)
 	s.becomeReady(time.Now())
 	return nil
 }
@@ -62,4 +65,19 @@ func parseSessionID(b []byte) (uint32, bool) {
 		return 0, false
 	}
 	return binary.BigEndian.Uint32(v[:]), true
+}
+
+// appendSubscribeResult appends subscribe's result: the subscriptions (both
+// under the extranonce1 as session id), extranonce1 and the extranonce2
+// size.
+func appendSubscribeResult(dst, en1 []byte, en2Size int) []byte {
+	dst = append(dst, `[[["mining.set_difficulty","`...)
+	dst = hex.AppendEncode(dst, en1)
+	dst = append(dst, `"],["mining.notify","`...)
+	dst = hex.AppendEncode(dst, en1)
+	dst = append(dst, `"]],"`...)
+	dst = hex.AppendEncode(dst, en1)
+	dst = append(dst, `",`...)
+	dst = strconv.AppendInt(dst, int64(en2Size), 10)
+	return append(dst, ']')
 }

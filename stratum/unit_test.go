@@ -255,7 +255,7 @@ func TestPasswordDifficulty(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.pass, func(t *testing.T) {
-			d, ok := passwordDifficulty(tc.pass)
+			d, ok := passwordDifficulty([]byte(tc.pass))
 			if d != tc.want || ok != tc.ok {
 				t.Fatalf("got %v %v", d, ok)
 			}
