@@ -51,7 +51,7 @@ func (s *session) handleConfigure(req *request) error {
 	var newFloor float64
 	var failed error
 	if exts != nil && !isNull(exts) {
-		_ = eachElement(exts, func(v []byte) {
+		_ = eachItem(exts, func(_, v []byte) {
 			if failed != nil {
 				return
 			}
@@ -119,7 +119,7 @@ func validExtensions(raw []byte) bool {
 		return false
 	}
 	ok := true
-	err := eachElement(raw, func(v []byte) {
+	err := eachItem(raw, func(_, v []byte) {
 		if v[0] != '"' && !isNull(v) {
 			ok = false
 		}
@@ -135,8 +135,8 @@ func option(opts []byte, name string) []byte {
 		return nil
 	}
 	var found []byte
-	_ = eachMember(opts, func(key, v []byte) {
-		if string(key) == name {
+	_ = eachItem(opts, func(key, v []byte) {
+		if k, err := stringValue(key); err == nil && string(k) == name {
 			found = v
 		}
 	})
@@ -157,34 +157,11 @@ func minerMask(opts []byte) (uint32, error) {
 	if err != nil {
 		return 0, &protocolError{"Invalid params: version-rolling.mask must be a hex string"}
 	}
-	v, ok := parseHex32(s)
-	if !ok {
+	v, err := strconv.ParseUint(string(s), 16, 32)
+	if err != nil || len(s) == 0 || len(s) > 8 {
 		return 0, &protocolError{"Invalid params: version-rolling.mask must be up to 8 hex digits, got " + strconv.Quote(shorten(string(s)))}
 	}
-	return v, nil
-}
-
-// parseHex32 reads 1 to 8 hex digits, either case, without a prefix.
-func parseHex32(s []byte) (uint32, bool) {
-	if len(s) == 0 || len(s) > 8 {
-		return 0, false
-	}
-	var v uint32
-	for _, c := range s {
-		var d byte
-		switch {
-		case c >= '0' && c <= '9':
-			d = c - '0'
-		case c >= 'a' && c <= 'f':
-			d = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		v = v<<4 | uint32(d)
-	}
-	return v, true
+	return uint32(v), nil
 }
 
 // numberOption reads a positive finite number (or a numeric string) option.

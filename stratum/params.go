@@ -42,7 +42,7 @@ func arrayParams(req *request, a *args) error {
 	if req.params[0] != '[' {
 		return &protocolError{"Invalid params: " + string(req.method) + " params must be an array"}
 	}
-	return eachElement(req.params, func(v []byte) {
+	return eachItem(req.params, func(_, v []byte) {
 		if a.n < maxArgs {
 			a.v[a.n] = v
 		}
@@ -50,83 +50,19 @@ func arrayParams(req *request, a *args) error {
 	})
 }
 
-// eachElement calls fn with the raw JSON of each element of the array b
-// (whose first byte is '['), in order, checking the array's syntax.
-func eachElement(b []byte, fn func(v []byte)) error {
-	i := skipSpace(b, 1)
-	if i < len(b) && b[i] == ']' {
-		if skipSpace(b, i+1) != len(b) {
-			return &protocolError{"Parse error: trailing data after an array"}
-		}
-		return nil
+// eachItem calls fn with each element of the array b (key nil), or each
+// member of the object b (key the raw quoted key; see memberKey), in order,
+// checking b's syntax. b starts with '[' or '{' and holds nothing after
+// the container.
+func eachItem(b []byte, fn func(key, v []byte)) error {
+	end, err := skipContainer(b, 0, 1, fn)
+	if err != nil {
+		return err
 	}
-	for {
-		end, err := skipValue(b, i, 1)
-		if err != nil {
-			return err
-		}
-		fn(b[i:end])
-		i = skipSpace(b, end)
-		if i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
-			continue
-		}
-		if i < len(b) && b[i] == ']' {
-			if skipSpace(b, i+1) != len(b) {
-				return &protocolError{"Parse error: trailing data after an array"}
-			}
-			return nil
-		}
-		return &protocolError{"Parse error: expected ',' or ']' at byte " + strconv.Itoa(i)}
+	if skipSpace(b, end) != len(b) {
+		return &protocolError{"Parse error: trailing data after a container"}
 	}
-}
-
-// eachMember calls fn with the decoded key and raw JSON value of each member
-// of the object b (whose first byte is '{'), in order, checking the
-// object's syntax. A key with escapes is decoded into a new slice.
-func eachMember(b []byte, fn func(key, v []byte)) error {
-	i := skipSpace(b, 1)
-	if i < len(b) && b[i] == '}' {
-		if skipSpace(b, i+1) != len(b) {
-			return &protocolError{"Parse error: trailing data after an object"}
-		}
-		return nil
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return &protocolError{"Parse error: expected a quoted key at byte " + strconv.Itoa(i)}
-		}
-		kEnd, err := skipString(b, i)
-		if err != nil {
-			return err
-		}
-		key, err := stringValue(b[i:kEnd])
-		if err != nil {
-			return err
-		}
-		i = skipSpace(b, kEnd)
-		if i >= len(b) || b[i] != ':' {
-			return &protocolError{"Parse error: expected ':' at byte " + strconv.Itoa(i)}
-		}
-		i = skipSpace(b, i+1)
-		end, err := skipValue(b, i, 1)
-		if err != nil {
-			return err
-		}
-		fn(key, b[i:end])
-		i = skipSpace(b, end)
-		if i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
-			continue
-		}
-		if i < len(b) && b[i] == '}' {
-			if skipSpace(b, i+1) != len(b) {
-				return &protocolError{"Parse error: trailing data after an object"}
-			}
-			return nil
-		}
-		return &protocolError{"Parse error: expected ',' or '}' at byte " + strconv.Itoa(i)}
-	}
+	return nil
 }
 
 // isNull reports whether a raw element is JSON null.

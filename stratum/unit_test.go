@@ -629,31 +629,34 @@ func TestArrayParams(t *testing.T) {
 	}
 }
 
-// TestEachMember: members come in order with decoded keys, and a malformed
-// object is an error.
-func TestEachMember(t *testing.T) {
+// TestEachItem: elements and members come in order, members with their
+// raw keys, and a malformed container is an error.
+func TestEachItem(t *testing.T) {
 	tests := []struct {
-		name, obj string
-		want      []string
-		wantErr   bool
+		name, in string
+		want     []string
+		wantErr  bool
 	}{
-		{"empty", `{ }`, nil, false},
-		{"two", `{"a":1, "b" : [true]}`, []string{"a=1", "b=[true]"}, false},
-		{"escaped key", `{"a\u002eb":"x"}`, []string{`a.b="x"`}, false},
+		{"empty object", `{ }`, nil, false},
+		{"empty array", `[ ]`, nil, false},
+		{"members", `{"a":1, "b" : [true]}`, []string{`"a"=1`, `"b"=[true]`}, false},
+		{"escaped key", `{"a\u002eb":"x"}`, []string{`"a\u002eb"="x"`}, false},
+		{"elements", `[1, {"a":[2]} ,"x"]`, []string{`=1`, `={"a":[2]}`, `="x"`}, false},
 		{"missing colon", `{"a" 1}`, nil, true},
 		{"key not a string", `{a:1}`, nil, true},
 		{"unterminated", `{"a":1`, nil, true},
+		{"missing comma", `[1 2]`, nil, true},
 		{"trailing", `{"a":1}x`, nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			err := eachMember([]byte(tc.obj), func(k, v []byte) { got = append(got, string(k)+"="+string(v)) })
+			err := eachItem([]byte(tc.in), func(k, v []byte) { got = append(got, string(k)+"="+string(v)) })
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
 			}
 			if !tc.wantErr && !slices.Equal(got, tc.want) {
-				t.Fatalf("members %q, want %q", got, tc.want)
+				t.Fatalf("items %q, want %q", got, tc.want)
 			}
 		})
 	}
