@@ -1,9 +1,9 @@
 package stratum
 
 import (
+	"bytes"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,18 +14,18 @@ import (
 // chooses the job (in solo mode the coinbase pays it). A password option
 // d=N fixes the session's difficulty and turns vardiff off.
 func (s *session) handleAuthorize(req *request) error {
-	p, err := arrayParams(req)
-	if err != nil {
+	var p args
+	if err := arrayParams(req, &p); err != nil {
 		return err
 	}
-	user, ok, err := stringParam(req, p, 0, "username")
+	user, ok, err := stringParam(req, &p, 0, "username")
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return &protocolError{"Invalid params: mining.authorize needs a username"}
 	}
-	pass, _, err := stringParam(req, p, 1, "password")
+	pass, _, err := stringArg(req, &p, 1, "password")
 	if err != nil {
 		return err
 	}
@@ -43,7 +43,11 @@ func (s *session) handleAuthorize(req *request) error {
 	if !s.authorized {
 		s.authorized, s.account = true, w.Account
 	}
-	s.log.Debug("authorized", zap.String("worker", w.Name))
+	// Checked first: the field would be allocated even when debug is off,
+	// and every connection authorizes.
+	if ce := s.log.Check(zap.DebugLevel, "authorized"); ce != nil {
+		ce.Write(zap.String("worker", w.Name))
+	}
 	s.replyResult(req.id, "true")
 	now := time.Now()
 	if d, ok := passwordDifficulty(pass); ok {
@@ -57,13 +61,13 @@ func (s *session) handleAuthorize(req *request) error {
 
 // passwordDifficulty finds a d=N option in a comma-separated password such
 // as "x", "d=512", "x,d=0.001" or "d=64,foo".
-func passwordDifficulty(pass string) (float64, bool) {
-	for opt := range strings.SplitSeq(pass, ",") {
-		v, found := strings.CutPrefix(strings.TrimSpace(opt), "d=")
+func passwordDifficulty(pass []byte) (float64, bool) {
+	for opt := range bytes.SplitSeq(pass, []byte(",")) {
+		v, found := bytes.CutPrefix(bytes.TrimSpace(opt), []byte("d="))
 		if !found {
 			continue
 		}
-		d, err := strconv.ParseFloat(v, 64)
+		d, err := strconv.ParseFloat(string(v), 64)
 		if err == nil && d > 0 && !math.IsInf(d, 0) {
 			return d, true
 		}

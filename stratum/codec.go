@@ -137,7 +137,7 @@ func skipValue(b []byte, i, depth int) (int, error) {
 		if depth >= maxNesting {
 			return 0, &protocolError{"Parse error: values nested too deeply"}
 		}
-		return skipContainer(b, i, depth+1)
+		return skipContainer(b, i, depth+1, nil)
 	case c == 't':
 		return skipLiteral(b, i, "true")
 	case c == 'f':
@@ -150,7 +150,11 @@ func skipValue(b []byte, i, depth int) (int, error) {
 	return 0, &protocolError{"Parse error: unexpected " + strconv.QuoteRune(rune(b[i])) + " at byte " + strconv.Itoa(i)}
 }
 
-func skipContainer(b []byte, i, depth int) (int, error) {
+// skipContainer returns the index just past the array or object starting
+// at b[i], checking its syntax. fn, when not nil, is called with each
+// element (key nil) or member (key the raw quoted key) of this container,
+// not of nested ones, as it is reached.
+func skipContainer(b []byte, i, depth int, fn func(key, v []byte)) (int, error) {
 	closer, object := byte(']'), b[i] == '{'
 	if object {
 		closer = '}'
@@ -160,24 +164,30 @@ func skipContainer(b []byte, i, depth int) (int, error) {
 		return i + 1, nil
 	}
 	for {
-		var err error
+		var key []byte
 		if object {
 			if i >= len(b) || b[i] != '"' {
 				return 0, &protocolError{"Parse error: expected a quoted key at byte " + strconv.Itoa(i)}
 			}
-			if i, err = skipString(b, i); err != nil {
+			end, err := skipString(b, i)
+			if err != nil {
 				return 0, err
 			}
-			i = skipSpace(b, i)
+			key = b[i:end]
+			i = skipSpace(b, end)
 			if i >= len(b) || b[i] != ':' {
 				return 0, &protocolError{"Parse error: expected ':' at byte " + strconv.Itoa(i)}
 			}
 			i = skipSpace(b, i+1)
 		}
-		if i, err = skipValue(b, i, depth); err != nil {
+		end, err := skipValue(b, i, depth)
+		if err != nil {
 			return 0, err
 		}
-		i = skipSpace(b, i)
+		if fn != nil {
+			fn(key, b[i:end])
+		}
+		i = skipSpace(b, end)
 		if i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 			continue
@@ -343,12 +353,22 @@ func stringParams(params []byte, out *[maxParams][]byte, method string) (int, er
 
 // appendResult appends a success reply with a raw JSON result.
 func appendResult(dst, id []byte, result string) []byte {
+	dst = appendResultStart(dst, id)
+	dst = append(dst, result...)
+	return appendResultEnd(dst)
+}
+
+// appendResultStart appends a success reply up to its result, for a result
+// that is encoded in place (appendResultEnd closes it): the handshake's
+// replies are built without an intermediate string.
+func appendResultStart(dst, id []byte) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = append(dst, id...)
-	dst = append(dst, `,"result":`...)
-	dst = append(dst, result...)
-	return append(dst, ",\"error\":null}\n"...)
+	return append(dst, `,"result":`...)
 }
+
+// appendResultEnd closes a reply begun with appendResultStart.
+func appendResultEnd(dst []byte) []byte { return append(dst, ",\"error\":null}\n"...) }
 
 // appendError appends an error reply [code, message, null] with the given
 // raw JSON result (null, or false for submit and authorize).

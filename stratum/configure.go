@@ -1,8 +1,9 @@
 package stratum
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"math"
 	"strconv"
 	"time"
@@ -16,116 +17,190 @@ import (
 // minimum-difficulty sets a difficulty floor; subscribe-extranonce and info
 // are acknowledged; any other extension is answered false.
 func (s *session) handleConfigure(req *request) error {
-	p, err := arrayParams(req)
-	if err != nil {
+	var p args
+	if err := arrayParams(req, &p); err != nil {
 		return err
 	}
-	if len(p) < 1 {
+	if p.len() < 1 {
 		return &protocolError{"Invalid params: mining.configure needs a list of extensions"}
 	}
-	var exts []string
-	if err := json.Unmarshal(p[0], &exts); err != nil {
+	exts := p.at(0)
+	if !validExtensions(exts) {
 		return &protocolError{"Invalid params: mining.configure extensions must be a list of strings"}
 	}
-	var opts map[string]json.RawMessage
-	if len(p) > 1 && !isNull(p[1]) {
-		if err := json.Unmarshal(p[1], &opts); err != nil {
+	var opts []byte
+	if o := p.at(1); o != nil && !isNull(o) {
+		if o[0] != '{' {
 			return &protocolError{"Invalid params: mining.configure options must be an object"}
 		}
+		opts = o
 	}
-	out := make([]byte, 0, 128)
-	out = append(out, '{')
-	field := func(name string, value []byte) {
-		if len(out) > 1 {
-			out = append(out, ',')
+	// The reply is built in place: one field per extension, in order.
+	b := getBuf()
+	*b = append(appendResultStart(*b, req.id), '{')
+	first := true
+	field := func(name []byte, value string) {
+		if !first {
+			*b = append(*b, ',')
 		}
-		out = appendJSONString(out, name)
-		out = append(out, ':')
-		out = append(out, value...)
+		first = false
+		*b = appendJSONString(*b, string(name))
+		*b = append(*b, ':')
+		*b = append(*b, value...)
 	}
 	var newFloor float64
-	for _, ext := range exts {
-		switch ext {
-		case "version-rolling":
-			if s.srv.o.DisableVersionRolling {
-				field(ext, []byte("false"))
-				continue
+	var failed error
+	if exts != nil && !isNull(exts) {
+		_ = eachItem(exts, func(_, v []byte) {
+			if failed != nil {
+				return
 			}
-			mask, err := minerMask(opts)
-			if err != nil {
-				return err
+			var ext []byte
+			if !isNull(v) {
+				if ext, failed = stringValue(v); failed != nil {
+					return
+				}
 			}
-			s.mask = s.srv.o.VersionMask & mask
-			field(ext, []byte("true"))
-			var m [4]byte
-			m[0], m[1], m[2], m[3] = byte(s.mask>>24), byte(s.mask>>16), byte(s.mask>>8), byte(s.mask)
-			field("version-rolling.mask", []byte(`"`+hex.EncodeToString(m[:])+`"`))
-		case "minimum-difficulty":
-			d, ok := numberOption(opts, "minimum-difficulty.value")
-			if !ok {
-				field(ext, []byte("false"))
-				continue
+			switch string(ext) {
+			case "version-rolling":
+				if s.srv.o.DisableVersionRolling {
+					field(ext, "false")
+					return
+				}
+				var mask uint32
+				if mask, failed = minerMask(opts); failed != nil {
+					return
+				}
+				s.mask = s.srv.o.VersionMask & mask
+				field(ext, "true")
+				// The granted mask, as 8 hex digits in quotes.
+				var m [4]byte
+				binary.BigEndian.PutUint32(m[:], s.mask)
+				field([]byte("version-rolling.mask"), `"`)
+				*b = hex.AppendEncode(*b, m[:])
+				*b = append(*b, '"')
+			case "minimum-difficulty":
+				d, ok := numberOption(opts, "minimum-difficulty.value")
+				if !ok {
+					field(ext, "false")
+					return
+				}
+				newFloor = d
+				field(ext, "true")
+			case "subscribe-extranonce", "info":
+				if string(ext) == "info" {
+					s.log.Debug("miner info", zap.ByteString("options", opts))
+				}
+				field(ext, "true")
+			default:
+				field(ext, "false")
 			}
-			newFloor = d
-			field(ext, []byte("true"))
-		case "subscribe-extranonce", "info":
-			if ext == "info" {
-				s.log.Debug("miner info", zap.Any("options", opts))
-			}
-			field(ext, []byte("true"))
-		default:
-			field(ext, []byte("false"))
-		}
+		})
 	}
-	out = append(out, '}')
-	s.replyResult(req.id, string(out))
+	if failed != nil {
+		putBuf(b)
+		return failed
+	}
+	*b = appendResultEnd(append(*b, '}'))
+	s.send(b)
 	if newFloor > 0 {
 		s.raiseFloor(newFloor, time.Now())
 	}
 	return nil
 }
 
-// minerMask reads version-rolling.mask (8 hex digits; all bits when absent,
-// as BIP310 lets the server choose).
-func minerMask(opts map[string]json.RawMessage) (uint32, error) {
-	raw, ok := opts["version-rolling.mask"]
-	if !ok || isNull(raw) {
+// validExtensions reports whether raw is null or a list whose elements are
+// strings (or null, read as an empty name).
+func validExtensions(raw []byte) bool {
+	if isNull(raw) {
+		return true
+	}
+	if raw[0] != '[' {
+		return false
+	}
+	ok := true
+	err := eachItem(raw, func(_, v []byte) {
+		if v[0] != '"' && !isNull(v) {
+			ok = false
+		}
+	})
+	return ok && err == nil
+}
+
+// option returns the raw value of the option name in the options object
+// opts (nil when opts is nil or has no such option). When the name occurs
+// more than once, the last one counts.
+func option(opts []byte, name string) []byte {
+	if opts == nil {
+		return nil
+	}
+	var found []byte
+	_ = eachItem(opts, func(key, v []byte) {
+		if k, err := stringValue(key); err == nil && string(k) == name {
+			found = v
+		}
+	})
+	return found
+}
+
+// minerMask reads version-rolling.mask (1 to 8 hex digits; all bits when
+// absent, as BIP310 lets the server choose).
+func minerMask(opts []byte) (uint32, error) {
+	raw := option(opts, "version-rolling.mask")
+	if raw == nil || isNull(raw) {
 		return math.MaxUint32, nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if raw[0] != '"' {
 		return 0, &protocolError{"Invalid params: version-rolling.mask must be a hex string"}
 	}
-	v, err := strconv.ParseUint(s, 16, 32)
+	s, err := stringValue(raw)
+	if err != nil {
+		return 0, &protocolError{"Invalid params: version-rolling.mask must be a hex string"}
+	}
+	v, err := strconv.ParseUint(string(s), 16, 32)
 	if err != nil || len(s) == 0 || len(s) > 8 {
-		return 0, &protocolError{"Invalid params: version-rolling.mask must be up to 8 hex digits, got " + strconv.Quote(shorten(s))}
+		return 0, &protocolError{"Invalid params: version-rolling.mask must be up to 8 hex digits, got " + strconv.Quote(shorten(string(s)))}
 	}
 	return uint32(v), nil
 }
 
 // numberOption reads a positive finite number (or a numeric string) option.
-func numberOption(opts map[string]json.RawMessage, name string) (float64, bool) {
-	raw, ok := opts[name]
-	if !ok {
+func numberOption(opts []byte, name string) (float64, bool) {
+	raw := option(opts, name)
+	if raw == nil {
 		return 0, false
 	}
 	return positiveNumber(raw)
 }
 
 // positiveNumber decodes a JSON number or numeric string that is positive
-// and finite.
+// and finite. raw need not be valid JSON (the legacy suggest method name
+// carries it): anything else is refused.
 func positiveNumber(raw []byte) (float64, bool) {
-	var d float64
-	if err := json.Unmarshal(raw, &d); err != nil {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return 0, false
-		}
-		if d, err = strconv.ParseFloat(s, 64); err != nil {
-			return 0, false
-		}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return 0, false
 	}
-	return d, d > 0 && !math.IsInf(d, 0) && !math.IsNaN(d)
+	var d float64
+	var err error
+	if raw[0] == '"' {
+		end, serr := skipString(raw, 0)
+		if serr != nil || end != len(raw) {
+			return 0, false
+		}
+		s, serr := stringValue(raw)
+		if serr != nil {
+			return 0, false
+		}
+		d, err = strconv.ParseFloat(string(s), 64)
+	} else {
+		end, nerr := skipNumber(raw, 0)
+		if nerr != nil || end != len(raw) {
+			return 0, false
+		}
+		d, err = strconv.ParseFloat(string(raw), 64)
+	}
+	return d, err == nil && d > 0 && !math.IsInf(d, 0) && !math.IsNaN(d)
 }
 
 // shorten cuts miner-supplied text for an error message.

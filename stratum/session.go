@@ -121,14 +121,14 @@ type session struct {
 
 func newSession(srv *Server, conn net.Conn, addr *addrState) *session {
 	d := srv.difficulty().Initial
-	t, _ := share.TargetFromDifficulty(d) // validated by NewServer
+	t, _ := targets.forDifficulty(d) // validated by NewServer
 	s := &session{
 		srv:       srv,
 		conn:      conn,
 		addr:      addr,
 		connected: time.Now(),
 		diff:      d,
-		target:    targets.intern(t),
+		target:    t,
 	}
 	s.log.s = s
 	if rc := rawConn(conn); rc != nil {
@@ -364,11 +364,11 @@ func (s *session) setDifficulty(d float64) {
 	if d == s.diff {
 		return
 	}
-	t, err := share.TargetFromDifficulty(d)
+	t, err := targets.forDifficulty(d)
 	if err != nil {
 		return
 	}
-	s.diff, s.target = d, targets.intern(t)
+	s.diff, s.target = d, t
 	if !s.ready {
 		return
 	}

@@ -14,24 +14,22 @@ import (
 // reconnecting miner passes when it is ours and free. A second subscribe on
 // the same connection gets the same answer.
 func (s *session) handleSubscribe(req *request) error {
-	p, err := arrayParams(req)
-	if err != nil {
+	var p args
+	if err := arrayParams(req, &p); err != nil {
 		return err
 	}
-	agent, _, err := stringParam(req, p, 0, "user_agent")
+	agent, _, err := stringArg(req, &p, 0, "user_agent")
 	if err != nil {
 		return err
 	}
 	if !s.subscribed {
 		var prefer uint32
 		hasPrefer := false
-		if len(p) > 1 {
+		if p.len() > 1 {
 			// A session id that is not a string of 8 hex digits is
 			// ignored rather than refused: it is only a hint.
-			if prev, ok, _ := stringParam(req, p, 1, "session_id"); ok {
-				if b, err := hex.DecodeString(prev); err == nil && len(b) == 4 {
-					prefer, hasPrefer = binary.BigEndian.Uint32(b), true
-				}
+			if prev, ok, _ := stringArg(req, &p, 1, "session_id"); ok {
+				prefer, hasPrefer = parseSessionID(prev)
 			}
 		}
 		v, err := s.srv.alloc.alloc(prefer, hasPrefer)
@@ -43,12 +41,43 @@ func (s *session) handleSubscribe(req *request) error {
 		s.en1v = v
 		binary.BigEndian.PutUint32(s.en1[:], v)
 		s.subscribed = true
-		s.log.Debug("subscribed", zap.String("agent", agent), zap.String("extranonce1", hex.EncodeToString(s.en1[:])))
+		// Checked first: the fields would be allocated even when debug
+		// is off, and every connection subscribes.
+		if ce := s.log.Check(zap.DebugLevel, "subscribed"); ce != nil {
+			ce.Write(zap.ByteString("agent", agent), zap.String("extranonce1", hex.EncodeToString(s.en1[:])))
+		}
 	}
-	en1 := hex.EncodeToString(s.en1[:])
-	result := `[[["mining.set_difficulty","` + en1 + `"],["mining.notify","` + en1 + `"]],"` + en1 + `",` +
-		strconv.Itoa(s.srv.o.Extranonce2Size) + `]`
-	s.replyResult(req.id, result)
+	b := getBuf()
+	*b = appendResultEnd(appendSubscribeResult(appendResultStart(*b, req.id), s.en1[:], s.srv.o.Extranonce2Size))
+	s.send(b)
 	s.becomeReady(time.Now())
 	return nil
+}
+
+// parseSessionID reads a session id as subscribe sends it back: exactly 8
+// hex digits.
+func parseSessionID(b []byte) (uint32, bool) {
+	var v [4]byte
+	if len(b) != 2*len(v) {
+		return 0, false
+	}
+	if _, err := hex.Decode(v[:], b); err != nil {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(v[:]), true
+}
+
+// appendSubscribeResult appends subscribe's result: the subscriptions (both
+// under the extranonce1 as session id), extranonce1 and the extranonce2
+// size.
+func appendSubscribeResult(dst, en1 []byte, en2Size int) []byte {
+	dst = append(dst, `[[["mining.set_difficulty","`...)
+	dst = hex.AppendEncode(dst, en1)
+	dst = append(dst, `"],["mining.notify","`...)
+	dst = hex.AppendEncode(dst, en1)
+	dst = append(dst, `"]],"`...)
+	dst = hex.AppendEncode(dst, en1)
+	dst = append(dst, `",`...)
+	dst = strconv.AppendInt(dst, int64(en2Size), 10)
+	return append(dst, ']')
 }

@@ -18,14 +18,14 @@ func (s *session) handleSuggestDifficulty(req *request) error {
 			return &protocolError{"Invalid params: mining.suggest_difficulty(N) is missing ')'"}
 		}
 	} else {
-		p, err := arrayParams(req)
-		if err != nil {
+		var p args
+		if err := arrayParams(req, &p); err != nil {
 			return err
 		}
-		if len(p) < 1 {
+		if p.len() < 1 {
 			return &protocolError{"Invalid params: mining.suggest_difficulty needs a difficulty"}
 		}
-		raw = p[0]
+		raw = p.at(0)
 	}
 	d, ok := positiveNumber(raw)
 	if !ok {

@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"encoding/json"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -254,7 +255,7 @@ func TestPasswordDifficulty(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.pass, func(t *testing.T) {
-			d, ok := passwordDifficulty(tc.pass)
+			d, ok := passwordDifficulty([]byte(tc.pass))
 			if d != tc.want || ok != tc.ok {
 				t.Fatalf("got %v %v", d, ok)
 			}
@@ -516,22 +517,210 @@ func TestTargetCache(t *testing.T) {
 	for i := 2; i <= targetCacheSize; i++ {
 		c.intern(tgt(i))
 	}
-	if _, ok := c.old[tgt(0)]; !ok {
+	if _, ok := c.byVal.old[tgt(0)]; !ok {
 		t.Fatal("target 0 not in the old generation after a turnover")
 	}
 	if c.intern(tgt(0)) != first {
 		t.Fatal("target in the old generation not shared")
 	}
-	if _, ok := c.cur[tgt(0)]; !ok {
+	if _, ok := c.byVal.cur[tgt(0)]; !ok {
 		t.Fatal("target 0 not moved back to the current generation")
 	}
 	for i := range 5 * targetCacheSize {
 		c.intern(tgt(1000 + i))
-		if n := len(c.cur) + len(c.old); n > 2*targetCacheSize {
+		if n := len(c.byVal.cur) + len(c.byVal.old); n > 2*targetCacheSize {
 			t.Fatalf("cache holds %d targets", n)
 		}
 	}
 	if p := c.intern(tgt(0)); p == first || *p != tgt(0) {
 		t.Fatalf("dropped target: got %p (%v), want a new copy of %v", p, *p, tgt(0))
+	}
+}
+
+// TestTargetForDifficulty: a difficulty's target is the one
+// share.TargetFromDifficulty computes, shared with interned equal targets
+// and between calls, and a bad difficulty is refused and not remembered.
+func TestTargetForDifficulty(t *testing.T) {
+	var c targetCache
+	tests := []struct {
+		name    string
+		d       float64
+		wantErr bool
+	}{
+		{"one", 1, false},
+		{"fraction", 1e-12, false},
+		{"large", 1 << 40, false},
+		{"zero", 0, true},
+		{"negative", -2, true},
+		{"infinite", math.Inf(1), true},
+		{"not a number", math.NaN(), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := c.forDifficulty(tc.d)
+			if tc.wantErr {
+				if err == nil || p != nil {
+					t.Fatalf("forDifficulty(%v) = %v, %v; want an error", tc.d, p, err)
+				}
+				if n := len(c.byDiff.cur); n > 3 {
+					t.Fatalf("bad difficulty remembered: %d entries", n)
+				}
+				return
+			}
+			want, err2 := share.TargetFromDifficulty(tc.d)
+			if err != nil || err2 != nil || *p != want {
+				t.Fatalf("forDifficulty(%v) = %v, %v; want %v", tc.d, p, err, want)
+			}
+			if again, _ := c.forDifficulty(tc.d); again != p {
+				t.Fatal("same difficulty, different pointer")
+			}
+			if c.intern(want) != p {
+				t.Fatal("target not shared with intern")
+			}
+		})
+	}
+}
+
+// TestArrayParams: params are split into raw elements, the first maxArgs
+// kept and all counted; absent and null params are an empty list.
+func TestArrayParams(t *testing.T) {
+	tests := []struct {
+		name    string
+		params  string
+		want    []string
+		n       int
+		wantErr string
+	}{
+		{"absent", ``, nil, 0, ""},
+		{"null", `null`, nil, 0, ""},
+		{"empty", `[ ]`, nil, 0, ""},
+		{"mixed", `[ "a" ,1, {"x":[1,2]},null]`, []string{`"a"`, `1`, `{"x":[1,2]}`, `null`}, 4, ""},
+		{"more than kept", `["a","b","c","d","e","f"]`, []string{`"a"`, `"b"`, `"c"`, `"d"`}, 6, ""},
+		{"object", `{"a":1}`, nil, 0, "must be an array"},
+		{"string", `"x"`, nil, 0, "must be an array"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := request{method: []byte("mining.test")}
+			if tc.params != "" {
+				req.params = []byte(tc.params)
+			}
+			var a args
+			err := arrayParams(&req, &a)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || a.len() != tc.n {
+				t.Fatalf("len = %d, err = %v; want %d", a.len(), err, tc.n)
+			}
+			for i := range tc.n + 1 {
+				got, want := a.at(i), []byte(nil)
+				if i < len(tc.want) {
+					want = []byte(tc.want[i])
+				}
+				if string(got) != string(want) || (got == nil) != (want == nil) {
+					t.Fatalf("at(%d) = %q, want %q", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestEachItem: elements and members come in order, members with their
+// raw keys, and a malformed container is an error.
+func TestEachItem(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string
+		wantErr  bool
+	}{
+		{"empty object", `{ }`, nil, false},
+		{"empty array", `[ ]`, nil, false},
+		{"members", `{"a":1, "b" : [true]}`, []string{`"a"=1`, `"b"=[true]`}, false},
+		{"escaped key", `{"a\u002eb":"x"}`, []string{`"a\u002eb"="x"`}, false},
+		{"elements", `[1, {"a":[2]} ,"x"]`, []string{`=1`, `={"a":[2]}`, `="x"`}, false},
+		{"missing colon", `{"a" 1}`, nil, true},
+		{"key not a string", `{a:1}`, nil, true},
+		{"unterminated", `{"a":1`, nil, true},
+		{"missing comma", `[1 2]`, nil, true},
+		{"trailing", `{"a":1}x`, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			err := eachItem([]byte(tc.in), func(k, v []byte) { got = append(got, string(k)+"="+string(v)) })
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if !tc.wantErr && !slices.Equal(got, tc.want) {
+				t.Fatalf("items %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPositiveNumber: JSON numbers and numeric strings that are positive
+// and finite are read; anything else (including text that is not JSON, as
+// the legacy suggest method name may carry) is refused.
+func TestPositiveNumber(t *testing.T) {
+	tests := []struct {
+		name, raw string
+		want      float64
+		ok        bool
+	}{
+		{"integer", `512`, 512, true},
+		{"fraction", `0.001`, 0.001, true},
+		{"exponent", `1e-12`, 1e-12, true},
+		{"spaces", ` 64 `, 64, true},
+		{"string", `"2048"`, 2048, true},
+		{"escaped string", `"\u0035"`, 5, true},
+		{"zero", `0`, 0, false},
+		{"negative", `-1`, 0, false},
+		{"overflow", `1e400`, 0, false},
+		{"null", `null`, 0, false},
+		{"bool", `true`, 0, false},
+		{"empty", ``, 0, false},
+		{"hex is not JSON", `0x10`, 0, false},
+		{"trailing text", `512)`, 0, false},
+		{"plus sign", `+5`, 0, false},
+		{"bare minus", `-`, 0, false},
+		{"string not a number", `"abc"`, 0, false},
+		{"unterminated string", `"12`, 0, false},
+		{"infinity string", `"inf"`, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, ok := positiveNumber([]byte(tc.raw))
+			if ok != tc.ok || (ok && d != tc.want) {
+				t.Fatalf("positiveNumber(%q) = %v, %v; want %v, %v", tc.raw, d, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// TestParseSessionID: only exactly 8 hex digits are a session id.
+func TestParseSessionID(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     uint32
+		ok       bool
+	}{
+		{"lower", "57a6f098", 0x57a6f098, true},
+		{"upper", "57A6F098", 0x57a6f098, true},
+		{"short", "57a6f0", 0, false},
+		{"long", "57a6f09800", 0, false},
+		{"not hex", "57a6f0zz", 0, false},
+		{"empty", "", 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parseSessionID([]byte(tc.in))
+			if got != tc.want || ok != tc.ok {
+				t.Fatalf("parseSessionID(%q) = %x, %v; want %x, %v", tc.in, got, ok, tc.want, tc.ok)
+			}
+		})
 	}
 }
