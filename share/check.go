@@ -6,57 +6,35 @@ import (
 	"github.com/tarbela-pool/tarbela/hasher"
 )
 
-// maxSeenPerAssignment caps the duplicate set of one job on one connection;
-// a connection that sends more distinct shares for one job than this is
-// flooding and has the oldest memory of duplicates cleared.
-const maxSeenPerAssignment = 1 << 16
-
 // Assignment is a job as one connection received it: the job, the difficulty
-// in force when it was sent, and the shares already seen for it on that
-// connection (duplicates are detected per connection, which is exact because
-// extranonce1 is unique per connection). An Assignment belongs to one
+// in force when it was sent, and the duplicate memory of the connection's
+// extranonce1 (shared by all its assignments). An Assignment belongs to one
 // connection's goroutine and is not safe for concurrent use.
 //
-// It is kept small because every connection holds a ring of them: Target is
-// a pointer, so that all the assignments made at one difficulty (on one
-// connection, or across connections through a cache) share one Target, and
-// the duplicate set is allocated only at the first share. A connection may
-// keep Assignments by value and reuse one by assigning a new composite
-// literal, which also drops the old duplicate set.
+// It is kept small because every connection holds a ring of them: Target and
+// Seen are pointers, so that all the assignments made at one difficulty (on
+// one connection, or across connections through a cache) share one Target,
+// and all those of one connection share one Seen. A connection may keep
+// Assignments by value and reuse one by assigning a new composite literal.
 type Assignment struct {
 	Job        *Job
 	Difficulty float64
 	// Target is the share target for Difficulty (TargetFromDifficulty);
 	// it is required and read-only.
 	Target *Target
-	seen   map[[16]byte]struct{}
+	// Seen is the duplicate memory of the connection's extranonce1; it is
+	// required (NewAssignment makes one of its own).
+	Seen *Seen
 }
 
-// NewAssignment records that job was sent at difficulty d, with a Target of
-// its own.
+// NewAssignment records that job was sent at difficulty d, with a Target
+// and a duplicate memory of its own.
 func NewAssignment(job *Job, d float64) (*Assignment, error) {
 	t, err := TargetFromDifficulty(d)
 	if err != nil {
 		return nil, err
 	}
-	return &Assignment{Job: job, Difficulty: d, Target: &t}, nil
-}
-
-// markSeen records the hash and reports whether it was already there.
-func (a *Assignment) markSeen(hash *[32]byte) (dup bool) {
-	var k [16]byte
-	copy(k[:], hash[:16])
-	if a.seen == nil {
-		a.seen = make(map[[16]byte]struct{}, 8)
-	}
-	if _, ok := a.seen[k]; ok {
-		return true
-	}
-	if len(a.seen) >= maxSeenPerAssignment {
-		clear(a.seen)
-	}
-	a.seen[k] = struct{}{}
-	return false
+	return &Assignment{Job: job, Difficulty: d, Target: &t, Seen: new(Seen)}, nil
 }
 
 // Check judges a submission against the job without side effects: it

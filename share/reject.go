@@ -21,6 +21,9 @@ const (
 	ReasonBadVersion
 	ReasonVersionMask
 	ReasonOther
+	ReasonShareLimit
+	ReasonNotRecorded
+	ReasonPoolBusy
 	numReasons
 )
 
@@ -40,6 +43,9 @@ var reasonNames = [numReasons]string{
 	ReasonBadVersion:     "bad-version",
 	ReasonVersionMask:    "version-bits-outside-mask",
 	ReasonOther:          "other",
+	ReasonShareLimit:     "share-limit",
+	ReasonNotRecorded:    "not-recorded",
+	ReasonPoolBusy:       "pool-busy",
 }
 
 // String returns the reason's stable name ("duplicate", "low-difficulty", ...).
@@ -67,6 +73,15 @@ func (r Reason) Code() int {
 		return 25
 	}
 	return 20
+}
+
+// PoolFault says the share was refused for the pool's own reasons (its
+// share store could not take or keep it, or the connection's replies wait
+// on the store), not for anything the miner did wrong. Such a rejection
+// never counts toward the flood rule: a store outage must not disconnect
+// or ban the miners behind an address.
+func (r Reason) PoolFault() bool {
+	return r == ReasonNotRecorded || r == ReasonPoolBusy
 }
 
 // Reasons lists every rejection reason, for pre-registering metric labels.

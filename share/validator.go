@@ -174,7 +174,12 @@ func (v *Validator) Now() time.Time { return v.now() }
 // the miner "accepted" for a share that will not be paid. It is Stratum
 // error 20 (reason "other"). The miner should not resubmit the same share:
 // it would be a duplicate.
-var ErrNotRecorded = &Reject{ReasonOther, "Share not recorded: the pool's share store is unavailable"}
+var ErrNotRecorded = &Reject{ReasonNotRecorded, "Share not recorded: the pool's share store is unavailable"}
+
+// ErrShareLimit answers a valid share of a connection that already has
+// MaxSeen shares accepted on this tip: its difficulty is far too low for
+// its hashrate. It is Stratum error 20 and counts toward the flood rule.
+var ErrShareLimit = &Reject{ReasonShareLimit, "Too many shares on this block for one connection: raise the difficulty"}
 
 // Submit judges one share for an assignment and, when it is accepted,
 // hands it to the store and submits a block if it solves one. res is the
@@ -189,8 +194,13 @@ var ErrNotRecorded = &Reject{ReasonOther, "Share not recorded: the pool's share 
 func (v *Validator) Submit(w *Worker, a *Assignment, sub *Submission, mask uint32, res *Result, ack Acker, token uint64) *Reject {
 	now := v.now()
 	rej := a.Job.Check(sub, mask, a.Target, now, res)
-	if rej == nil && a.markSeen(&res.Hash) {
-		rej = ErrDuplicate
+	if rej == nil {
+		switch dup, full := a.Seen.Mark(&res.Hash); {
+		case dup:
+			rej = ErrDuplicate
+		case full:
+			rej = ErrShareLimit
+		}
 	}
 	if rej != nil {
 		v.Rejected(rej.Reason)

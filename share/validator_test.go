@@ -190,8 +190,8 @@ func TestValidatorAck(t *testing.T) {
 				t.Errorf("ack %+v, want token 41 without error", ack.calls[0])
 			}
 			if c.want != nil {
-				if c.want.Code() != 20 || obs[ReasonOther] != 1 || obs[ReasonNone] != 0 {
-					t.Errorf("code %d, observed %v: want code 20 counted as other", c.want.Code(), obs)
+				if c.want.Code() != 20 || obs[ReasonNotRecorded] != 1 || obs[ReasonNone] != 0 || !c.want.Reason.PoolFault() {
+					t.Errorf("code %d, observed %v: want code 20 counted as not-recorded, the pool's fault", c.want.Code(), obs)
 				}
 			} else if obs[ReasonNone] != 1 {
 				t.Errorf("observed %v, want one accepted", obs)
@@ -293,11 +293,14 @@ func TestJobFromNotifyErrors(t *testing.T) {
 	}
 }
 
-// TestAssignmentSeenSet: an idle assignment holds no duplicate set; a
-// rejected share does not create one; an accepted share does; reusing the
-// assignment in place (as a connection's job ring does) forgets it, so the
-// same share is accepted again for the new assignment.
-func TestAssignmentSeenSet(t *testing.T) {
+// TestSeen: the duplicate memory of one extranonce1. An idle memory holds no
+// table and a rejected share does not make one; a share is a duplicate under
+// any assignment that shares the memory: the same job resent at another
+// difficulty (a new session job id), a refreshed job with the same content,
+// a resumed connection that took the memory over. A clean job on the same
+// tip keeps the memory; a new tip drops it. Past MaxSeen, new shares are
+// refused (ErrShareLimit) while duplicates stay duplicates.
+func TestSeen(t *testing.T) {
 	job, good, now := recordedJob(t)
 	v := NewValidator(ValidatorOptions{Store: &memStore{}, Blocks: &sink{solved: make(chan *Solved, 1)}, Now: func() time.Time { return now }})
 	w := &Worker{Name: "w"}
@@ -305,33 +308,58 @@ func TestAssignmentSeenSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	seen := a.Seen
+	seen.NewTip(&job.PrevHash)
+	refreshed, _, _ := recordedJob(t) // same content, another *Job
+	other := func(j *Job, d float64) *Assignment {
+		b, err := NewAssignment(j, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Seen = seen
+		return b
+	}
+	newTip := job.PrevHash
+	newTip[0] ^= 1
 	var res Result
 	steps := []struct {
 		name     string
+		a        *Assignment
 		nonce    uint32
+		before   func()
 		want     *Reject
 		wantSeen int
 	}{
-		{"low difficulty share", good.Nonce + 1, ErrLowDifficulty, 0},
-		{"accepted share", good.Nonce, nil, 1},
-		{"its duplicate", good.Nonce, ErrDuplicate, 1},
+		{"low difficulty share", a, good.Nonce + 1, nil, ErrLowDifficulty, 0},
+		{"accepted share", a, good.Nonce, nil, nil, 1},
+		{"its duplicate", a, good.Nonce, nil, ErrDuplicate, 1},
+		{"same job resent at another difficulty", other(job, 256), good.Nonce, nil, ErrDuplicate, 1},
+		{"refreshed job with the same content", other(refreshed, 512), good.Nonce, nil, ErrDuplicate, 1},
+		{"clean job on the same tip", a, good.Nonce, func() { seen.NewTip(&job.PrevHash) }, ErrDuplicate, 1},
+		{"new tip", a, good.Nonce, func() { seen.NewTip(&newTip) }, nil, 1},
+		{"full memory refuses a new share", a, good.Nonce, func() {
+			seen.NewTip(&job.PrevHash)
+			for i := range MaxSeen {
+				var k [16]byte
+				k[0], k[1], k[2], k[15] = byte(i), byte(i>>8), byte(i>>16), 0xee
+				seen.seen[k] = struct{}{}
+			}
+		}, ErrShareLimit, MaxSeen},
 	}
-	if a.seen != nil {
-		t.Fatal("a new assignment has a duplicate set")
+	if seen.seen != nil {
+		t.Fatal("a new memory has a table")
 	}
 	for _, st := range steps {
+		if st.before != nil {
+			st.before()
+		}
 		sub := good
 		sub.Nonce = st.nonce
-		if rej := v.Submit(w, a, &sub, 0x1fffe000, &res, nil, 0); rej != st.want {
+		if rej := v.Submit(w, st.a, &sub, 0x1fffe000, &res, nil, 0); rej != st.want {
 			t.Fatalf("%s: Submit = %v, want %v", st.name, rej, st.want)
 		}
-		if len(a.seen) != st.wantSeen || (st.wantSeen == 0 && a.seen != nil) {
-			t.Fatalf("%s: duplicate set %v, want %d entries", st.name, a.seen, st.wantSeen)
+		if seen.Len() != st.wantSeen || (st.wantSeen == 0 && seen.seen != nil) {
+			t.Fatalf("%s: memory holds %d, want %d entries", st.name, seen.Len(), st.wantSeen)
 		}
-	}
-	target := a.Target
-	*a = Assignment{Job: job, Difficulty: 512, Target: target}
-	if rej := v.Submit(w, a, &good, 0x1fffe000, &res, nil, 0); rej != nil {
-		t.Fatalf("share for the reused assignment: %v", rej)
 	}
 }

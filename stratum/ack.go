@@ -207,7 +207,7 @@ func (s *session) ShareRecorded(token uint64, err error) {
 // errAcksFull answers a submit when maxPendingAcks shares of the
 // connection already wait for their record. The reader normally pauses
 // before that happens (waitAckSlot), so this is a safety net.
-var errAcksFull = &share.Reject{Reason: share.ReasonOther, Message: "Too many shares waiting to be recorded"}
+var errAcksFull = &share.Reject{Reason: share.ReasonPoolBusy, Message: "Too many shares waiting to be recorded"}
 
 // waitAckSlot pauses the reader while the connection's ring is full, until a
 // reply frees a slot; it reports false when the session ends meanwhile.

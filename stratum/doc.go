@@ -47,6 +47,17 @@
 // answers when the store reports, so a connection keeps reading while up to
 // maxPendingAcks shares wait (beyond that its reader pauses). A share the
 // store gives up is answered with error 20 (share.ErrNotRecorded).
+// Refusals of the pool's own making (share.Reason.PoolFault) never count
+// toward the flood rule.
+//
+// Duplicates: every assignment of a session shares one duplicate memory
+// (share.Seen), the memory of its extranonce1, keyed by header hash; so a
+// share resent under the new job id that a difficulty change sends, or
+// under a refreshed job of the same content, is a duplicate. When the
+// session ends the allocator keeps the memory with the extranonce1 (when
+// it holds shares) and hands it to the next holder, so a miner that
+// resumes its session cannot have the same shares credited again; a clean
+// job (new tip) empties it, since every earlier job is stale then.
 //
 // Locking: a session's mutex guards its protocol state and is held while a
 // request is handled and while a notify is queued, which keeps the order of

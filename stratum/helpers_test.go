@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -118,12 +119,29 @@ type memStore struct {
 	mu     sync.Mutex
 	shares []share.Record
 	blocks []*share.BlockRecord
+	// down makes AddShare refuse every share, as a store whose queue is
+	// full or whose journal failed does.
+	down bool
+}
+
+// errStoreDown is what a memStore that is down answers.
+var errStoreDown = errors.New("share store down")
+
+// setDown takes the store down or brings it back.
+func (m *memStore) setDown(down bool) {
+	m.mu.Lock()
+	m.down = down
+	m.mu.Unlock()
 }
 
 // AddShare keeps r and, as a store that is durable at once, acknowledges
 // it before returning.
 func (m *memStore) AddShare(r share.Record) error {
 	m.mu.Lock()
+	if m.down {
+		m.mu.Unlock()
+		return errStoreDown
+	}
 	ack := r.Ack
 	r.Ack = nil
 	m.shares = append(m.shares, r)
@@ -446,6 +464,23 @@ func (c *client) handshake(v *vector, pass string) (float64, string) {
 	c.subscribe(v)
 	c.configure(v)
 	return c.authorize(vectorUser, pass)
+}
+
+// raiseDifficulty suggests difficulty d (above the current one) in request
+// id and checks that the pool sets it and resends the job sent under prevID
+// under a new id with clean=false; it returns the new id.
+func (c *client) raiseDifficulty(id int, d float64, prevID string) string {
+	c.t.Helper()
+	c.send(fmt.Sprintf(`{"id":%d,"method":"mining.suggest_difficulty","params":[%v]}`, id, d))
+	c.expectResult(fmt.Sprint(id), "true")
+	if got := c.expectDifficulty(); got != d {
+		c.t.Fatalf("new difficulty %v, want %v", got, d)
+	}
+	newID, clean := c.expectNotify()
+	if newID == prevID || clean {
+		c.t.Fatalf("after a difficulty change want the job resent under a new id with clean=false, got %q clean=%v", newID, clean)
+	}
+	return newID
 }
 
 // jsonEqual compares two JSON texts semantically.

@@ -12,7 +12,7 @@ import "github.com/tarbela-pool/tarbela/share"
 const maxJobs = 8
 
 // jobEntry is one notify a session sent: the assignment (job, difficulty,
-// target and duplicate set) kept by value, so the ring allocates nothing
+// target and duplicate memory) kept by value, so the ring allocates nothing
 // per notify, and the session job id it was sent under.
 type jobEntry struct {
 	a  share.Assignment
@@ -30,16 +30,20 @@ type jobTable struct {
 }
 
 // add remembers job, sent at difficulty d (target t) under id, evicting the
-// entry maxJobs ids older; a clean job marks every earlier one stale. It
-// returns the new assignment, which lives in the ring until evicted.
-func (t *jobTable) add(id uint32, job *share.Job, d float64, target *share.Target, clean bool) *share.Assignment {
+// entry maxJobs ids older; a clean job marks every earlier one stale and
+// tells the duplicate memory seen of the tip. Every assignment shares seen,
+// the memory of the session's extranonce1, so a share is a duplicate
+// whichever id it comes under. It returns the new assignment, which lives
+// in the ring until evicted.
+func (t *jobTable) add(id uint32, job *share.Job, d float64, target *share.Target, seen *share.Seen, clean bool) *share.Assignment {
 	if clean {
 		for i := range t.ring {
 			t.ring[i].stale = true
 		}
+		seen.NewTip(&job.PrevHash)
 	}
 	e := &t.ring[id%maxJobs]
-	*e = jobEntry{a: share.Assignment{Job: job, Difficulty: d, Target: target}, id: id}
+	*e = jobEntry{a: share.Assignment{Job: job, Difficulty: d, Target: target, Seen: seen}, id: id}
 	return &e.a
 }
 

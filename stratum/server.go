@@ -165,6 +165,9 @@ func (s *Server) Publish(w share.Work) {
 	s.publishMu.Lock()
 	defer s.publishMu.Unlock()
 	s.work.Store(&workRef{w})
+	if w.Clean() {
+		s.alloc.newTip()
+	}
 	sessions := s.snapshotInto(s.published[:0])
 	s.publishTo(sessions, w)
 	clear(sessions)
@@ -363,9 +366,7 @@ func (s *Server) remove(sess *session) {
 	s.mu.Unlock()
 	s.conns.Add(-1)
 	s.guard.release(sess.addr, time.Now())
-	if en1, ok := sess.extranonce1(); ok {
-		s.alloc.release(en1)
-	}
+	sess.releaseExtranonce1()
 }
 
 // vardiffTick is how often vardiffLoop looks at sessions.

@@ -82,6 +82,14 @@ type session struct {
 	subscribed, authorized, ready, fixed bool
 	en1                                  [share.Extranonce1Size]byte
 	en1v                                 uint32
+	// seen is the duplicate memory of en1, set at subscribe: taken over
+	// from the connection that last held en1 when that one had accepted
+	// shares on the current tip (a resumed session), so the same share
+	// is never credited twice whatever connection or job id it comes
+	// under; handed back to the allocator when the session ends. It is
+	// kept by value (the assignments point at it) so an idle session
+	// holds no allocation for it.
+	seen share.Seen
 	// mask is the negotiated BIP310 mask (0 when not negotiated).
 	mask uint32
 	// worker is the first worker authorized on this connection, under
@@ -137,11 +145,16 @@ func newSession(srv *Server, conn net.Conn, addr *addrState) *session {
 	return s
 }
 
-// extranonce1 returns the session's extranonce1 once subscribed.
-func (s *session) extranonce1() (uint32, bool) {
+// releaseExtranonce1 hands the session's extranonce1, with its duplicate
+// memory, back to the allocator once the session has ended.
+func (s *session) releaseExtranonce1() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.en1v, s.subscribed
+	if !s.subscribed {
+		return
+	}
+	s.srv.alloc.release(s.en1v, &s.seen)
+	s.seen = share.Seen{}
 }
 
 // handle decodes and dispatches one request line. A non-empty quit is the
@@ -269,7 +282,7 @@ func (s *session) sendDifficulty() {
 // s.mu is held.
 func (s *session) notify(job *share.Job, clean bool) {
 	id := s.nextJobID()
-	s.jobs.add(id, job, s.diff, s.target, clean)
+	s.jobs.add(id, job, s.diff, s.target, &s.seen, clean)
 	s.cur = job
 	var idb [maxJobIDLen]byte
 	b := getBuf()

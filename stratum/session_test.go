@@ -181,15 +181,7 @@ func TestDifficultyAtSendTime(t *testing.T) {
 	if d != 512 || oldID != "1" {
 		t.Fatalf("start at %v with job %q", d, oldID)
 	}
-	c.send(`{"id":4,"method":"mining.suggest_difficulty","params":[1000]}`)
-	c.expectResult("4", "true")
-	if d := c.expectDifficulty(); d != 1000 {
-		t.Fatalf("new difficulty %v, want 1000", d)
-	}
-	newID, clean := c.expectNotify()
-	if newID == oldID || clean {
-		t.Fatalf("after a difficulty change want the job resent under a new id with clean=false, got %q clean=%v", newID, clean)
-	}
+	newID := c.raiseDifficulty(4, 1000, oldID)
 	p := recordedParams(t, e.vec)
 	p[1] = newID
 	c.send(vectorSubmit(6, p...))

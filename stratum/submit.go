@@ -96,6 +96,9 @@ func (s *session) handleSubmit(req *request) error {
 
 // reject answers a share with its typed rejection, counting it with the
 // Validator when the decision was made here rather than by Validator.Submit.
+// Only the miner's own faults count toward the flood rule: a share the pool
+// refused for its own reasons (share.Reason.PoolFault: its store is down or
+// behind) never disconnects nor bans anyone.
 func (s *session) reject(id []byte, rej *share.Reject, count bool) error {
 	if count {
 		s.srv.o.Validator.Rejected(rej.Reason)
@@ -104,7 +107,9 @@ func (s *session) reject(id []byte, rej *share.Reject, count bool) error {
 		ce.Write(zap.Stringer("reason", rej.Reason), zap.String("message", rej.Message))
 	}
 	s.replyError(id, "false", rej.Code(), rej.Message)
-	s.shareRejected()
+	if !rej.Reason.PoolFault() {
+		s.shareRejected()
+	}
 	return nil
 }
 

@@ -32,13 +32,13 @@ func (s *session) handleSubscribe(req *request) error {
 				prefer, hasPrefer = parseSessionID(prev)
 			}
 		}
-		v, err := s.srv.alloc.alloc(prefer, hasPrefer)
+		v, seen, err := s.srv.alloc.alloc(prefer, hasPrefer)
 		if err != nil {
 			s.log.Warn("subscribe refused", zap.Error(err))
 			s.replyError(req.id, "null", 20, "Server is full")
 			return nil
 		}
-		s.en1v = v
+		s.en1v, s.seen = v, seen
 		binary.BigEndian.PutUint32(s.en1[:], v)
 		s.subscribed = true
 		// Checked first: the fields would be allocated even when debug

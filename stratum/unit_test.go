@@ -89,7 +89,7 @@ func TestAllocator(t *testing.T) {
 		{"unique with node prefix", func(t *testing.T, a *allocator) {
 			seen := map[uint32]bool{}
 			for range 1000 {
-				v, err := a.alloc(0, false)
+				v, _, err := a.alloc(0, false)
 				if err != nil || v>>24 != 0x57 || seen[v] {
 					t.Fatalf("alloc %08x %v", v, err)
 				}
@@ -97,43 +97,73 @@ func TestAllocator(t *testing.T) {
 			}
 		}},
 		{"preferred free value reused", func(t *testing.T, a *allocator) {
-			if v, _ := a.alloc(0x57a6f098, true); v != 0x57a6f098 {
+			if v, _, _ := a.alloc(0x57a6f098, true); v != 0x57a6f098 {
 				t.Fatalf("got %08x", v)
 			}
-			if v, _ := a.alloc(0x57a6f098, true); v == 0x57a6f098 {
+			if v, _, _ := a.alloc(0x57a6f098, true); v == 0x57a6f098 {
 				t.Fatal("value in use handed out twice")
 			}
 		}},
 		{"preferred value of another node ignored", func(t *testing.T, a *allocator) {
-			if v, _ := a.alloc(0x58a6f098, true); v>>24 != 0x57 {
+			if v, _, _ := a.alloc(0x58a6f098, true); v>>24 != 0x57 {
 				t.Fatalf("got %08x", v)
 			}
 		}},
 		{"counter skips values in use", func(t *testing.T, a *allocator) {
-			if _, err := a.alloc(0x57000001, true); err != nil {
+			if _, _, err := a.alloc(0x57000001, true); err != nil {
 				t.Fatal(err)
 			}
-			v1, _ := a.alloc(0, false)
-			v2, _ := a.alloc(0, false)
+			v1, _, _ := a.alloc(0, false)
+			v2, _, _ := a.alloc(0, false)
 			if v1 != 0x57000000 || v2 != 0x57000002 {
 				t.Fatalf("got %08x %08x", v1, v2)
 			}
 		}},
 		{"released value reusable", func(t *testing.T, a *allocator) {
-			v, _ := a.alloc(0x57000009, true)
-			a.release(v)
-			if w, _ := a.alloc(0x57000009, true); w != v || a.live() != 1 {
+			v, _, _ := a.alloc(0x57000009, true)
+			a.release(v, nil)
+			if w, _, _ := a.alloc(0x57000009, true); w != v || a.live() != 1 {
 				t.Fatalf("got %08x live %d", w, a.live())
+			}
+		}},
+		{"duplicate memory goes with the value", func(t *testing.T, a *allocator) {
+			var h [32]byte
+			h[0] = 7
+			v, seen, _ := a.alloc(0x57000009, true)
+			seen.Mark(&h)
+			idle, _, _ := a.alloc(0, false)
+			a.release(idle, &share.Seen{}) // no shares: nothing kept
+			a.release(v, &seen)
+			if a.parkedLen() != 1 {
+				t.Fatalf("%d memories parked, want 1 (the value with a share)", a.parkedLen())
+			}
+			w, resumed, _ := a.alloc(0x57000009, true)
+			if dup, _ := resumed.Mark(&h); w != v || !dup {
+				t.Fatalf("resumed %08x: share of the old session not a duplicate", w)
+			}
+			if a.parkedLen() != 0 {
+				t.Fatal("a memory handed over is still parked")
+			}
+		}},
+		{"a new tip forgets parked memories", func(t *testing.T, a *allocator) {
+			var h [32]byte
+			v, seen, _ := a.alloc(0, false)
+			seen.Mark(&h)
+			a.release(v, &seen)
+			a.newTip()
+			w, fresh, _ := a.alloc(v, true)
+			if dup, _ := fresh.Mark(&h); w != v || dup || a.parkedLen() != 0 {
+				t.Fatalf("after a new tip: %08x dup %v parked %d", w, dup, a.parkedLen())
 			}
 		}},
 		{"exhausted", func(t *testing.T, a *allocator) {
 			a.space = 8
 			for range 8 {
-				if _, err := a.alloc(0, false); err != nil {
+				if _, _, err := a.alloc(0, false); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if _, err := a.alloc(0, false); err == nil {
+			if _, _, err := a.alloc(0, false); err == nil {
 				t.Fatal("want an error when every value is live")
 			}
 		}},
@@ -154,7 +184,7 @@ func TestJobTable(t *testing.T) {
 		t.Fatalf("test written for maxJobs = 8, not %d", maxJobs)
 	}
 	for id := uint32(first); id <= newest; id++ {
-		jt.add(id, job, float64(id), target, id == clean)
+		jt.add(id, job, float64(id), target, new(share.Seen), id == clean)
 	}
 	tests := []struct {
 		name string
@@ -224,7 +254,7 @@ func TestJobIDWrap(t *testing.T) {
 	var ids []uint32
 	for range 3 {
 		id := s.nextJobID()
-		s.jobs.add(id, job, 1, targets.intern(share.Target{0: 1}), false)
+		s.jobs.add(id, job, 1, targets.intern(share.Target{0: 1}), &s.seen, false)
 		ids = append(ids, id)
 	}
 	if want := []uint32{1<<32 - 1, 1, 2}; !slices.Equal(ids, want) {
