@@ -2,6 +2,8 @@ package share
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -131,7 +133,7 @@ type Observer interface {
 // connection passes its own Assignment and Result.
 type Validator struct {
 	store    Store
-	blocks   BlockSink
+	sink     BlockSink
 	observer Observer
 	log      *zap.Logger
 	node     uint8
@@ -139,6 +141,15 @@ type Validator struct {
 	now      func() time.Time
 	// submitTimeout bounds one block submission.
 	submitTimeout time.Duration
+
+	// Block submissions run in goroutines that the Validator owns: mu
+	// guards stopping, blocks counts those in flight, and stopCtx is
+	// cancelled when Stop gives up waiting for them.
+	mu       sync.Mutex
+	stopping bool
+	blocks   sync.WaitGroup
+	stopCtx  context.Context
+	cancel   context.CancelFunc
 }
 
 // ValidatorOptions configures a Validator. Store and Blocks are required.
@@ -154,8 +165,9 @@ type ValidatorOptions struct {
 
 // NewValidator returns a Validator.
 func NewValidator(o ValidatorOptions) *Validator {
-	v := &Validator{store: o.Store, blocks: o.Blocks, observer: o.Observer, log: o.Log,
+	v := &Validator{store: o.Store, sink: o.Blocks, observer: o.Observer, log: o.Log,
 		node: o.Node, now: o.Now, submitTimeout: time.Minute}
+	v.stopCtx, v.cancel = context.WithCancel(context.Background())
 	if v.log == nil {
 		v.log = zap.NewNop()
 	}
@@ -261,23 +273,75 @@ func (v *Validator) solved(w *Worker, job *Job, res *Result, now time.Time) {
 	if err := v.store.AddBlock(&found); err != nil {
 		v.log.Error("block not recorded", zap.String("hash", rec.Hash), zap.Error(err))
 	}
+	v.mu.Lock()
+	if v.stopping {
+		// The connections are meant to be gone by now (the daemon stops
+		// the server first); a block that still arrives is submitted on
+		// this goroutine rather than dropped.
+		v.mu.Unlock()
+		v.submit(context.Background(), s, rec)
+		return
+	}
+	v.blocks.Add(1)
+	v.mu.Unlock()
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), v.submitTimeout)
-		defer cancel()
-		if err := v.blocks.SubmitBlock(ctx, s); err != nil {
-			rec.Status, rec.Reason = BlockRejected, err.Error()
-			v.log.Warn("block rejected", zap.Int64("height", job.Height), zap.String("hash", rec.Hash), zap.Error(err))
-		} else {
-			rec.Status = BlockAccepted
-			v.log.Info("block accepted", zap.Int64("height", job.Height), zap.String("hash", rec.Hash))
-		}
-		if v.observer != nil {
-			v.observer.BlockJudged(rec.Status)
-		}
-		if err := v.store.AddBlock(rec); err != nil {
-			v.log.Error("block not recorded", zap.String("hash", rec.Hash), zap.Error(err))
-		}
+		defer v.blocks.Done()
+		v.submit(v.stopCtx, s, rec)
 	}()
+}
+
+// submit hands a solved block to the sink and records the node's verdict.
+// When parent ends first (Stop cut the submission short), the verdict is
+// unknown: the block keeps its status "submitted" in the store, which the
+// unlocker settles by asking the node.
+func (v *Validator) submit(parent context.Context, s *Solved, rec *BlockRecord) {
+	ctx, cancel := context.WithTimeout(parent, v.submitTimeout)
+	defer cancel()
+	err := v.sink.SubmitBlock(ctx, s)
+	switch {
+	case err != nil && parent.Err() != nil:
+		v.log.Warn("block submission cut short by shutdown; its status stays submitted until the node is asked",
+			zap.Int64("height", rec.Height), zap.String("hash", rec.Hash), zap.Error(err))
+		return
+	case err != nil:
+		rec.Status, rec.Reason = BlockRejected, err.Error()
+		v.log.Warn("block rejected", zap.Int64("height", rec.Height), zap.String("hash", rec.Hash), zap.Error(err))
+	default:
+		rec.Status = BlockAccepted
+		v.log.Info("block accepted", zap.Int64("height", rec.Height), zap.String("hash", rec.Hash))
+	}
+	if v.observer != nil {
+		v.observer.BlockJudged(rec.Status)
+	}
+	if err := v.store.AddBlock(rec); err != nil {
+		v.log.Error("block not recorded", zap.String("hash", rec.Hash), zap.Error(err))
+	}
+}
+
+// Stop waits for the block submissions in flight and their records in the
+// store, so that the store is closed only after them. When ctx ends first
+// it cancels them and waits for their goroutines to return (a cancelled
+// RPC returns at once); those blocks keep the status "submitted". Call it
+// after the connections are gone and before the store and the node client
+// stop. Safe to call twice.
+func (v *Validator) Stop(ctx context.Context) error {
+	v.mu.Lock()
+	v.stopping = true
+	v.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		v.blocks.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		v.cancel()
+		return nil
+	case <-ctx.Done():
+		v.cancel()
+		<-done
+		return fmt.Errorf("block submissions cut short: %w", ctx.Err())
+	}
 }
 
 // DisplayHex returns a hash in display order (byte-reversed) as hex.

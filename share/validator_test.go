@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -361,5 +362,81 @@ func TestSeen(t *testing.T) {
 		if seen.Len() != st.wantSeen || (st.wantSeen == 0 && seen.seen != nil) {
 			t.Fatalf("%s: memory holds %d, want %d entries", st.name, seen.Len(), st.wantSeen)
 		}
+	}
+}
+
+// heldSink is a BlockSink whose submissions wait until release is closed or
+// their context ends; started is told of each.
+type heldSink struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (h *heldSink) SubmitBlock(ctx context.Context, _ *Solved) error {
+	h.started <- struct{}{}
+	select {
+	case <-h.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestValidatorStopWaitsForBlocks: Stop returns only once the block
+// submission in flight has ended and its verdict is in the store; when its
+// context ends first, it cancels the submission, waits for the goroutine,
+// and the block keeps the status "submitted" (the node is asked later).
+func TestValidatorStopWaitsForBlocks(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		deadline bool // Stop's context ends before the node answers
+		want     []BlockStatus
+	}{
+		{"node answers", false, []BlockStatus{BlockSubmitted, BlockAccepted}},
+		{"shutdown deadline first", true, []BlockStatus{BlockSubmitted}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			j, sub, now := recordedJob(t)
+			j.NetTarget, _ = TargetFromDifficulty(600) // the share is a block
+			store := &memStore{}
+			sk := &heldSink{started: make(chan struct{}, 1), release: make(chan struct{})}
+			v := NewValidator(ValidatorOptions{Store: store, Blocks: sk, Now: func() time.Time { return now }})
+			a, _ := NewAssignment(j, 512)
+			var res Result
+			if rej := v.Submit(&Worker{Name: "w"}, a, &sub, 0x1fffe000, &res, nil, 0); rej != nil {
+				t.Fatal(rej)
+			}
+			<-sk.started
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stopped := make(chan error, 1)
+			go func() { stopped <- v.Stop(ctx) }()
+			select {
+			case err := <-stopped:
+				t.Fatalf("Stop returned (%v) while the submission was in flight", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			if c.deadline {
+				cancel()
+			} else {
+				close(sk.release)
+			}
+			err := <-stopped
+			if (err != nil) != c.deadline {
+				t.Fatalf("Stop = %v", err)
+			}
+			store.mu.Lock()
+			defer store.mu.Unlock()
+			var got []BlockStatus
+			for _, b := range store.blocks {
+				got = append(got, b.Status)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("block records %v when Stop returned, want %v", got, c.want)
+			}
+			if err := v.Stop(context.Background()); err != nil {
+				t.Fatalf("second Stop: %v", err)
+			}
+		})
 	}
 }

@@ -32,11 +32,13 @@ type Daemon struct {
 	store    *redisstore.Store
 	manager  *pool.Manager
 	server   *stratum.Server
-	metrics  *metrics.Metrics
-	http     *http.Server
-	httpAddr string
-	stopOnce sync.Once
-	stopErr  error
+	// validator owns the block submissions in flight (see Stop).
+	validator *share.Validator
+	metrics   *metrics.Metrics
+	http      *http.Server
+	httpAddr  string
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // NewLogger builds the zap logger the config asks for. Its level can be
@@ -141,7 +143,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon,
 		return nil, err
 	}
 
-	validator := share.NewValidator(share.ValidatorOptions{
+	d.validator = share.NewValidator(share.ValidatorOptions{
 		Store: d.store, Blocks: pool.NewSubmitter(d.manager, log.Named("blocks")), Observer: d.metrics,
 		Log: log.Named("share"), Node: uint8(cfg.Pool.NodeID),
 	})
@@ -149,7 +151,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon,
 	live := stratumLive(st)
 	srv, err := stratum.NewServer(stratum.Options{
 		Listen: st.Listen, NodeID: byte(cfg.Pool.NodeID), Extranonce2Size: cfg.Pool.Extranonce2Size,
-		Validator: validator, Auth: pool.NewAuthorizer(params),
+		Validator: d.validator, Auth: pool.NewAuthorizer(params),
 		VersionMask: st.VersionMask, DisableVersionRolling: st.VersionMask == 0,
 		Difficulty: live.Difficulty, MaxConnections: live.MaxConnections, MaxConnectionsPerIP: live.MaxConnectionsPerIP,
 		AllowIPs: live.AllowIPs, BanDuration: live.BanDuration, BanMinRejects: live.BanMinRejects,
@@ -231,6 +233,12 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		var errs []error
 		if d.server != nil {
 			errs = append(errs, d.server.Shutdown(ctx))
+		}
+		// The blocks found before the connections closed are submitted
+		// through the manager's node client and recorded in the store:
+		// both stay up until the submissions end.
+		if d.validator != nil {
+			errs = append(errs, d.validator.Stop(ctx))
 		}
 		if d.manager != nil {
 			d.manager.Stop()

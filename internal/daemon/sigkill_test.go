@@ -301,6 +301,12 @@ func (p *tarbelaProcess) stop(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
+	p.waitExit(t)
+}
+
+// waitExit expects a clean exit of a process already told to stop.
+func (p *tarbelaProcess) waitExit(t *testing.T) {
+	t.Helper()
 	select {
 	case err := <-p.exited:
 		p.exited <- err
