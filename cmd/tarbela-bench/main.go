@@ -9,9 +9,9 @@
 // for share-rate figures without a node; with --redis it records every share
 // in Redis (share/redisstore) and acknowledges it only once recorded, and
 // --cpuprofile profiles it; with --bare it runs the fan-out floor instead
-// (load.Bare: one write system call per miner per new block and nothing
+// (loadgen.Bare: one write system call per miner per new block and nothing
 // else), so the same tool can show how much of a fan-out figure is the
-// machine. The logic lives in package load.
+// machine. The logic lives in package loadgen (internal/loadgen).
 package main
 
 import (
@@ -32,7 +32,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/tarbela-pool/tarbela/cmd/tarbela-bench/load"
+	"github.com/tarbela-pool/tarbela/internal/loadgen"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
 
@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	var (
-		o          load.Options
+		o          loadgen.Options
 		devnet     string
 		sourceBase string
 		jsonOut    bool
@@ -69,21 +69,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Pool, "pool", "", "pool `address` (host:port or stratum+tcp://host:port)")
 	fs.StringVar(&devnet, "devnet", "", "devnet `dir`: take the pool, node RPC and payout address from DIR/devnet.json")
 	fs.BoolVar(&o.AllowRemote, "allow-remote", false, "allow a pool address outside 127.0.0.0/8")
-	fs.DurationVar(&o.Duration, "duration", load.DefaultDuration, "run length from the first dial to the stop")
-	fs.DurationVar(&o.Drain, "drain", load.DefaultDrain, "how long to wait for replies after the stop")
-	fs.IntVar(&o.Miners, "miners", load.DefaultMiners, "number of simulated miners")
+	fs.DurationVar(&o.Duration, "duration", loadgen.DefaultDuration, "run length from the first dial to the stop")
+	fs.DurationVar(&o.Drain, "drain", loadgen.DefaultDrain, "how long to wait for replies after the stop")
+	fs.IntVar(&o.Miners, "miners", loadgen.DefaultMiners, "number of simulated miners")
 	fs.IntVar(&o.FirstIndex, "first-index", 0, "index of the first miner ({i} in --user), to keep several processes' names apart")
-	fs.Float64Var(&o.Rate, "rate", load.DefaultRate, "shares per second per miner (negative: none, only connect)")
+	fs.Float64Var(&o.Rate, "rate", loadgen.DefaultRate, "shares per second per miner (negative: none, only connect)")
 	fs.Float64Var(&o.Ramp, "ramp", 0, "new connections per second (0: as fast as possible)")
-	fs.IntVar(&o.Sources, "sources", load.DefaultSources, "number of loopback source addresses (0: the kernel's choice)")
+	fs.IntVar(&o.Sources, "sources", loadgen.DefaultSources, "number of loopback source addresses (0: the kernel's choice)")
 	fs.StringVar(&sourceBase, "source-base", "127.0.0.2", "first source `address`")
-	fs.StringVar(&o.User, "user", load.DefaultUser, "username `template`: {i} is the miner index, {addr} the devnet payout address")
-	fs.StringVar(&o.Pass, "pass", load.DefaultPass, "password (e.g. d=1e-12 for a fixed difficulty on Tarbela)")
+	fs.StringVar(&o.User, "user", loadgen.DefaultUser, "username `template`: {i} is the miner index, {addr} the devnet payout address")
+	fs.StringVar(&o.Pass, "pass", loadgen.DefaultPass, "password (e.g. d=1e-12 for a fixed difficulty on Tarbela)")
 	fs.BoolVar(&noRolling, "no-version-rolling", false, "do not send mining.configure version-rolling")
 	fs.Float64Var(&o.SuggestDifficulty, "suggest-diff", 0, "send mining.suggest_difficulty with this `difficulty`")
-	fs.Uint64Var(&o.MaxHashes, "max-hashes", load.DefaultMaxHashes, "nonce search cap per share; a share needing more is skipped")
+	fs.Uint64Var(&o.MaxHashes, "max-hashes", loadgen.DefaultMaxHashes, "nonce search cap per share; a share needing more is skipped")
 	fs.IntVar(&o.Workers, "workers", 0, "share-building goroutines (0: GOMAXPROCS)")
-	fs.DurationVar(&o.IOTimeout, "io-timeout", load.DefaultIOTimeout, "bound on each handshake reply and write")
+	fs.DurationVar(&o.IOTimeout, "io-timeout", loadgen.DefaultIOTimeout, "bound on each handshake reply and write")
 	fs.StringVar(&o.RPC.URL, "rpc-url", "", "node JSON-RPC `URL` (btcd regtest): generate blocks to time notify fan-out")
 	fs.StringVar(&o.RPC.User, "rpc-user", "", "node RPC user")
 	fs.StringVar(&o.RPC.Pass, "rpc-pass", "", "node RPC password")
@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	o.Log = newLogger(stderr, verbose)
 	defer func() { _ = o.Log.Sync() }() // a failed flush at exit cannot be reported anywhere
-	rep, err := load.Run(ctx, o)
+	rep, err := loadgen.Run(ctx, o)
 	if rep == nil {
 		fmt.Fprintln(stderr, "tarbela-bench:", err)
 		return 2
@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // applyDevnet reads DIR/devnet.json (written by `tarbela devnet`).
-func applyDevnet(o *load.Options, dir string) error {
+func applyDevnet(o *loadgen.Options, dir string) error {
 	b, err := os.ReadFile(dir + "/devnet.json")
 	if err != nil {
 		return fmt.Errorf("--devnet: %w", err)
@@ -163,7 +163,7 @@ func applyDevnet(o *load.Options, dir string) error {
 		o.Pool = info.Stratum
 	}
 	if o.RPC.URL == "" && info.NodeRPC != "" {
-		o.RPC = load.RPCOptions{URL: "http://" + info.NodeRPC, User: info.NodeRPCUser, Pass: info.NodeRPCPass}
+		o.RPC = loadgen.RPCOptions{URL: "http://" + info.NodeRPC, User: info.NodeRPCUser, Pass: info.NodeRPCPass}
 	}
 	o.User = strings.ReplaceAll(o.User, "{addr}", info.PayoutAddress)
 	return nil
@@ -175,21 +175,21 @@ func runCombine(files []string, jsonOut bool, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tarbela-bench: --combine needs report files")
 		return 2
 	}
-	var reps []*load.Report
+	var reps []*loadgen.Report
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			fmt.Fprintln(stderr, "tarbela-bench:", err)
 			return 1
 		}
-		var r load.Report
+		var r loadgen.Report
 		if err := json.Unmarshal(b, &r); err != nil {
 			fmt.Fprintf(stderr, "tarbela-bench: %s: %v\n", f, err)
 			return 1
 		}
 		reps = append(reps, &r)
 	}
-	m, err := load.Merge(reps...)
+	m, err := loadgen.Merge(reps...)
 	if err != nil {
 		fmt.Fprintln(stderr, "tarbela-bench:", err)
 		return 1
@@ -201,7 +201,7 @@ func runCombine(files []string, jsonOut bool, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printReport(r *load.Report, jsonOut bool, w io.Writer) error {
+func printReport(r *loadgen.Report, jsonOut bool, w io.Writer) error {
 	if !jsonOut {
 		return r.WriteText(w)
 	}
@@ -214,7 +214,7 @@ func printReport(r *load.Report, jsonOut bool, w io.Writer) error {
 func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tarbela-bench pool", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o load.PoolOptions
+	var o loadgen.PoolOptions
 	var duration, status time.Duration
 	var redisAddr, cpuProfile string
 	var redisNode uint
@@ -228,7 +228,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.UintVar(&redisNode, "redis-node", 1, "node id of the Redis store (0..255)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	var bare bool
-	fs.BoolVar(&bare, "bare", false, "run the fan-out floor instead of Tarbela: canned handshake replies, shares unchecked, one write system call per miner per new block (see load.Bare)")
+	fs.BoolVar(&bare, "bare", false, "run the fan-out floor instead of Tarbela: canned handshake replies, shares unchecked, one write system call per miner per new block (see loadgen.Bare)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -269,9 +269,9 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var p benchPool
 	var err error
 	if bare {
-		p, err = load.StartBare(o)
+		p, err = loadgen.StartBare(o)
 	} else {
-		p, err = load.StartPool(o)
+		p, err = loadgen.StartPool(o)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "tarbela-bench pool:", err)
@@ -320,7 +320,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "pool: stopped; %d shares accepted, %d recorded in Redis\n", p.Shares(), store.SharesRecorded())
 		return code
 	}
-	if b, ok := p.(*load.Bare); ok {
+	if b, ok := p.(*loadgen.Bare); ok {
 		fmt.Fprintf(stdout, "pool: stopped; %d shares answered unchecked, %d miners dropped for a notify that did not fit\n", b.Shares(), b.Dropped())
 		return code
 	}
@@ -329,7 +329,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // benchPool is what runPool needs of the pool it runs: Tarbela's
-// (load.Pool) or the fan-out floor (load.Bare).
+// (loadgen.Pool) or the fan-out floor (loadgen.Bare).
 type benchPool interface {
 	Addr() string
 	Connections() int

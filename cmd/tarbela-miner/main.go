@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/tarbela-pool/tarbela/cmd/tarbela-miner/miner"
+	"github.com/tarbela-pool/tarbela/internal/cpuminer"
 )
 
 func main() {
@@ -32,7 +32,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tarbela-miner", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		o         miner.Options
+		o         cpuminer.Options
 		bench     bool
 		duration  time.Duration
 		stats     time.Duration
@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o.VersionRolling = !noRolling
 	o.Log = newLogger(stderr, debug)
 	defer func() { _ = o.Log.Sync() }() // a failed flush at exit cannot be reported anywhere
-	m, err := miner.New(o)
+	m, err := cpuminer.New(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "tarbela-miner:", err)
 		return 2
@@ -117,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // runBenchmark runs --benchmark and prints its result.
 func runBenchmark(ctx context.Context, threads int, d time.Duration, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "benchmarking for %s...\n", d)
-	res, err := miner.Benchmark(ctx, threads, d)
+	res, err := cpuminer.Benchmark(ctx, threads, d)
 	if err != nil {
 		fmt.Fprintln(stderr, "tarbela-miner:", err)
 		return 2
@@ -130,7 +130,7 @@ func runBenchmark(ctx context.Context, threads int, d time.Duration, stdout, std
 }
 
 // statusLine formats the counters and a hash rate in H/s.
-func statusLine(s miner.Stats, hps float64) string {
+func statusLine(s cpuminer.Stats, hps float64) string {
 	conn := "up"
 	if !s.Connected {
 		conn = "down"

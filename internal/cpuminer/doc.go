@@ -1,4 +1,4 @@
-// Package miner is Tarbela's Stratum v1 CPU miner: a client that connects to
+// Package cpuminer is Tarbela's Stratum v1 CPU miner: a client that connects to
 // any Stratum v1 pool, negotiates BIP310 version rolling when the pool offers
 // it, mines on every configured thread with the hasher package's nonce
 // scanner, submits the shares that meet the pool's difficulty and counts the
@@ -34,4 +34,4 @@
 // Robustness. Lines from the pool are bounded (MaxLineSize), malformed
 // messages are logged and skipped, and nothing the pool sends can make the
 // miner panic; at worst it drops the connection and reconnects.
-package miner
+package cpuminer

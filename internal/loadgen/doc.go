@@ -1,4 +1,4 @@
-// Package load is the engine of tarbela-bench, a Stratum v1 load generator
+// Package loadgen is the engine of tarbela-bench, a Stratum v1 load generator
 // that works against any Stratum v1 pool.
 //
 // Run dials N simulated miners from many loopback source addresses
@@ -28,4 +28,4 @@
 // Everything is bounded: the run stops by itself after Options.Duration, each
 // miner keeps a small fixed set of pending submits, lines are capped, and
 // nothing spins while waiting.
-package load
+package loadgen

@@ -1,4 +1,4 @@
-package load
+package loadgen
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 )
 
 // vectorFile is the shared vectors file; entry 0 is the recorded session.
-const vectorFile = "../../../testdata/stratum-vectors.json"
+const vectorFile = "../../testdata/stratum-vectors.json"
 
 // vectorEntry0 reads entry 0's notify params and extranonce2 size.
 func vectorEntry0(t testing.TB) (json.RawMessage, int) {
