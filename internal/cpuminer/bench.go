@@ -3,6 +3,8 @@ package cpuminer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"math"
 	"runtime"
 	"sync"
@@ -10,6 +12,10 @@ import (
 
 	"github.com/tarbela-pool/tarbela/share"
 )
+
+// DefaultBenchmarkDuration is how long tarbela-miner --benchmark runs when
+// no duration is given.
+const DefaultBenchmarkDuration = 10 * time.Second
 
 // BenchResult is what Benchmark measured.
 type BenchResult struct {
@@ -59,6 +65,18 @@ func Benchmark(ctx context.Context, threads int, d time.Duration) (BenchResult, 
 		res.Total += res.PerThread[i]
 	}
 	return res, nil
+}
+
+// WriteText writes r as tarbela-miner --benchmark prints it: one line per
+// thread, then the total, in MH/s.
+func (r BenchResult) WriteText(w io.Writer) error {
+	for i, h := range r.PerThread {
+		if _, err := fmt.Fprintf(w, "thread %d: %.3f MH/s\n", i, h/1e6); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w, "total: %.3f MH/s (threads=%d, %.1fs)\n", r.Total/1e6, len(r.PerThread), r.Elapsed.Seconds())
+	return err
 }
 
 // syntheticJob is a job shaped like a mainnet one: a coinbase of typical
