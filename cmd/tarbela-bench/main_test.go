@@ -100,25 +100,6 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// TestDevnetFile checks that --devnet fills the pool, node RPC and payout
-// address from devnet.json.
-func TestDevnetFile(t *testing.T) {
-	dir := t.TempDir()
-	info := `{"stratum":"127.0.0.1:3333","node_rpc":"127.0.0.1:18443","node_rpc_user":"u","node_rpc_pass":"p","payout_address":"bcrt1qxyz"}`
-	if err := os.WriteFile(filepath.Join(dir, "devnet.json"), []byte(info), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	o := loadgen.Options{User: "{addr}.bench{i}"}
-	if err := applyDevnet(&o, dir); err != nil {
-		t.Fatal(err)
-	}
-	want := loadgen.Options{Pool: "127.0.0.1:3333", User: "bcrt1qxyz.bench{i}",
-		RPC: loadgen.RPCOptions{URL: "http://127.0.0.1:18443", User: "u", Pass: "p"}}
-	if o.Pool != want.Pool || o.User != want.User || o.RPC != want.RPC {
-		t.Errorf("got pool %q user %q rpc %+v, want %q %q %+v", o.Pool, o.User, o.RPC, want.Pool, want.User, want.RPC)
-	}
-}
-
 // TestRunAgainstInProcessPool runs the whole command against the in-process
 // pool and checks its JSON report.
 func TestRunAgainstInProcessPool(t *testing.T) {

@@ -19,11 +19,13 @@
 // prevhash, optionally timed from a block the tool generates itself through
 // the node's RPC), and the pool's resident memory per connected miner read
 // from /proc. Reports are JSON so that several processes (each capped at
-// 20,000 open files here) can be combined with Merge.
+// 20,000 open files here) can be combined with Merge (MergeFiles reads
+// them from WriteJSON's files).
 //
 // StartPool runs a Tarbela Stratum server in process with a synthetic job
 // whose network target no share meets, for share-rate measurements that are
-// not drowned in regtest blocks.
+// not drowned in regtest blocks; StartBare runs the fan-out floor to compare
+// it with. Serve runs either with status lines, as `tarbela-bench pool` does.
 //
 // Everything is bounded: the run stops by itself after Options.Duration, each
 // miner keeps a small fixed set of pending submits, lines are capped, and

@@ -2,9 +2,11 @@ package loadgen
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -263,6 +265,24 @@ func Merge(reports ...*Report) (*Report, error) {
 	return out, nil
 }
 
+// MergeFiles reads the JSON reports in files (as WriteJSON writes them)
+// and merges them with Merge.
+func MergeFiles(files ...string) (*Report, error) {
+	var reps []*Report
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var r Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		reps = append(reps, &r)
+	}
+	return Merge(reps...)
+}
+
 func joinNonEmpty(a, b string) string {
 	if a == "" {
 		return b
@@ -318,6 +338,13 @@ func (f *Fanout) Summary(minMiners int) FanoutSummary {
 	s.Spread, s.BlockToFirst, s.BlockToLast = sp.Summary(), fi.Summary(), la.Summary()
 	s.Arrival = f.Arrivals.Summary()
 	return s
+}
+
+// WriteJSON writes the report as indented JSON, the form MergeFiles reads.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(r)
 }
 
 // WriteText prints the report for a person.

@@ -293,3 +293,80 @@ func TestSourceAddr(t *testing.T) {
 		t.Error("Sources 0 still picked an address")
 	}
 }
+
+// TestMergeFiles merges reports written by WriteJSON, as --combine does,
+// and checks that a missing or broken file is named in the error.
+func TestMergeFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, b := twoReports()
+	var files []string
+	for i, r := range []*Report{a, b} {
+		var sb strings.Builder
+		if err := r.WriteJSON(&sb); err != nil {
+			t.Fatal(err)
+		}
+		f := fmt.Sprintf("%s/r%d.json", dir, i)
+		if err := os.WriteFile(f, []byte(sb.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	got, err := MergeFiles(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Merge(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gj, _ := json.Marshal(got)
+	wj, _ := json.Marshal(want)
+	if string(gj) != string(wj) {
+		t.Errorf("merged from files:\n%s\nmerged in memory:\n%s", gj, wj)
+	}
+
+	garbage := dir + "/garbage.json"
+	if err := os.WriteFile(garbage, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{garbage, dir + "/none.json"} {
+		if _, err := MergeFiles(files[0], f); err == nil || !strings.Contains(err.Error(), f) {
+			t.Errorf("MergeFiles with %s = %v, want an error naming it", f, err)
+		}
+	}
+	if _, err := MergeFiles(); err == nil {
+		t.Error("MergeFiles of no file succeeded")
+	}
+}
+
+// TestApplyDevnet checks that a devnet's devnet.json fills the pool, node
+// RPC and payout address, and that a missing or broken file is an error.
+func TestApplyDevnet(t *testing.T) {
+	dir := t.TempDir()
+	info := `{"stratum":"127.0.0.1:3333","node_rpc":"127.0.0.1:18443","node_rpc_user":"u","node_rpc_pass":"p","payout_address":"bcrt1qxyz"}`
+	if err := os.WriteFile(dir+"/devnet.json", []byte(info), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{User: "{addr}.bench{i}"}
+	if err := o.ApplyDevnet(dir); err != nil {
+		t.Fatal(err)
+	}
+	want := Options{Pool: "127.0.0.1:3333", User: "bcrt1qxyz.bench{i}",
+		RPC: RPCOptions{URL: "http://127.0.0.1:18443", User: "u", Pass: "p"}}
+	if o.Pool != want.Pool || o.User != want.User || o.RPC != want.RPC {
+		t.Errorf("got pool %q user %q rpc %+v, want %q %q %+v", o.Pool, o.User, o.RPC, want.Pool, want.User, want.RPC)
+	}
+	kept := Options{Pool: "127.0.0.1:4444", RPC: RPCOptions{URL: "http://127.0.0.1:1"}}
+	if err := kept.ApplyDevnet(dir); err != nil || kept.Pool != "127.0.0.1:4444" || kept.RPC.URL != "http://127.0.0.1:1" {
+		t.Errorf("set pool and RPC were replaced: %+v, %v", kept, err)
+	}
+	if err := (&Options{}).ApplyDevnet(t.TempDir()); err == nil || !strings.Contains(err.Error(), "devnet.json") {
+		t.Errorf("missing devnet.json: %v", err)
+	}
+	if err := os.WriteFile(dir+"/devnet.json", []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Options{}).ApplyDevnet(dir); err == nil || !strings.Contains(err.Error(), "devnet.json") {
+		t.Errorf("broken devnet.json: %v", err)
+	}
+}
