@@ -9,14 +9,13 @@
 // for share-rate figures without a node; with --redis it records every share
 // in Redis (share/redisstore) and acknowledges it only once recorded, and
 // --cpuprofile profiles it; with --bare it runs the fan-out floor instead
-// (load.Bare: one write system call per miner per new block and nothing
+// (loadgen.Bare: one write system call per miner per new block and nothing
 // else), so the same tool can show how much of a fan-out figure is the
-// machine. The logic lives in package load.
+// machine. The logic lives in package loadgen (internal/loadgen).
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,7 +31,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/tarbela-pool/tarbela/cmd/tarbela-bench/load"
+	"github.com/tarbela-pool/tarbela/internal/loadgen"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
 
@@ -58,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	var (
-		o          load.Options
+		o          loadgen.Options
 		devnet     string
 		sourceBase string
 		jsonOut    bool
@@ -69,21 +68,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Pool, "pool", "", "pool `address` (host:port or stratum+tcp://host:port)")
 	fs.StringVar(&devnet, "devnet", "", "devnet `dir`: take the pool, node RPC and payout address from DIR/devnet.json")
 	fs.BoolVar(&o.AllowRemote, "allow-remote", false, "allow a pool address outside 127.0.0.0/8")
-	fs.DurationVar(&o.Duration, "duration", load.DefaultDuration, "run length from the first dial to the stop")
-	fs.DurationVar(&o.Drain, "drain", load.DefaultDrain, "how long to wait for replies after the stop")
-	fs.IntVar(&o.Miners, "miners", load.DefaultMiners, "number of simulated miners")
+	fs.DurationVar(&o.Duration, "duration", loadgen.DefaultDuration, "run length from the first dial to the stop")
+	fs.DurationVar(&o.Drain, "drain", loadgen.DefaultDrain, "how long to wait for replies after the stop")
+	fs.IntVar(&o.Miners, "miners", loadgen.DefaultMiners, "number of simulated miners")
 	fs.IntVar(&o.FirstIndex, "first-index", 0, "index of the first miner ({i} in --user), to keep several processes' names apart")
-	fs.Float64Var(&o.Rate, "rate", load.DefaultRate, "shares per second per miner (negative: none, only connect)")
+	fs.Float64Var(&o.Rate, "rate", loadgen.DefaultRate, "shares per second per miner (negative: none, only connect)")
 	fs.Float64Var(&o.Ramp, "ramp", 0, "new connections per second (0: as fast as possible)")
-	fs.IntVar(&o.Sources, "sources", load.DefaultSources, "number of loopback source addresses (0: the kernel's choice)")
+	fs.IntVar(&o.Sources, "sources", loadgen.DefaultSources, "number of loopback source addresses (0: the kernel's choice)")
 	fs.StringVar(&sourceBase, "source-base", "127.0.0.2", "first source `address`")
-	fs.StringVar(&o.User, "user", load.DefaultUser, "username `template`: {i} is the miner index, {addr} the devnet payout address")
-	fs.StringVar(&o.Pass, "pass", load.DefaultPass, "password (e.g. d=1e-12 for a fixed difficulty on Tarbela)")
+	fs.StringVar(&o.User, "user", loadgen.DefaultUser, "username `template`: {i} is the miner index, {addr} the devnet payout address")
+	fs.StringVar(&o.Pass, "pass", loadgen.DefaultPass, "password (e.g. d=1e-12 for a fixed difficulty on Tarbela)")
 	fs.BoolVar(&noRolling, "no-version-rolling", false, "do not send mining.configure version-rolling")
 	fs.Float64Var(&o.SuggestDifficulty, "suggest-diff", 0, "send mining.suggest_difficulty with this `difficulty`")
-	fs.Uint64Var(&o.MaxHashes, "max-hashes", load.DefaultMaxHashes, "nonce search cap per share; a share needing more is skipped")
+	fs.Uint64Var(&o.MaxHashes, "max-hashes", loadgen.DefaultMaxHashes, "nonce search cap per share; a share needing more is skipped")
 	fs.IntVar(&o.Workers, "workers", 0, "share-building goroutines (0: GOMAXPROCS)")
-	fs.DurationVar(&o.IOTimeout, "io-timeout", load.DefaultIOTimeout, "bound on each handshake reply and write")
+	fs.DurationVar(&o.IOTimeout, "io-timeout", loadgen.DefaultIOTimeout, "bound on each handshake reply and write")
 	fs.StringVar(&o.RPC.URL, "rpc-url", "", "node JSON-RPC `URL` (btcd regtest): generate blocks to time notify fan-out")
 	fs.StringVar(&o.RPC.User, "rpc-user", "", "node RPC user")
 	fs.StringVar(&o.RPC.Pass, "rpc-pass", "", "node RPC password")
@@ -117,8 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.Rate = -1 // an explicit 0 means no shares, not the default
 	}
 	if devnet != "" {
-		if err := applyDevnet(&o, devnet); err != nil {
-			fmt.Fprintln(stderr, "tarbela-bench:", err)
+		if err := o.ApplyDevnet(devnet); err != nil {
+			fmt.Fprintln(stderr, "tarbela-bench: --devnet:", err)
 			return 2
 		}
 	}
@@ -128,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	o.Log = newLogger(stderr, verbose)
 	defer func() { _ = o.Log.Sync() }() // a failed flush at exit cannot be reported anywhere
-	rep, err := load.Run(ctx, o)
+	rep, err := loadgen.Run(ctx, o)
 	if rep == nil {
 		fmt.Fprintln(stderr, "tarbela-bench:", err)
 		return 2
@@ -143,53 +142,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// applyDevnet reads DIR/devnet.json (written by `tarbela devnet`).
-func applyDevnet(o *load.Options, dir string) error {
-	b, err := os.ReadFile(dir + "/devnet.json")
-	if err != nil {
-		return fmt.Errorf("--devnet: %w", err)
-	}
-	var info struct {
-		Stratum       string `json:"stratum"`
-		NodeRPC       string `json:"node_rpc"`
-		NodeRPCUser   string `json:"node_rpc_user"`
-		NodeRPCPass   string `json:"node_rpc_pass"`
-		PayoutAddress string `json:"payout_address"`
-	}
-	if err := json.Unmarshal(b, &info); err != nil {
-		return fmt.Errorf("--devnet: %s/devnet.json: %w", dir, err)
-	}
-	if o.Pool == "" {
-		o.Pool = info.Stratum
-	}
-	if o.RPC.URL == "" && info.NodeRPC != "" {
-		o.RPC = load.RPCOptions{URL: "http://" + info.NodeRPC, User: info.NodeRPCUser, Pass: info.NodeRPCPass}
-	}
-	o.User = strings.ReplaceAll(o.User, "{addr}", info.PayoutAddress)
-	return nil
-}
-
 // runCombine merges JSON reports.
 func runCombine(files []string, jsonOut bool, stdout, stderr io.Writer) int {
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, "tarbela-bench: --combine needs report files")
 		return 2
 	}
-	var reps []*load.Report
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			fmt.Fprintln(stderr, "tarbela-bench:", err)
-			return 1
-		}
-		var r load.Report
-		if err := json.Unmarshal(b, &r); err != nil {
-			fmt.Fprintf(stderr, "tarbela-bench: %s: %v\n", f, err)
-			return 1
-		}
-		reps = append(reps, &r)
-	}
-	m, err := load.Merge(reps...)
+	m, err := loadgen.MergeFiles(files...)
 	if err != nil {
 		fmt.Fprintln(stderr, "tarbela-bench:", err)
 		return 1
@@ -201,34 +160,31 @@ func runCombine(files []string, jsonOut bool, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printReport(r *load.Report, jsonOut bool, w io.Writer) error {
-	if !jsonOut {
-		return r.WriteText(w)
+// printReport prints r as --json asks.
+func printReport(r *loadgen.Report, jsonOut bool, w io.Writer) error {
+	if jsonOut {
+		return r.WriteJSON(w)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", " ")
-	return enc.Encode(r)
+	return r.WriteText(w)
 }
 
 // runPool runs the in-process pool until interrupted or --duration.
 func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tarbela-bench pool", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o load.PoolOptions
-	var duration, status time.Duration
+	var so loadgen.ServeOptions
 	var redisAddr, cpuProfile string
 	var redisNode uint
-	fs.StringVar(&o.Listen, "listen", "127.0.0.1:3334", "Stratum listen address")
-	fs.Float64Var(&o.Difficulty, "difficulty", 1e-12, "fixed share difficulty")
-	fs.DurationVar(&o.NewBlockEvery, "new-block-every", 0, "publish a job on a new prevhash at this interval (0: never)")
-	fs.IntVar(&o.MaxConnections, "max-connections", 0, "connection cap (0: the server's default)")
-	fs.DurationVar(&duration, "duration", 0, "stop after this long (0: run until interrupted)")
-	fs.DurationVar(&status, "status", 5*time.Second, "status line interval (0: none)")
+	fs.StringVar(&so.Pool.Listen, "listen", "127.0.0.1:3334", "Stratum listen address")
+	fs.Float64Var(&so.Pool.Difficulty, "difficulty", 1e-12, "fixed share difficulty")
+	fs.DurationVar(&so.Pool.NewBlockEvery, "new-block-every", 0, "publish a job on a new prevhash at this interval (0: never)")
+	fs.IntVar(&so.Pool.MaxConnections, "max-connections", 0, "connection cap (0: the server's default)")
+	fs.DurationVar(&so.Duration, "duration", 0, "stop after this long (0: run until interrupted)")
+	fs.DurationVar(&so.Status, "status", 5*time.Second, "status line interval (0: none)")
 	fs.StringVar(&redisAddr, "redis", "", "record shares in Redis at `host:port` (share/redisstore, no journal); a share is acknowledged once its batch is in Redis")
 	fs.UintVar(&redisNode, "redis-node", 1, "node id of the Redis store (0..255)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
-	var bare bool
-	fs.BoolVar(&bare, "bare", false, "run the fan-out floor instead of Tarbela: canned handshake replies, shares unchecked, one write system call per miner per new block (see load.Bare)")
+	fs.BoolVar(&so.Bare, "bare", false, "run the fan-out floor instead of Tarbela: canned handshake replies, shares unchecked, one write system call per miner per new block (see loadgen.Bare)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -243,98 +199,38 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tarbela-bench pool: --redis-node %d is above 255\n", redisNode)
 		return 2
 	}
-	if bare && redisAddr != "" {
+	if so.Bare && redisAddr != "" {
 		fmt.Fprintln(stderr, "tarbela-bench pool: --bare records nothing; drop --redis")
 		return 2
 	}
-	o.Log = newLogger(stderr, false).Named("pool")
-	var store *redisstore.Store
+	so.Pool.Log = newLogger(stderr, false).Named("pool")
 	if redisAddr != "" {
-		s, err := startStore(ctx, redisAddr, uint8(redisNode), o.Log.Named("store"))
+		s, err := startStore(ctx, redisAddr, uint8(redisNode), so.Pool.Log.Named("store"))
 		if err != nil {
 			fmt.Fprintln(stderr, "tarbela-bench pool:", err)
 			return 1
 		}
-		store, o.Store = s, s
+		so.Store = s
 	}
 	if cpuProfile != "" {
 		stopProfile, err := startCPUProfile(cpuProfile)
 		if err != nil {
 			fmt.Fprintln(stderr, "tarbela-bench pool:", err)
-			closeStore(store, stderr)
+			if so.Store != nil {
+				if err := so.Store.Close(); err != nil {
+					fmt.Fprintln(stderr, "tarbela-bench pool: closing the Redis store:", err)
+				}
+			}
 			return 1
 		}
 		defer stopProfile()
 	}
-	var p benchPool
-	var err error
-	if bare {
-		p, err = load.StartBare(o)
-	} else {
-		p, err = load.StartPool(o)
-	}
-	if err != nil {
+	so.Out = stdout
+	if err := loadgen.Serve(ctx, so); err != nil {
 		fmt.Fprintln(stderr, "tarbela-bench pool:", err)
-		closeStore(store, stderr)
 		return 1
 	}
-	kind := "tarbela"
-	if bare {
-		kind = "bare"
-	}
-	fmt.Fprintf(stdout, "pool: stratum+tcp://%s pid %d difficulty %g (%s)\n", p.Addr(), os.Getpid(), o.Difficulty, kind)
-	if duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, duration)
-		defer cancel()
-	}
-	var tick <-chan time.Time
-	if status > 0 {
-		t := time.NewTicker(status)
-		defer t.Stop()
-		tick = t.C
-	}
-	last, lastAt := uint64(0), time.Now()
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-tick:
-			n, now := p.Shares(), time.Now()
-			fmt.Fprintf(stdout, "pool: connections=%d shares=%d (%.0f/s)\n", p.Connections(), n,
-				float64(n-last)/now.Sub(lastAt).Seconds())
-			last, lastAt = n, now
-		}
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	code := 0
-	if err := p.Close(sctx); err != nil {
-		fmt.Fprintln(stderr, "tarbela-bench pool:", err)
-		code = 1
-	}
-	if store != nil {
-		if !closeStore(store, stderr) {
-			code = 1
-		}
-		fmt.Fprintf(stdout, "pool: stopped; %d shares accepted, %d recorded in Redis\n", p.Shares(), store.SharesRecorded())
-		return code
-	}
-	if b, ok := p.(*load.Bare); ok {
-		fmt.Fprintf(stdout, "pool: stopped; %d shares answered unchecked, %d miners dropped for a notify that did not fit\n", b.Shares(), b.Dropped())
-		return code
-	}
-	fmt.Fprintf(stdout, "pool: stopped; %d shares accepted\n", p.Shares())
-	return code
-}
-
-// benchPool is what runPool needs of the pool it runs: Tarbela's
-// (load.Pool) or the fan-out floor (load.Bare).
-type benchPool interface {
-	Addr() string
-	Connections() int
-	Shares() uint64
-	Close(context.Context) error
+	return 0
 }
 
 // startStore starts a Redis share store and checks that Redis answers, so
@@ -355,19 +251,6 @@ func startStore(ctx context.Context, addr string, node uint8, log *zap.Logger) (
 		return nil, fmt.Errorf("--redis %s: %w", addr, err)
 	}
 	return s, nil
-}
-
-// closeStore flushes and closes s (nil is fine); it reports whether every
-// queued share reached Redis.
-func closeStore(s *redisstore.Store, stderr io.Writer) bool {
-	if s == nil {
-		return true
-	}
-	if err := s.Close(); err != nil {
-		fmt.Fprintln(stderr, "tarbela-bench pool: closing the Redis store:", err)
-		return false
-	}
-	return true
 }
 
 // startCPUProfile starts a CPU profile into path; the returned function

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tarbela-pool/tarbela/cmd/tarbela-bench/load"
+	"github.com/tarbela-pool/tarbela/internal/loadgen"
 	"github.com/tarbela-pool/tarbela/internal/localnet"
 )
 
 // writeReport writes r as --json would.
-func writeReport(t *testing.T, dir, name string, r *load.Report) string {
+func writeReport(t *testing.T, dir, name string, r *loadgen.Report) string {
 	t.Helper()
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -32,11 +32,11 @@ func writeReport(t *testing.T, dir, name string, r *load.Report) string {
 // TestCombine merges two reports through the command line.
 func TestCombine(t *testing.T) {
 	dir := t.TempDir()
-	mk := func(miners int, accepted uint64, ps float64) *load.Report {
-		return &load.Report{Version: load.ReportVersion, Pool: "127.0.0.1:3333", Processes: 1, Miners: miners,
-			Connections: load.Connections{Connected: uint64(miners), LiveAtEnd: miners},
-			Shares:      load.Shares{Submitted: accepted, Accepted: accepted, AcceptedPS: ps, Steady: true, Window: 10},
-			PoolRSS:     []load.RSSSample{{PID: 7, BaselineBytes: 1 << 20, EndBytes: 3 << 20, Miners: miners}}}
+	mk := func(miners int, accepted uint64, ps float64) *loadgen.Report {
+		return &loadgen.Report{Version: loadgen.ReportVersion, Pool: "127.0.0.1:3333", Processes: 1, Miners: miners,
+			Connections: loadgen.Connections{Connected: uint64(miners), LiveAtEnd: miners},
+			Shares:      loadgen.Shares{Submitted: accepted, Accepted: accepted, AcceptedPS: ps, Steady: true, Window: 10},
+			PoolRSS:     []loadgen.RSSSample{{PID: 7, BaselineBytes: 1 << 20, EndBytes: 3 << 20, Miners: miners}}}
 	}
 	f1 := writeReport(t, dir, "a.json", mk(1000, 10000, 1000))
 	f2 := writeReport(t, dir, "b.json", mk(3000, 30000, 3000))
@@ -45,7 +45,7 @@ func TestCombine(t *testing.T) {
 	if code := run(context.Background(), []string{"--combine", "--json", f1, f2}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	var m load.Report
+	var m loadgen.Report
 	if err := json.Unmarshal([]byte(out.String()), &m); err != nil {
 		t.Fatalf("combined output is not a report: %v\n%s", err, out.String())
 	}
@@ -100,29 +100,10 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// TestDevnetFile checks that --devnet fills the pool, node RPC and payout
-// address from devnet.json.
-func TestDevnetFile(t *testing.T) {
-	dir := t.TempDir()
-	info := `{"stratum":"127.0.0.1:3333","node_rpc":"127.0.0.1:18443","node_rpc_user":"u","node_rpc_pass":"p","payout_address":"bcrt1qxyz"}`
-	if err := os.WriteFile(filepath.Join(dir, "devnet.json"), []byte(info), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	o := load.Options{User: "{addr}.bench{i}"}
-	if err := applyDevnet(&o, dir); err != nil {
-		t.Fatal(err)
-	}
-	want := load.Options{Pool: "127.0.0.1:3333", User: "bcrt1qxyz.bench{i}",
-		RPC: load.RPCOptions{URL: "http://127.0.0.1:18443", User: "u", Pass: "p"}}
-	if o.Pool != want.Pool || o.User != want.User || o.RPC != want.RPC {
-		t.Errorf("got pool %q user %q rpc %+v, want %q %q %+v", o.Pool, o.User, o.RPC, want.Pool, want.User, want.RPC)
-	}
-}
-
 // TestRunAgainstInProcessPool runs the whole command against the in-process
 // pool and checks its JSON report.
 func TestRunAgainstInProcessPool(t *testing.T) {
-	p, err := load.StartPool(load.PoolOptions{})
+	p, err := loadgen.StartPool(loadgen.PoolOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +114,7 @@ func TestRunAgainstInProcessPool(t *testing.T) {
 	if code := run(context.Background(), args, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	var r load.Report
+	var r loadgen.Report
 	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -178,7 +159,7 @@ func TestPoolWithRedis(t *testing.T) {
 		out.Reset()
 		errOut.Reset()
 		code = run(context.Background(), args, &out, &errOut)
-		var r load.Report
+		var r loadgen.Report
 		if code == 0 && json.Unmarshal([]byte(out.String()), &r) == nil && r.Connections.WithWork > 0 {
 			break
 		}
@@ -187,7 +168,7 @@ func TestPoolWithRedis(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("load run: exit %d: %s", code, errOut.String())
 	}
-	var r load.Report
+	var r loadgen.Report
 	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -222,7 +203,7 @@ func TestPoolWithRedis(t *testing.T) {
 // miner as live and reads the pool's RSS with them connected (the scripts
 // under scripts/load stop their tools this way once a figure is taken).
 func TestInterruptKeepsMinersForTheReport(t *testing.T) {
-	p, err := load.StartPool(load.PoolOptions{})
+	p, err := loadgen.StartPool(loadgen.PoolOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +223,7 @@ func TestInterruptKeepsMinersForTheReport(t *testing.T) {
 	if code := run(ctx, args, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	var r load.Report
+	var r loadgen.Report
 	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}

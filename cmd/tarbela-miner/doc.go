@@ -2,5 +2,6 @@
 // for any Stratum v1 pool (version rolling when the pool offers it) and
 // prints accepted/rejected counts and the hash rate; with --benchmark it
 // mines a synthetic job without a pool and prints MH/s per thread and in
-// total. The logic lives in package miner; this file only reads flags.
+// total. The logic lives in package cpuminer (internal/cpuminer); this
+// command only reads flags.
 package main

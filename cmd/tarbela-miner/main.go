@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/tarbela-pool/tarbela/cmd/tarbela-miner/miner"
+	"github.com/tarbela-pool/tarbela/internal/cpuminer"
 )
 
 func main() {
@@ -24,15 +24,12 @@ func main() {
 	os.Exit(code)
 }
 
-// benchmarkDefault is how long --benchmark runs when --duration is not set.
-const benchmarkDefault = 10 * time.Second
-
 // run is the whole command; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tarbela-miner", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		o         miner.Options
+		o         cpuminer.Options
 		bench     bool
 		duration  time.Duration
 		stats     time.Duration
@@ -69,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if bench {
 		if duration == 0 {
-			duration = benchmarkDefault
+			duration = cpuminer.DefaultBenchmarkDuration
 		}
 		return runBenchmark(ctx, o.Threads, duration, stdout, stderr)
 	}
@@ -77,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o.VersionRolling = !noRolling
 	o.Log = newLogger(stderr, debug)
 	defer func() { _ = o.Log.Sync() }() // a failed flush at exit cannot be reported anywhere
-	m, err := miner.New(o)
+	m, err := cpuminer.New(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "tarbela-miner:", err)
 		return 2
@@ -87,64 +84,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	var tick <-chan time.Time
-	if stats > 0 {
-		t := time.NewTicker(stats)
-		defer t.Stop()
-		tick = t.C
+	if err := m.RunWithStatus(ctx, stats, stdout); err != nil {
+		fmt.Fprintln(stderr, "tarbela-miner:", err)
+		return 1
 	}
-	start, last, lastAt := time.Now(), m.Stats(), time.Now()
-	for {
-		select {
-		case <-tick:
-			s, now := m.Stats(), time.Now()
-			fmt.Fprintln(stdout, statusLine(s, rate(s.Hashes-last.Hashes, now.Sub(lastAt))))
-			last, lastAt = s, now
-		case err := <-done:
-			s := m.Stats()
-			fmt.Fprintln(stdout, "total:", statusLine(s, rate(s.Hashes, time.Since(start))))
-			if err != nil {
-				fmt.Fprintln(stderr, "tarbela-miner:", err)
-				return 1
-			}
-			return 0
-		}
-	}
+	return 0
 }
 
 // runBenchmark runs --benchmark and prints its result.
 func runBenchmark(ctx context.Context, threads int, d time.Duration, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "benchmarking for %s...\n", d)
-	res, err := miner.Benchmark(ctx, threads, d)
+	res, err := cpuminer.Benchmark(ctx, threads, d)
 	if err != nil {
 		fmt.Fprintln(stderr, "tarbela-miner:", err)
 		return 2
 	}
-	for i, r := range res.PerThread {
-		fmt.Fprintf(stdout, "thread %d: %.3f MH/s\n", i, r/1e6)
-	}
-	fmt.Fprintf(stdout, "total: %.3f MH/s (threads=%d, %.1fs)\n", res.Total/1e6, len(res.PerThread), res.Elapsed.Seconds())
+	_ = res.WriteText(stdout) // like the status lines: nowhere to report a failed write
 	return 0
-}
-
-// statusLine formats the counters and a hash rate in H/s.
-func statusLine(s miner.Stats, hps float64) string {
-	conn := "up"
-	if !s.Connected {
-		conn = "down"
-	}
-	return fmt.Sprintf("accepted=%d rejected=%d stale=%d diff=%g hashrate=%.3f MH/s jobs=%d pool=%s",
-		s.Accepted, s.Rejected, s.Stale, s.Difficulty, hps/1e6, s.Jobs, conn)
-}
-
-// rate is hashes per second over d.
-func rate(hashes uint64, d time.Duration) float64 {
-	if d <= 0 {
-		return 0
-	}
-	return float64(hashes) / d.Seconds()
 }
 
 // newLogger logs to w in console format at info level (debug with debug).

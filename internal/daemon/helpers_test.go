@@ -24,8 +24,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/tarbela-pool/tarbela/cmd/tarbela-miner/miner"
 	"github.com/tarbela-pool/tarbela/config"
+	"github.com/tarbela-pool/tarbela/internal/cpuminer"
 	"github.com/tarbela-pool/tarbela/internal/daemon"
 	"github.com/tarbela-pool/tarbela/internal/devnet"
 	"github.com/tarbela-pool/tarbela/internal/localnet"
@@ -202,11 +202,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // the connection close. It returns the miner's last statistics, with the
 // version-rolling mask it had negotiated while connected (the miner clears
 // it when the connection ends).
-func (tp *testPool) mine(t *testing.T, user string, done func(miner.Stats) bool) miner.Stats {
+func (tp *testPool) mine(t *testing.T, user string, done func(cpuminer.Stats) bool) cpuminer.Stats {
 	t.Helper()
-	m, err := miner.New(miner.Options{URL: tp.d.StratumAddr(), User: user, Threads: 1, VersionRolling: true})
+	m, err := cpuminer.New(cpuminer.Options{URL: tp.d.StratumAddr(), User: user, Threads: 1, VersionRolling: true})
 	if err != nil {
-		t.Fatalf("miner.New: %v", err)
+		t.Fatalf("cpuminer.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)

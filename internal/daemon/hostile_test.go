@@ -11,20 +11,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tarbela-pool/tarbela/cmd/tarbela-miner/miner"
 	"github.com/tarbela-pool/tarbela/config"
+	"github.com/tarbela-pool/tarbela/internal/cpuminer"
 )
 
 // honestMiner runs a real CPU miner on the pool for the whole test and lets
 // each phase assert that it kept getting shares accepted.
 type honestMiner struct {
 	t    *testing.T
-	m    *miner.Miner
+	m    *cpuminer.Miner
 	stop func()
 }
 
 func startHonestMiner(t *testing.T, tp *testPool) *honestMiner {
-	m, err := miner.New(miner.Options{URL: tp.d.StratumAddr(), User: minerAddr + ".honest", Threads: 1, VersionRolling: true})
+	m, err := cpuminer.New(cpuminer.Options{URL: tp.d.StratumAddr(), User: minerAddr + ".honest", Threads: 1, VersionRolling: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/btcsuite/btcd/wire/v2"
 
-	"github.com/tarbela-pool/tarbela/cmd/tarbela-miner/miner"
 	"github.com/tarbela-pool/tarbela/config"
+	"github.com/tarbela-pool/tarbela/internal/cpuminer"
 	"github.com/tarbela-pool/tarbela/internal/localnet"
 	"github.com/tarbela-pool/tarbela/share"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
@@ -79,7 +79,7 @@ func (tp *testPool) checkSharesRecorded(t *testing.T) {
 func TestPoolModeMinesBlocks(t *testing.T) {
 	tp := startPool(t, poolOptions{}, nil)
 	tmplVersion := tp.d.Manager().CurrentWork().Template().Version
-	ms := tp.mine(t, minerAddr+".rig1", func(miner.Stats) bool { return tp.d.Status().BlocksAccepted >= 2 })
+	ms := tp.mine(t, minerAddr+".rig1", func(cpuminer.Stats) bool { return tp.d.Status().BlocksAccepted >= 2 })
 	if ms.VersionMask != bip320Mask {
 		t.Errorf("miner negotiated mask %08x; want %08x", ms.VersionMask, bip320Mask)
 	}
@@ -128,7 +128,7 @@ func TestPoolModeMinesBlocks(t *testing.T) {
 // paid to the pool's address.
 func TestSoloModePaysMiner(t *testing.T) {
 	tp := startPool(t, poolOptions{mode: config.ModeSolo, feePercent: 1}, nil)
-	tp.mine(t, minerAddr+".solo", func(miner.Stats) bool { return tp.d.Status().BlocksAccepted >= 1 })
+	tp.mine(t, minerAddr+".solo", func(cpuminer.Stats) bool { return tp.d.Status().BlocksAccepted >= 1 })
 	records := tp.settle(t)
 	tp.checkSharesRecorded(t)
 	blocks := tp.acceptedBlocks(t, records)
@@ -196,7 +196,7 @@ func TestSegwitTransactionBlock(t *testing.T) {
 
 	// Mine until the transaction leaves the mempool (btcd keeps no index
 	// of confirmed transactions); the blocks then must hold it.
-	tp.mine(t, minerAddr+".segwit", func(miner.Stats) bool {
+	tp.mine(t, minerAddr+".segwit", func(cpuminer.Stats) bool {
 		var mempool []string
 		raw, err := tp.node.Call(testContext(t), "getrawmempool")
 		return err == nil && json.Unmarshal(raw, &mempool) == nil && !slices.Contains(mempool, txid)
@@ -244,7 +244,7 @@ func TestSegwitTransactionBlock(t *testing.T) {
 func TestShareButNotBlockCPUMiner(t *testing.T) {
 	tp := startPool(t, poolOptions{difficulty: 1e-12}, nil)
 	start := time.Now()
-	tp.mine(t, minerAddr+".flood", func(miner.Stats) bool { return time.Since(start) > 2*time.Second })
+	tp.mine(t, minerAddr+".flood", func(cpuminer.Stats) bool { return time.Since(start) > 2*time.Second })
 	records := tp.settle(t)
 	tp.checkSharesRecorded(t)
 	tp.acceptedBlocks(t, records)

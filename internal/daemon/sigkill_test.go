@@ -15,7 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tarbela-pool/tarbela/cmd/tarbela-miner/miner"
+	"github.com/tarbela-pool/tarbela/internal/cpuminer"
 	"github.com/tarbela-pool/tarbela/internal/localnet"
 	"github.com/tarbela-pool/tarbela/internal/localnet/localnettest"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
@@ -62,15 +62,15 @@ func TestSIGKILLKeepsAcceptedShares(t *testing.T) {
 
 			pool := startTarbela(t, bin, cfgPath, dir, "first", node, rds, stratumAddr)
 			const worker = "sigkill"
-			m, err := miner.New(miner.Options{URL: stratumAddr, User: minerAddr + "." + worker, Threads: 1,
+			m, err := cpuminer.New(cpuminer.Options{URL: stratumAddr, User: minerAddr + "." + worker, Threads: 1,
 				VersionRolling: true, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond})
 			if err != nil {
-				t.Fatalf("miner.New: %v", err)
+				t.Fatalf("cpuminer.New: %v", err)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			runErr := make(chan error, 1)
 			go func() { runErr <- m.Run(ctx) }()
-			stopMiner := func() miner.Stats {
+			stopMiner := func() cpuminer.Stats {
 				cancel()
 				if err := <-runErr; err != nil {
 					t.Errorf("miner: %v", err)

@@ -15,8 +15,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/tarbela-pool/tarbela/cmd/tarbela-miner/miner"
 	"github.com/tarbela-pool/tarbela/config"
+	"github.com/tarbela-pool/tarbela/internal/cpuminer"
 	"github.com/tarbela-pool/tarbela/internal/daemon"
 	"github.com/tarbela-pool/tarbela/internal/localnet"
 )
@@ -140,7 +140,7 @@ func Run(ctx context.Context, o Options) error {
 	var wg sync.WaitGroup
 	for i := range o.Miners {
 		user := localnet.RegtestAddress(byte(10+i)) + ".cpu" + strconv.Itoa(i)
-		m, err := miner.New(miner.Options{URL: info.Stratum, User: user, Threads: o.Threads, VersionRolling: true,
+		m, err := cpuminer.New(cpuminer.Options{URL: info.Stratum, User: user, Threads: o.Threads, VersionRolling: true,
 			Log: log.Named("miner")})
 		if err != nil {
 			stopMiners()

@@ -1,0 +1,124 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/tarbela-pool/tarbela/share"
+)
+
+// PoolServer is a server Serve runs: Tarbela's in-process pool (*Pool) or
+// the fan-out floor (*Bare).
+type PoolServer interface {
+	Addr() string
+	Connections() int
+	Shares() uint64
+	Close(context.Context) error
+}
+
+var (
+	_ PoolServer = (*Pool)(nil)
+	_ PoolServer = (*Bare)(nil)
+)
+
+// RecordingStore is a share store that flushes on Close and counts the
+// shares it recorded: share/redisstore's Store.
+type RecordingStore interface {
+	share.Store
+	SharesRecorded() uint64
+	Close() error
+}
+
+// ServeOptions configures Serve.
+type ServeOptions struct {
+	// Pool configures the server; its Store is set from Store.
+	Pool PoolOptions
+	// Bare runs the fan-out floor (StartBare) instead of Tarbela's pool.
+	Bare bool
+	// Store, when set, is the Redis share store behind the pool; Serve
+	// closes it in every case. Bare records nothing and takes none.
+	Store RecordingStore
+	// Duration, when positive, stops the server after this long; it runs
+	// until ctx is done otherwise.
+	Duration time.Duration
+	// Status is the interval of status lines (none when 0).
+	Status time.Duration
+	// Out receives the lines that say what runs and how it goes.
+	Out io.Writer
+}
+
+// Serve starts the server o describes, writes its address and this
+// process's pid to o.Out, then a status line every o.Status until ctx is
+// done or o.Duration has passed. It then closes the server (within 10 s)
+// and o.Store, and writes how many shares were answered (and recorded).
+func Serve(ctx context.Context, o ServeOptions) error {
+	if o.Bare && o.Store != nil {
+		return errors.Join(errors.New("the bare server records nothing; it takes no store"), closeStore(o.Store))
+	}
+	var p PoolServer
+	var err error
+	kind := "tarbela"
+	if o.Bare {
+		p, err = StartBare(o.Pool)
+		kind = "bare"
+	} else {
+		if o.Store != nil {
+			o.Pool.Store = o.Store
+		}
+		p, err = StartPool(o.Pool)
+	}
+	if err != nil {
+		return errors.Join(err, closeStore(o.Store))
+	}
+	fmt.Fprintf(o.Out, "pool: stratum+tcp://%s pid %d difficulty %g (%s)\n", p.Addr(), os.Getpid(), o.Pool.Difficulty, kind)
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+	var tick <-chan time.Time
+	if o.Status > 0 {
+		t := time.NewTicker(o.Status)
+		defer t.Stop()
+		tick = t.C
+	}
+	last, lastAt := uint64(0), time.Now()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick:
+			n, now := p.Shares(), time.Now()
+			fmt.Fprintf(o.Out, "pool: connections=%d shares=%d (%.0f/s)\n", p.Connections(), n,
+				float64(n-last)/now.Sub(lastAt).Seconds())
+			last, lastAt = n, now
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = errors.Join(p.Close(sctx), closeStore(o.Store))
+	switch b, bare := p.(*Bare); {
+	case o.Store != nil:
+		fmt.Fprintf(o.Out, "pool: stopped; %d shares accepted, %d recorded in Redis\n", p.Shares(), o.Store.SharesRecorded())
+	case bare:
+		fmt.Fprintf(o.Out, "pool: stopped; %d shares answered unchecked, %d miners dropped for a notify that did not fit\n", b.Shares(), b.Dropped())
+	default:
+		fmt.Fprintf(o.Out, "pool: stopped; %d shares accepted\n", p.Shares())
+	}
+	return err
+}
+
+// closeStore flushes and closes s (nil is fine).
+func closeStore(s RecordingStore) error {
+	if s == nil {
+		return nil
+	}
+	if err := s.Close(); err != nil {
+		return fmt.Errorf("closing the Redis store: %w", err)
+	}
+	return nil
+}
