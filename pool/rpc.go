@@ -166,13 +166,14 @@ func (c *RPCClient) call(ctx context.Context, method string, params []any, resul
 	// the body first and fall back to the status when it is not JSON-RPC.
 	var r rpcResponse
 	if jerr := json.Unmarshal(raw, &r); jerr != nil || (r.Error == nil && r.Result == nil && resp.StatusCode != http.StatusOK) {
+		// Name the URL: what answered may be no node at all.
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("node %s: %s: %w", c.name, method, &HTTPError{Status: resp.StatusCode, Body: snippet(raw)})
+			return fmt.Errorf("node %s: %s: POST %s: %w", c.name, method, c.url, &HTTPError{Status: resp.StatusCode, Body: snippet(raw)})
 		}
 		if len(raw) == 0 {
-			return fmt.Errorf("node %s: %s: empty response", c.name, method)
+			return fmt.Errorf("node %s: %s: POST %s: empty response", c.name, method, c.url)
 		}
-		return fmt.Errorf("node %s: %s: response is not JSON-RPC: %q", c.name, method, snippet(raw))
+		return fmt.Errorf("node %s: %s: POST %s: response is not JSON-RPC: %q", c.name, method, c.url, snippet(raw))
 	}
 	if r.Error != nil {
 		return fmt.Errorf("node %s: %s: %w", c.name, method, r.Error)
