@@ -130,7 +130,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 	nodes := make([]pool.NodeOptions, len(cfg.Nodes))
 	for i, n := range cfg.Nodes {
 		nodes[i] = pool.NodeOptions{Name: n.Name, URL: n.RPCURL, User: n.RPCUser, Password: string(n.RPCPassword),
-			WebsocketNotify: n.WebsocketNotify, ZMQHashBlock: n.ZMQHashBlock, LongPoll: n.Longpoll}
+			CookieFile: n.RPCCookieFile, WebsocketNotify: n.WebsocketNotify, ZMQHashBlock: n.ZMQHashBlock, LongPoll: n.Longpoll}
 	}
 	// Work published before the server exists is picked up by Publish of
 	// the current work right after the server starts.

@@ -77,6 +77,14 @@ func TestStartFailure(t *testing.T) {
 			want:      []string{downURL},
 		},
 		{
+			name: "node's cookie file missing",
+			configure: func(c *config.Config) {
+				c.Nodes[0].RPCUser, c.Nodes[0].RPCPassword = "", ""
+				c.Nodes[0].RPCCookieFile = filepath.Join(notDir+".d", ".cookie")
+			},
+			want: []string{filepath.Join(notDir+".d", ".cookie"), "is the node running"},
+		},
+		{
 			// Redis down alone is no failure (shares go to the journal
 			// until it returns); the store started that way must still
 			// be closed when a later part fails.
