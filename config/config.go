@@ -102,7 +102,8 @@ type Node struct {
 	RPCUser     string `toml:"rpc_user"`
 	RPCPassword Secret `toml:"rpc_password"`
 	// RPCCookieFile is Bitcoin Core's cookie auth, an alternative to
-	// RPCUser/RPCPassword.
+	// RPCUser/RPCPassword: the node's .cookie, read by the pool at the first
+	// call and again after a 401 (Core writes a new one at every start).
 	RPCCookieFile string `toml:"rpc_cookie_file"`
 	// WebsocketNotify subscribes to btcd's notifyblocks.
 	WebsocketNotify bool `toml:"websocket_notify"`

@@ -1,5 +1,6 @@
 // Package pool is Tarbela's side of the Bitcoin node: it talks JSON-RPC to
-// Bitcoin Core or btcd, keeps the current block template (long polling,
+// Bitcoin Core or btcd (with a user and password, or Core's cookie file,
+// read again when Core restarts with a new cookie), keeps the current block template (long polling,
 // btcd's websocket notifyblocks, Core's ZMQ hashblock and a best-block poll),
 // turns templates into Stratum jobs (coinbase with BIP34 height, pool tag,
 // extranonce space, payout outputs and witness commitment; merkle branch),

@@ -35,6 +35,10 @@ type NodeOptions struct {
 	// URL is the node's JSON-RPC endpoint, http://host:port.
 	URL            string
 	User, Password string
+	// CookieFile is Bitcoin Core's cookie file (the node's .cookie), used
+	// instead of User and Password: it is read at the first call and again
+	// whenever the node refuses it (see NewCookieRPCClient).
+	CookieFile string
 	// WebsocketNotify subscribes to btcd's notifyblocks over the websocket
 	// endpoint ws://host:port/ws (btcd only).
 	WebsocketNotify bool
@@ -208,7 +212,16 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 			errs = append(errs, fmt.Errorf("pool: nodes[%d]: name %q is used twice", i, no.Name))
 		}
 		names[no.Name] = true
-		c, err := NewRPCClient(no.Name, no.URL, no.User, no.Password, o.RPCTimeout)
+		var c *RPCClient
+		var err error
+		switch {
+		case no.CookieFile != "" && (no.User != "" || no.Password != ""):
+			err = fmt.Errorf("node %s: set CookieFile or User and Password, not both", no.Name)
+		case no.CookieFile != "":
+			c, err = NewCookieRPCClient(no.Name, no.URL, no.CookieFile, o.RPCTimeout)
+		default:
+			c, err = NewRPCClient(no.Name, no.URL, no.User, no.Password, o.RPCTimeout)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("pool: nodes[%d]: %w", i, err))
 			continue

@@ -240,7 +240,9 @@ func TestNewManagerValidation(t *testing.T) {
 			{Name: "b", URL: "127.0.0.1:18443"},
 			{Name: "c", URL: "http://127.0.0.1:18443", ZMQHashBlock: "127.0.0.1:28332"},
 			{Name: "d", URL: "http://localhost", WebsocketNotify: true},
-		}}, want: []string{`nodes[1]: name "a" is used twice`, "nodes[2]", "nodes[3]", "nodes[4]: websocket"}},
+			{Name: "e", URL: "http://127.0.0.1:18443", User: "u", CookieFile: "/nonexistent/.cookie"},
+		}}, want: []string{`nodes[1]: name "a" is used twice`, "nodes[2]", "nodes[3]", "nodes[4]: websocket",
+			"nodes[5]: node e: set CookieFile or User and Password, not both"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

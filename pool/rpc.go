@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -68,17 +69,54 @@ func (e *HTTPError) Error() string {
 type RPCClient struct {
 	name    string
 	url     string
-	user    string
-	pass    string
 	timeout time.Duration
 	http    *http.Client
 	id      atomic.Uint64
+
+	// cred is what the requests send: fixed by NewRPCClient, or read from
+	// cookieFile (nil until it could be read). cookieMu serializes the
+	// reads of the file.
+	cred       atomic.Pointer[credentials]
+	cookieFile string
+	cookieMu   sync.Mutex
 }
 
-// NewRPCClient returns a client for the node at rawURL (http://host:port).
-// name identifies the node in errors and logs; timeout bounds calls whose
-// context has no deadline (DefaultRPCTimeout when zero).
+// NewRPCClient returns a client for the node at rawURL (http://host:port)
+// that authenticates with user and pass (none when both are empty). name
+// identifies the node in errors and logs; timeout bounds calls whose context
+// has no deadline (DefaultRPCTimeout when zero).
 func NewRPCClient(name, rawURL, user, pass string, timeout time.Duration) (*RPCClient, error) {
+	c, err := newRPCClient(name, rawURL, timeout)
+	if err != nil {
+		return nil, err
+	}
+	c.cred.Store(&credentials{user: user, pass: pass})
+	return c, nil
+}
+
+// NewCookieRPCClient is NewRPCClient for a Bitcoin Core node that uses its
+// cookie authentication: the user and password are the content of
+// cookieFile (the node's .cookie, "__cookie__:<password>"). The file is
+// read at the first call, not here, so that a node that is down when the
+// pool starts (Core deletes its cookie when it stops) does not stop the
+// pool from starting. Core writes a new cookie at every start: when the
+// node refuses a request (HTTP 401), the client reads the file again and
+// sends the request once more with the new cookie. A file that is missing,
+// unreadable or not a cookie makes the call fail with an error that names
+// the file and what to do.
+func NewCookieRPCClient(name, rawURL, cookieFile string, timeout time.Duration) (*RPCClient, error) {
+	if cookieFile == "" {
+		return nil, fmt.Errorf("node %s: cookie file: empty path", name)
+	}
+	c, err := newRPCClient(name, rawURL, timeout)
+	if err != nil {
+		return nil, err
+	}
+	c.cookieFile = cookieFile
+	return c, nil
+}
+
+func newRPCClient(name, rawURL string, timeout time.Duration) (*RPCClient, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: url: %w", name, err)
@@ -94,10 +132,7 @@ func NewRPCClient(name, rawURL, user, pass string, timeout time.Duration) (*RPCC
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &RPCClient{
-		name: name, url: rawURL, user: user, pass: pass, timeout: timeout,
-		http: &http.Client{Transport: tr},
-	}, nil
+	return &RPCClient{name: name, url: rawURL, timeout: timeout, http: &http.Client{Transport: tr}}, nil
 }
 
 // Name is the node's name as configured.
@@ -142,37 +177,29 @@ func (c *RPCClient) call(ctx context.Context, method string, params []any, resul
 	if err != nil {
 		return fmt.Errorf("node %s: %s: encode params: %w", c.name, method, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	cred, err := c.auth()
 	if err != nil {
 		return fmt.Errorf("node %s: %s: %w", c.name, method, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.user != "" || c.pass != "" {
-		req.SetBasicAuth(c.user, c.pass)
+	status, raw, err := c.post(ctx, method, body, cred)
+	if err == nil && status == http.StatusUnauthorized && c.cookieFile != "" {
+		status, raw, err = c.retryWithNewCookie(ctx, method, body, cred)
 	}
-	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("node %s: %s: %w", c.name, method, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxRPCResponse+1))
-	if err != nil {
-		return fmt.Errorf("node %s: %s: read response: %w", c.name, method, err)
-	}
-	if len(raw) > maxRPCResponse {
-		return fmt.Errorf("node %s: %s: response larger than %d bytes", c.name, method, maxRPCResponse)
+		return err
 	}
 	// Core answers RPC errors with HTTP 404/500 and a JSON body; decode
 	// the body first and fall back to the status when it is not JSON-RPC.
 	var r rpcResponse
-	if jerr := json.Unmarshal(raw, &r); jerr != nil || (r.Error == nil && r.Result == nil && resp.StatusCode != http.StatusOK) {
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("node %s: %s: %w", c.name, method, &HTTPError{Status: resp.StatusCode, Body: snippet(raw)})
+	if jerr := json.Unmarshal(raw, &r); jerr != nil || (r.Error == nil && r.Result == nil && status != http.StatusOK) {
+		// Name the URL: what answered may be no node at all.
+		if status != http.StatusOK {
+			return fmt.Errorf("node %s: %s: POST %s: %w", c.name, method, c.url, &HTTPError{Status: status, Body: snippet(raw)})
 		}
 		if len(raw) == 0 {
-			return fmt.Errorf("node %s: %s: empty response", c.name, method)
+			return fmt.Errorf("node %s: %s: POST %s: empty response", c.name, method, c.url)
 		}
-		return fmt.Errorf("node %s: %s: response is not JSON-RPC: %q", c.name, method, snippet(raw))
+		return fmt.Errorf("node %s: %s: POST %s: response is not JSON-RPC: %q", c.name, method, c.url, snippet(raw))
 	}
 	if r.Error != nil {
 		return fmt.Errorf("node %s: %s: %w", c.name, method, r.Error)
@@ -188,6 +215,55 @@ func (c *RPCClient) call(ctx context.Context, method string, params []any, resul
 		return fmt.Errorf("node %s: %s: decode result %q: %w", c.name, method, snippet(r.Result), err)
 	}
 	return nil
+}
+
+// retryWithNewCookie handles the node's refusal of the cookie used: most
+// likely the node restarted and wrote a new one. It reads the file again
+// and sends the request once more when the file holds another cookie. A
+// refused request was not run, so sending it again is safe, submitblock
+// included.
+func (c *RPCClient) retryWithNewCookie(ctx context.Context, method string, body []byte, used *credentials) (int, []byte, error) {
+	refused := &HTTPError{Status: http.StatusUnauthorized}
+	fresh, err := c.reloadCookie(used)
+	if err != nil {
+		return 0, nil, fmt.Errorf("node %s: %s: POST %s: %w; reading the cookie again: %w", c.name, method, c.url, refused, err)
+	}
+	if fresh == used {
+		return 0, nil, fmt.Errorf("node %s: %s: POST %s: %w: the node refuses the cookie in %s, and the file holds no newer one: "+
+			"is it the cookie of the node at %s?", c.name, method, c.url, refused, c.cookieFile, c.url)
+	}
+	status, raw, err := c.post(ctx, method, body, fresh)
+	if err == nil && status == http.StatusUnauthorized {
+		return 0, nil, fmt.Errorf("node %s: %s: POST %s: %w: the node refuses the cookie in %s, also after reading it again: "+
+			"is it the cookie of the node at %s?", c.name, method, c.url, refused, c.cookieFile, c.url)
+	}
+	return status, raw, err
+}
+
+// post sends one request body with cred and returns the HTTP status and
+// the body of the answer.
+func (c *RPCClient) post(ctx context.Context, method string, body []byte, cred *credentials) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, fmt.Errorf("node %s: %s: %w", c.name, method, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if cred.user != "" || cred.pass != "" {
+		req.SetBasicAuth(cred.user, cred.pass)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("node %s: %s: %w", c.name, method, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxRPCResponse+1))
+	if err != nil {
+		return 0, nil, fmt.Errorf("node %s: %s: read response: %w", c.name, method, err)
+	}
+	if len(raw) > maxRPCResponse {
+		return 0, nil, fmt.Errorf("node %s: %s: response larger than %d bytes", c.name, method, maxRPCResponse)
+	}
+	return resp.StatusCode, raw, nil
 }
 
 // snippet returns the start of a body for error messages.

@@ -308,6 +308,9 @@ func TestRPCClientWireFormat(t *testing.T) {
 			if tc.wantHTTP != 0 && (!errors.As(err, &he) || he.Status != tc.wantHTTP) {
 				t.Fatalf("error %v; want HTTP error %d", err, tc.wantHTTP)
 			}
+			if tc.wantHTTP != 0 && !strings.Contains(err.Error(), srv.URL) {
+				t.Fatalf("error %q does not name the URL that answered", err)
+			}
 			if err != nil && !strings.Contains(err.Error(), "node unit") {
 				t.Fatalf("error %q does not name the node", err)
 			}

@@ -60,16 +60,23 @@ func NewLogger(c config.Log) (*zap.Logger, zap.AtomicLevel, error) {
 	return log, zc.Level, err
 }
 
-// Start builds and starts every part from a validated config, and stops
-// what it started when a later part fails.
-func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon, err error) {
+// Start builds and starts every part from a validated config. When a part
+// fails, Start stops what it had started, in reverse order, and returns
+// that part's error (never a Daemon with it).
+func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon, err error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	d = &Daemon{cfg: cfg, log: log}
+	d := &Daemon{cfg: cfg, log: log}
+	// undo holds a stop for each part started so far, run in reverse order
+	// when a later part fails. It is d's own Stop that ends the parts once
+	// Start has succeeded.
+	var undo []func()
 	defer func() {
 		if err != nil {
-			d.Stop(context.Background())
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
 		}
 	}()
 	params := cfg.ChainParams()
@@ -107,6 +114,13 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon,
 	if err != nil {
 		return nil, err
 	}
+	// Close releases the Redis client of a store that never started, and
+	// flushes and closes the journal of one that did.
+	undo = append(undo, func() {
+		if err := d.store.Close(); err != nil {
+			log.Warn("closing the share store after the failed start", zap.Error(err))
+		}
+	})
 	d.metrics.SetBacklog(func() float64 {
 		q, j := d.store.Backlog()
 		return float64(q + j)
@@ -118,7 +132,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon,
 	nodes := make([]pool.NodeOptions, len(cfg.Nodes))
 	for i, n := range cfg.Nodes {
 		nodes[i] = pool.NodeOptions{Name: n.Name, URL: n.RPCURL, User: n.RPCUser, Password: string(n.RPCPassword),
-			WebsocketNotify: n.WebsocketNotify, ZMQHashBlock: n.ZMQHashBlock, LongPoll: n.Longpoll}
+			CookieFile: n.RPCCookieFile, WebsocketNotify: n.WebsocketNotify, ZMQHashBlock: n.ZMQHashBlock, LongPoll: n.Longpoll}
 	}
 	// Work published before the server exists is picked up by Publish of
 	// the current work right after the server starts.
@@ -139,6 +153,8 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon,
 	if err != nil {
 		return nil, err
 	}
+	// Stop also closes the node clients' connections after a failed Start.
+	undo = append(undo, d.manager.Stop)
 	if err := d.manager.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -165,6 +181,13 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (d *Daemon,
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
+	undo = append(undo, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), st.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("stopping the stratum server after the failed start", zap.Error(err))
+		}
+	})
 	d.metrics.RegisterGuard(srv)
 	serverMu.Lock()
 	d.server = srv

@@ -120,11 +120,18 @@ func startPool(t *testing.T, o poolOptions, before func(*localnet.Btcd)) *testPo
 		t.Fatalf("getblockcount: %v", err)
 	}
 	tp.startHeight = h
-	d, err := daemon.Start(ctx, cfg, logs.logger())
+	tp.d = runDaemon(t, cfg, logs)
+	return tp
+}
+
+// runDaemon starts the pool with cfg, logging to logs, and stops it when t
+// ends, printing the logs if t failed.
+func runDaemon(t *testing.T, cfg *config.Config, logs *logBuffer) *daemon.Daemon {
+	t.Helper()
+	d, err := daemon.Start(testContext(t), cfg, logs.logger())
 	if err != nil {
 		t.Fatalf("daemon.Start: %v", err)
 	}
-	tp.d = d
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
@@ -135,7 +142,7 @@ func startPool(t *testing.T, o poolOptions, before func(*localnet.Btcd)) *testPo
 			t.Logf("pool logs:\n%s", logs.String())
 		}
 	})
-	return tp
+	return d
 }
 
 // startRedis starts a redis-server for t and stops it when t ends.

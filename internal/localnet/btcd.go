@@ -157,13 +157,9 @@ func startBtcd(ctx context.Context, bin string, o BtcdOptions) (*Btcd, error) {
 		cleanup()
 		return nil, err
 	}
-	rpcAddr := o.RPCAddr
-	if rpcAddr == "" {
-		rpcPort, err := FreePort()
-		if err != nil {
-			return fail(err)
-		}
-		rpcAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(rpcPort))
+	rpcAddr, err := orFreeAddr(o.RPCAddr)
+	if err != nil {
+		return fail(err)
 	}
 	p2pPort, err := FreePort()
 	if err != nil {
@@ -187,7 +183,6 @@ func startBtcd(ctx context.Context, bin string, o BtcdOptions) (*Btcd, error) {
 		DataDir:    dir,
 		MiningAddr: o.MiningAddr,
 		Binary:     bin,
-		exited:     make(chan struct{}),
 		removeDir:  o.Dir == "",
 		http:       &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}},
 	}
@@ -204,63 +199,23 @@ func startBtcd(ctx context.Context, bin string, o BtcdOptions) (*Btcd, error) {
 		"--rpcmaxclients=100",
 	}
 	args = append(args, o.Args...)
-	// Not CommandContext: the node must outlive the start-up context and
-	// is ended by Stop only.
-	cmd := exec.Command(bin, args...)
-	var w io.Writer = out
-	if o.Log != nil {
-		w = io.MultiWriter(out, o.Log)
+	cmd, exited, err := startProcess(bin, args, out, o.Log)
+	if err != nil {
+		return fail(err)
 	}
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return fail(fmt.Errorf("run %s: %w", bin, err))
+	b.cmd, b.exited = cmd, exited
+	if err := awaitRPC(ctx, o.StartTimeout, b.exited, b.Call); err != nil {
+		b.Stop()
+		return fail(fmt.Errorf("btcd on %s: %w (%s); output: %s", b.RPCAddr, err, cmd.ProcessState, tail(filepath.Join(dir, "btcd.out"))))
 	}
-	b.cmd = cmd
-	go func() {
-		_ = cmd.Wait()
-		out.Close()
-		close(b.exited)
-	}()
-
-	wctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	var lastErr error
-	for {
-		cctx, ccancel := context.WithTimeout(wctx, 2*time.Second)
-		_, lastErr = b.Call(cctx, "getblockcount")
-		ccancel()
-		if lastErr == nil {
-			return b, nil
-		}
-		select {
-		case <-b.exited:
-			b.Stop()
-			return fail(fmt.Errorf("btcd exited before its RPC answered (%s): %s", cmd.ProcessState, tail(filepath.Join(dir, "btcd.out"))))
-		case <-wctx.Done():
-			b.Stop()
-			return fail(fmt.Errorf("btcd RPC on %s did not answer within %v: %w; output: %s", b.RPCAddr, o.StartTimeout, lastErr, tail(filepath.Join(dir, "btcd.out"))))
-		case <-tick.C:
-		}
-	}
+	return b, nil
 }
 
 // Stop ends the node: an interrupt, then a kill if it has not exited within
 // ten seconds; it waits for the process. Safe to call more than once.
 func (b *Btcd) Stop() {
 	b.stopOnce.Do(func() {
-		if b.cmd != nil && b.cmd.Process != nil {
-			_ = b.cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-b.exited:
-			case <-time.After(10 * time.Second):
-				_ = b.cmd.Process.Kill()
-				<-b.exited
-			}
-		}
+		stopProcess(b.cmd, b.exited, os.Interrupt, 10*time.Second)
 		b.http.CloseIdleConnections()
 		if b.removeDir {
 			_ = os.RemoveAll(b.DataDir)
@@ -286,37 +241,43 @@ func (e *RPCError) Error() string { return fmt.Sprintf("rpc error %d: %s", e.Cod
 // client of its own so that packages tested with localnet can import it
 // without a cycle.
 func (b *Btcd) Call(ctx context.Context, method string, params ...any) (json.RawMessage, error) {
+	return callRPC(ctx, b.http, "btcd", b.URL(), b.User, b.Pass, b.id.Add(1), method, params)
+}
+
+// callRPC makes one JSON-RPC call for node (a name for errors) and returns
+// the raw result.
+func callRPC(ctx context.Context, client *http.Client, node, url, user, pass string, id uint64, method string, params []any) (json.RawMessage, error) {
 	if params == nil {
 		params = []any{}
 	}
-	body, err := json.Marshal(map[string]any{"jsonrpc": "1.0", "id": b.id.Add(1), "method": method, "params": params})
+	body, err := json.Marshal(map[string]any{"jsonrpc": "1.0", "id": id, "method": method, "params": params})
 	if err != nil {
-		return nil, fmt.Errorf("btcd %s: %w", method, err)
+		return nil, fmt.Errorf("%s %s: %w", node, method, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.URL(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("btcd %s: %w", method, err)
+		return nil, fmt.Errorf("%s %s: %w", node, method, err)
 	}
-	req.SetBasicAuth(b.User, b.Pass)
+	req.SetBasicAuth(user, pass)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := b.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("btcd %s: %w", method, err)
+		return nil, fmt.Errorf("%s %s: %w", node, method, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("btcd %s: %w", method, err)
+		return nil, fmt.Errorf("%s %s: %w", node, method, err)
 	}
 	var r struct {
 		Result json.RawMessage `json:"result"`
 		Error  *RPCError       `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("btcd %s: HTTP %d: %q", method, resp.StatusCode, truncate(raw, 200))
+		return nil, fmt.Errorf("%s %s: HTTP %d: %q", node, method, resp.StatusCode, truncate(raw, 200))
 	}
 	if r.Error != nil {
-		return nil, fmt.Errorf("btcd %s: %w", method, r.Error)
+		return nil, fmt.Errorf("%s %s: %w", node, method, r.Error)
 	}
 	return r.Result, nil
 }
@@ -391,6 +352,19 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// orFreeAddr returns addr, or when it is empty a loopback address whose
+// port was free a moment ago.
+func orFreeAddr(addr string) (string, error) {
+	if addr != "" {
+		return addr, nil
+	}
+	port, err := FreePort()
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
 
 // RegtestKey returns a private key derived from seed, so that tests and

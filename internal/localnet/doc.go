@@ -1,7 +1,8 @@
 // Package localnet starts real local processes for Tarbela's tests and its
 // devnet command: a btcd regtest node with a fresh data directory, its RPC on
 // a free loopback port and a mining address derived from a fixed key
-// (btcd.go), and a redis-server (redis.go).
+// (btcd.go), a redis-server (redis.go), and a Bitcoin Core regtest node with
+// its cookie authentication (bitcoind.go) where the machine has Core.
 //
 // Nothing here is a fake: the processes are the same binaries the pool talks
 // to in production-like setups, so tests that use them exercise the real

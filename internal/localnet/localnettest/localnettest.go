@@ -2,6 +2,7 @@ package localnettest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -20,6 +21,25 @@ func StartBtcd(t testing.TB, o localnet.BtcdOptions) *localnet.Btcd {
 	b, err := localnet.StartBtcd(ctx, o)
 	if err != nil {
 		t.Fatalf("start btcd: %v", err)
+	}
+	t.Cleanup(b.Stop)
+	return b
+}
+
+// StartBitcoind starts a Bitcoin Core regtest node for t and stops it at
+// cleanup. It skips t, naming where it looked, when no bitcoind binary is
+// there (localnet.ErrBitcoindMissing); a binary that is there but cannot
+// start fails t.
+func StartBitcoind(t testing.TB, o localnet.BitcoindOptions) *localnet.Bitcoind {
+	t.Helper()
+	if _, err := localnet.FindBitcoind(o.Binary, o.ModuleDir); errors.Is(err, localnet.ErrBitcoindMissing) {
+		t.Skipf("skipping the Bitcoin Core test: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := localnet.StartBitcoind(ctx, o)
+	if err != nil {
+		t.Fatalf("start bitcoind: %v", err)
 	}
 	t.Cleanup(b.Stop)
 	return b
