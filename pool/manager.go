@@ -159,6 +159,8 @@ type Manager struct {
 	wg       sync.WaitGroup
 	started  atomic.Bool
 	stopOnce sync.Once
+	// stopped is closed once every goroutine has ended (made by Stop).
+	stopped chan struct{}
 }
 
 // NewManager validates the options (every bad field is reported) and returns
@@ -308,18 +310,31 @@ func (m *Manager) goRun(f func()) {
 	}()
 }
 
-// Stop ends every goroutine of the manager and waits for them. Safe to call
-// more than once, and before or after a failed Start.
-func (m *Manager) Stop() {
+// Stop ends every goroutine of the manager and waits for them, or until ctx
+// ends (then it returns ctx's error; the goroutines, told to end, finish on
+// their own as their calls to the node return). It closes the node clients'
+// idle connections. Safe to call more than once, and before or after a
+// failed Start.
+func (m *Manager) Stop(ctx context.Context) error {
 	m.stopOnce.Do(func() {
 		if m.cancel != nil {
 			m.cancel()
 		}
-		m.wg.Wait()
-		for _, n := range m.nodes {
-			n.rpc.Close()
-		}
+		m.stopped = make(chan struct{})
+		go func() {
+			m.wg.Wait()
+			for _, n := range m.nodes {
+				n.rpc.Close()
+			}
+			close(m.stopped)
+		}()
 	})
+	select {
+	case <-m.stopped:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("pool: stop: template manager goroutines still running: %w", ctx.Err())
+	}
 }
 
 // Current returns the last published work, nil before Start succeeded.

@@ -61,7 +61,7 @@ func startManager(t testing.TB, o pool.ManagerOptions) (*pool.Manager, chan *poo
 	if err := m.Start(ctx); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	t.Cleanup(m.Stop)
+	t.Cleanup(func() { _ = m.Stop(context.Background()) })
 	return m, works
 }
 
@@ -279,8 +279,11 @@ func TestManagerStartFailsNamingEveryNode(t *testing.T) {
 	if m.Current() != nil || m.Height() != 0 {
 		t.Fatalf("Current %v, Height %d after a failed Start", m.Current(), m.Height())
 	}
-	m.Stop()
-	m.Stop()
+	for range 2 {
+		if err := m.Stop(context.Background()); err != nil {
+			t.Fatalf("Stop after a failed Start: %v", err)
+		}
+	}
 }
 
 // TestManagerFailover covers a node that is down from the start and a node

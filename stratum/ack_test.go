@@ -304,13 +304,13 @@ func TestShutdownAnswersPendingShares(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), ioWait)
 		defer cancel()
-		done <- e.srv.Shutdown(ctx)
+		done <- e.srv.Stop(ctx)
 	}()
 	cl.expectMethod("client.reconnect")
 	hs.release(nil)
 	cl.expectResult("5", "true")
 	_ = cl.conn.Close()
 	if err := <-done; err != nil {
-		t.Fatalf("Shutdown: %v", err)
+		t.Fatalf("Stop: %v", err)
 	}
 }

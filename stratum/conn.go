@@ -185,7 +185,7 @@ func (s *session) close(reason string) {
 func (s *session) closed() bool { return s.isClosed.Load() }
 
 // reconnect sends client.reconnect and then ends the session gracefully, for
-// Shutdown. A miner whose queue is full is closed at once.
+// Stop. A miner whose queue is full is closed at once.
 func (s *session) reconnect() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -177,7 +177,7 @@ func TestSlowConsumer(t *testing.T) {
 }
 
 // TestShutdown: every miner gets client.reconnect, the listener stops, and
-// Shutdown returns once the miners hang up; a second call is harmless.
+// Stop returns once the miners hang up; a second call is harmless.
 func TestShutdown(t *testing.T) {
 	e := startServer(t, nil)
 	addr := e.srv.Addr().String()
@@ -188,7 +188,7 @@ func TestShutdown(t *testing.T) {
 	c2.expectResult("1", "true")
 
 	errc := make(chan error, 1)
-	go func() { errc <- e.srv.Shutdown(context.Background()) }()
+	go func() { errc <- e.srv.Stop(context.Background()) }()
 	for _, c := range []*client{c1, c2} {
 		m := c.recv()
 		if m.raw != `{"id":null,"method":"client.reconnect","params":[]}` {
@@ -200,36 +200,36 @@ func TestShutdown(t *testing.T) {
 	select {
 	case err := <-errc:
 		if err != nil {
-			t.Fatalf("Shutdown: %v", err)
+			t.Fatalf("Stop: %v", err)
 		}
 	case <-time.After(ioWait):
-		t.Fatal("Shutdown did not return after the miners left")
+		t.Fatal("Stop did not return after the miners left")
 	}
-	if err := e.srv.Shutdown(context.Background()); err != nil {
-		t.Fatalf("second Shutdown: %v", err)
+	if err := e.srv.Stop(context.Background()); err != nil {
+		t.Fatalf("second Stop: %v", err)
 	}
 	if n := e.srv.Connections(); n != 0 {
-		t.Fatalf("Connections() = %d after Shutdown", n)
+		t.Fatalf("Connections() = %d after Stop", n)
 	}
 	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		_ = conn.Close()
-		t.Fatal("still accepting after Shutdown")
+		t.Fatal("still accepting after Stop")
 	}
 	if err := e.srv.Start(); !errors.Is(err, ErrServerClosed) {
-		t.Fatalf("Start after Shutdown: %v", err)
+		t.Fatalf("Start after Stop: %v", err)
 	}
 }
 
 // TestShutdownDeadline: a miner that ignores client.reconnect is closed when
-// the context ends, and Shutdown reports the context's error.
+// the context ends, and Stop reports the context's error.
 func TestShutdownDeadline(t *testing.T) {
 	e := startServer(t, nil)
 	c := dial(t, e.srv)
 	c.handshake(e.vec, "x")
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := e.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown = %v, want deadline exceeded", err)
+	if err := e.srv.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stop = %v, want deadline exceeded", err)
 	}
 	if n := e.srv.Connections(); n != 0 {
 		t.Fatalf("Connections() = %d", n)

@@ -250,7 +250,7 @@ func startServer(t testing.TB, edit func(*Options)) *testEnv {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), ioWait)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
+		_ = srv.Stop(ctx)
 	})
 	srv.Publish(fakeWork{job: e.job, clean: true})
 	return e

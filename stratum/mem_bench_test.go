@@ -216,7 +216,7 @@ func dialStratum(b *testing.B, jobs int) connector {
 		stop: func() {
 			ctx, cancel := context.WithTimeout(context.Background(), ioWait)
 			defer cancel()
-			_ = e.srv.Shutdown(ctx)
+			_ = e.srv.Stop(ctx)
 		},
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/tarbela-pool/tarbela/share"
 )
 
-// ErrServerClosed is returned by Start after Shutdown.
+// ErrServerClosed is returned by Start after Stop.
 var ErrServerClosed = errors.New("stratum: server closed")
 
 // drainGrace is how long a session may stay open after client.reconnect was
@@ -27,7 +27,7 @@ const drainGrace = 5 * time.Second
 type workRef struct{ w share.Work }
 
 // Server is a Stratum v1 server. Create it with NewServer, start it once with
-// Start, feed it templates with Publish and stop it with Shutdown.
+// Start, feed it templates with Publish and stop it with Stop.
 type Server struct {
 	o     Options
 	log   *zap.Logger
@@ -94,7 +94,7 @@ func NewServer(o Options) (*Server, error) {
 func (s *Server) difficulty() *DifficultyOptions { return s.diff.Load() }
 
 // Start listens on Options.Listen and accepts miners in the background. It
-// may be called once; after Shutdown it returns ErrServerClosed.
+// may be called once; after Stop it returns ErrServerClosed.
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,10 +239,10 @@ func (s *Server) snapshotInto(dst []*session) []*session {
 	return dst
 }
 
-// Shutdown stops accepting, sends client.reconnect to every miner and waits
+// Stop stops accepting, sends client.reconnect to every miner and waits
 // for the sessions to end; when ctx ends first the remaining connections are
 // closed and ctx's error returned. It is safe to call more than once.
-func (s *Server) Shutdown(ctx context.Context) error {
+func (s *Server) Stop(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		s.mu.Lock()
 		s.closing = true

@@ -217,7 +217,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			fmt.Fprintln(stderr, "tarbela-bench pool:", err)
 			if so.Store != nil {
-				if err := so.Store.Close(); err != nil {
+				if err := so.Store.Stop(context.Background()); err != nil {
 					fmt.Fprintln(stderr, "tarbela-bench pool: closing the Redis store:", err)
 				}
 			}

@@ -107,7 +107,7 @@ func TestRunAgainstInProcessPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	var out, errOut strings.Builder
 	args := []string{"--pool", "stratum+tcp://" + p.Addr(), "--miners", "10", "--sources", "2", "--duration", "1s",
 		"--rate", "5", "--json", "--progress", "0", "--pool-pid", "0"}
@@ -207,7 +207,7 @@ func TestInterruptKeepsMinersForTheReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {

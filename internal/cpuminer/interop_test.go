@@ -93,7 +93,7 @@ func TestMineAgainstTarbelaServer(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
+		_ = srv.Stop(ctx)
 	})
 	srv.Publish(staticWork{job: job})
 

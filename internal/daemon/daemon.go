@@ -71,11 +71,16 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 	// undo holds a stop for each part started so far, run in reverse order
 	// when a later part fails. It is d's own Stop that ends the parts once
 	// Start has succeeded.
-	var undo []func()
+	var undo []func(context.Context) error
 	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
+		if err == nil {
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.Stratum.ShutdownTimeout)
+		defer cancel()
+		for i := len(undo) - 1; i >= 0; i-- {
+			if uerr := undo[i](sctx); uerr != nil {
+				log.Warn("stopping a part after the failed start", zap.Error(uerr))
 			}
 		}
 	}()
@@ -114,13 +119,9 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 	if err != nil {
 		return nil, err
 	}
-	// Close releases the Redis client of a store that never started, and
+	// Stop releases the Redis client of a store that never started, and
 	// flushes and closes the journal of one that did.
-	undo = append(undo, func() {
-		if err := d.store.Close(); err != nil {
-			log.Warn("closing the share store after the failed start", zap.Error(err))
-		}
-	})
+	undo = append(undo, d.store.Stop)
 	d.metrics.SetBacklog(func() float64 {
 		q, j := d.store.Backlog()
 		return float64(q + j)
@@ -181,13 +182,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
-	undo = append(undo, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), st.ShutdownTimeout)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			log.Warn("stopping the stratum server after the failed start", zap.Error(err))
-		}
-	})
+	undo = append(undo, srv.Stop)
 	d.metrics.RegisterGuard(srv)
 	serverMu.Lock()
 	d.server = srv
@@ -249,25 +244,36 @@ func (d *Daemon) Store() *redisstore.Store { return d.store }
 // Manager is the template manager (for tests and the devnet).
 func (d *Daemon) Manager() *pool.Manager { return d.manager }
 
-// Stop sends client.reconnect to miners, stops taking templates, flushes the
-// store and closes the metrics endpoint. Safe to call twice.
+// Stop ends the parts in the reverse order of Start, each once nothing
+// upstream can feed it (see doc.go, "Lifecycle"):
+//
+//  1. the Stratum server: no new connection, client.reconnect to every
+//     miner, wait for the sessions to end (until ctx ends);
+//  2. the validator: wait for the blocks found so far to get the node's
+//     answer and have it recorded (until ctx ends; the node client and the
+//     store are still up);
+//  3. the template manager and its node clients;
+//  4. the share store: the queued batches go to Redis or the journal. It
+//     gets its own bound (redisstore StopTimeout) rather than what the
+//     miners' drain left of ctx, since losing shares is worse than a slow
+//     stop;
+//  5. the metrics endpoint.
+//
+// Safe to call twice.
 func (d *Daemon) Stop(ctx context.Context) error {
 	d.stopOnce.Do(func() {
 		var errs []error
 		if d.server != nil {
-			errs = append(errs, d.server.Shutdown(ctx))
+			errs = append(errs, d.server.Stop(ctx))
 		}
-		// The blocks found before the connections closed are submitted
-		// through the manager's node client and recorded in the store:
-		// both stay up until the submissions end.
 		if d.validator != nil {
 			errs = append(errs, d.validator.Stop(ctx))
 		}
 		if d.manager != nil {
-			d.manager.Stop()
+			errs = append(errs, d.manager.Stop(ctx))
 		}
 		if d.store != nil {
-			errs = append(errs, d.store.Close())
+			errs = append(errs, d.store.Stop(context.WithoutCancel(ctx)))
 		}
 		if d.http != nil {
 			errs = append(errs, d.http.Shutdown(ctx))

@@ -271,8 +271,8 @@ func (b *Bare) Shares() uint64 { return b.shares.Load() }
 // Dropped returns the connections closed because a notify did not fit.
 func (b *Bare) Dropped() uint64 { return b.dropped.Load() }
 
-// Close stops the server and closes every connection.
-func (b *Bare) Close(context.Context) error {
+// Stop stops the server and closes every connection.
+func (b *Bare) Stop(context.Context) error {
 	b.once.Do(func() {
 		close(b.stop)
 		b.ln.Close()

@@ -140,7 +140,7 @@ func startTestPool(t *testing.T, now func() time.Time, difficulty float64) *test
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
+		_ = srv.Stop(ctx)
 	})
 	p.srv = srv
 	srv.Publish(fakeWork{p.job(true, 0)})
@@ -292,7 +292,7 @@ func TestStartPool(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := p.Close(ctx); err != nil {
+		if err := p.Stop(ctx); err != nil {
 			t.Error(err)
 		}
 	})
@@ -323,7 +323,7 @@ func TestStartBare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	t.Cleanup(func() { _ = b.Stop(context.Background()) })
 	rep, err := Run(context.Background(), Options{Pool: b.Addr(), Miners: 20, Sources: 4, Duration: 1500 * time.Millisecond, Rate: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +349,7 @@ func TestBareRefusesJunk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	t.Cleanup(func() { _ = b.Stop(context.Background()) })
 	c, err := net.DialTimeout("tcp", b.Addr(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -167,13 +167,13 @@ func (p *Pool) Connections() int { return p.Server.Connections() }
 // Shares returns the accepted shares counted so far.
 func (p *Pool) Shares() uint64 { return p.Counter.Shares() }
 
-// Close stops the pool.
-func (p *Pool) Close(ctx context.Context) error {
+// Stop stops the pool.
+func (p *Pool) Stop(ctx context.Context) error {
 	var err error
 	p.once.Do(func() {
 		close(p.stop)
 		p.wg.Wait()
-		err = p.Server.Shutdown(ctx)
+		err = p.Server.Stop(ctx)
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = nil // miners that did not hang up in time were closed
 		}

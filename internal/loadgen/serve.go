@@ -17,7 +17,7 @@ type PoolServer interface {
 	Addr() string
 	Connections() int
 	Shares() uint64
-	Close(context.Context) error
+	Stop(context.Context) error
 }
 
 var (
@@ -25,12 +25,12 @@ var (
 	_ PoolServer = (*Bare)(nil)
 )
 
-// RecordingStore is a share store that flushes on Close and counts the
+// RecordingStore is a share store that flushes on Stop and counts the
 // shares it recorded: share/redisstore's Store.
 type RecordingStore interface {
 	share.Store
 	SharesRecorded() uint64
-	Close() error
+	Stop(context.Context) error
 }
 
 // ServeOptions configures Serve.
@@ -57,7 +57,7 @@ type ServeOptions struct {
 // and o.Store, and writes how many shares were answered (and recorded).
 func Serve(ctx context.Context, o ServeOptions) error {
 	if o.Bare && o.Store != nil {
-		return errors.Join(errors.New("the bare server records nothing; it takes no store"), closeStore(o.Store))
+		return errors.Join(errors.New("the bare server records nothing; it takes no store"), stopStore(o.Store))
 	}
 	var p PoolServer
 	var err error
@@ -72,7 +72,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		p, err = StartPool(o.Pool)
 	}
 	if err != nil {
-		return errors.Join(err, closeStore(o.Store))
+		return errors.Join(err, stopStore(o.Store))
 	}
 	fmt.Fprintf(o.Out, "pool: stratum+tcp://%s pid %d difficulty %g (%s)\n", p.Addr(), os.Getpid(), o.Pool.Difficulty, kind)
 	if o.Duration > 0 {
@@ -100,7 +100,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = errors.Join(p.Close(sctx), closeStore(o.Store))
+	err = errors.Join(p.Stop(sctx), stopStore(o.Store))
 	switch b, bare := p.(*Bare); {
 	case o.Store != nil:
 		fmt.Fprintf(o.Out, "pool: stopped; %d shares accepted, %d recorded in Redis\n", p.Shares(), o.Store.SharesRecorded())
@@ -112,13 +112,13 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	return err
 }
 
-// closeStore flushes and closes s (nil is fine).
-func closeStore(s RecordingStore) error {
+// stopStore flushes and stops s (nil is fine).
+func stopStore(s RecordingStore) error {
 	if s == nil {
 		return nil
 	}
-	if err := s.Close(); err != nil {
-		return fmt.Errorf("closing the Redis store: %w", err)
+	if err := s.Stop(context.Background()); err != nil {
+		return fmt.Errorf("stopping the Redis store: %w", err)
 	}
 	return nil
 }

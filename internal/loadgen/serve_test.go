@@ -33,7 +33,7 @@ func (s *fakeStore) AddShare(r share.Record) error {
 
 func (s *fakeStore) AddBlock(*share.BlockRecord) error { return nil }
 func (s *fakeStore) SharesRecorded() uint64            { return s.recorded.Load() }
-func (s *fakeStore) Close() error                      { s.closed.Store(true); return s.closeErr }
+func (s *fakeStore) Stop(context.Context) error        { s.closed.Store(true); return s.closeErr }
 
 // serving is a Serve running in the background, its output read line by
 // line.
@@ -148,7 +148,7 @@ func TestServeErrors(t *testing.T) {
 		s := startServe(t, ServeOptions{Pool: PoolOptions{Listen: "127.0.0.1:0", Difficulty: 1e-12}, Store: st})
 		<-s.lines
 		rest, err := s.stop(t)
-		if err == nil || !strings.Contains(err.Error(), "closing the Redis store: flush failed") {
+		if err == nil || !strings.Contains(err.Error(), "stopping the Redis store: flush failed") {
 			t.Errorf("Serve = %v, want the store's close error", err)
 		}
 		if len(rest) != 1 || rest[0] != "pool: stopped; 0 shares accepted, 0 recorded in Redis" {

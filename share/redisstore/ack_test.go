@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -68,7 +69,7 @@ func (a *ackLog) waitAcks(t *testing.T, n int) map[uint64]error {
 // TestAckWhenDurable: a share handed to AddShare with an Acker is
 // acknowledged exactly once, and only when it is durable: in Redis (the
 // count read right after each acknowledgement covers it), or in the
-// journal while Redis is frozen; without a journal, a batch that Close
+// journal while Redis is frozen; without a journal, a batch that Stop
 // gives up is acknowledged with ErrUnflushed.
 func TestAckWhenDurable(t *testing.T) {
 	for _, c := range []struct {
@@ -85,7 +86,7 @@ func TestAckWhenDurable(t *testing.T) {
 			r := startRedis(t)
 			cl := client(t, r)
 			o := redisstore.Options{BatchSize: 16, BatchInterval: 5 * time.Millisecond,
-				Timeout: 200 * time.Millisecond, RetryInterval: 20 * time.Millisecond, CloseTimeout: time.Second}
+				Timeout: 200 * time.Millisecond, RetryInterval: 20 * time.Millisecond, StopTimeout: time.Second}
 			var journal string
 			if c.journal {
 				journal = filepath.Join(t.TempDir(), "journal")
@@ -116,13 +117,13 @@ func TestAckWhenDurable(t *testing.T) {
 			}
 			if c.wantErr != nil {
 				// Nothing can be durable: no acknowledgement before
-				// Close gives the batches up.
+				// Stop gives the batches up.
 				time.Sleep(100 * time.Millisecond)
 				if calls, _ := acks.snapshot(); len(calls) != 0 {
 					t.Fatalf("%d shares acknowledged while redis is frozen without a journal", len(calls))
 				}
-				if err := s.Close(); !errors.Is(err, redisstore.ErrUnflushed) {
-					t.Fatalf("Close = %v, want ErrUnflushed", err)
+				if err := s.Stop(context.Background()); !errors.Is(err, redisstore.ErrUnflushed) {
+					t.Fatalf("Stop = %v, want ErrUnflushed", err)
 				}
 			}
 			calls := acks.waitAcks(t, n)

@@ -22,7 +22,7 @@
 //
 // The acknowledgement rule: a share handed to AddShare with an Acker
 // (share.Record.Ack) is reported to it once its batch reached Redis or the
-// fsynced journal (or was given up at Close), from the writer goroutine; the
+// fsynced journal (or was given up at Stop), from the writer goroutine; the
 // Stratum session answers the miner "true" only then, so every share a miner
 // saw accepted survives a crash of this process. AddShareWait is the same
 // for callers that can block. See docs/redis.md for the rule's latency cost.

@@ -134,8 +134,8 @@ func journalWhileDown(t *testing.T, path string, n int) float64 {
 		}
 		work += d
 	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop: %v", err)
 	}
 	rep, err := redisstore.ScanJournal(path)
 	if err != nil || rep.Shares != n {
@@ -177,8 +177,8 @@ func TestJournalReplayIdempotent(t *testing.T) {
 		if got := s.SharesRecorded(); got != n {
 			t.Errorf("%s: SharesRecorded = %d, want %d", p, got, n)
 		}
-		if err := s.Close(); err != nil {
-			t.Fatalf("Close: %v", err)
+		if err := s.Stop(context.Background()); err != nil {
+			t.Fatalf("Stop: %v", err)
 		}
 		st := stats(t, c, "tarbela")
 		if st.TotalShares != n || st.TotalWork != work {

@@ -58,9 +58,9 @@ type Options struct {
 	// RetryInterval is the pause between attempts to reach Redis while it
 	// is down (250 ms by default).
 	RetryInterval time.Duration
-	// CloseTimeout bounds how long Close waits for queued batches to reach
-	// Redis or the journal (30 s by default).
-	CloseTimeout time.Duration
+	// StopTimeout bounds how long Stop waits for queued batches to reach
+	// Redis or the journal when its context allows longer (30 s by default).
+	StopTimeout time.Duration
 
 	// Log receives the store's logs; nop by default. Nothing is logged per
 	// share above debug level.
@@ -145,7 +145,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	defd(&o.Timeout, 2*time.Second, "Timeout")
 	defd(&o.RetryInterval, 250*time.Millisecond, "RetryInterval")
-	defd(&o.CloseTimeout, 30*time.Second, "CloseTimeout")
+	defd(&o.StopTimeout, 30*time.Second, "StopTimeout")
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
@@ -155,7 +155,7 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// Errors returned by AddShare, AddShareWait, AddBlock and Close.
+// Errors returned by AddShare, AddShareWait, AddBlock and Stop.
 var (
 	// ErrBacklog means the in-memory queue is full: Redis (and the
 	// journal, when configured) are not keeping up. The share was not
@@ -166,7 +166,7 @@ var (
 	// ErrInvalid means the record cannot be stored as given (empty or
 	// unencodable name, non-finite or negative difficulty).
 	ErrInvalid = errors.New("redisstore: invalid record")
-	// ErrUnflushed means Close gave up on batches that reached neither
-	// Redis nor the journal within CloseTimeout: those shares are lost.
+	// ErrUnflushed means Stop gave up on batches that reached neither
+	// Redis nor the journal in time: those shares are lost.
 	ErrUnflushed = errors.New("redisstore: batches not flushed")
 )

@@ -9,7 +9,7 @@ import (
 )
 
 // replay drains the journal into Redis in order, one batch per round trip,
-// and truncates it once drained. It runs from Start until Close.
+// and truncates it once drained. It runs from Start until Stop.
 func (s *Store) replay() {
 	defer close(s.replayDone)
 	j := s.journal

@@ -60,12 +60,12 @@ type Store struct {
 
 	recorded atomic.Uint64
 	refused  atomic.Uint64
-	// givenUp counts shares of batches that Close gave up on.
+	// givenUp counts shares of batches that Stop gave up on.
 	givenUp atomic.Uint64
 
-	abort      chan struct{} // closed when Close gives up waiting
+	abort      chan struct{} // closed when Stop gives up waiting
 	done       chan struct{} // closed when the writer has returned
-	closingCh  chan struct{} // closed when Close starts
+	closingCh  chan struct{} // closed when Stop starts
 	replayDone chan struct{} // closed when the replayer has returned
 	closeOnce  sync.Once
 	closeErr   error
@@ -105,7 +105,7 @@ func (s *Store) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started || s.closing {
-		return errors.New("redisstore: Start called twice or after Close")
+		return errors.New("redisstore: Start called twice or after Stop")
 	}
 	if s.o.JournalPath != "" {
 		j, err := openJournal(s.o.JournalPath, s.log)
@@ -134,10 +134,10 @@ func (s *Store) Start(ctx context.Context) error {
 
 // AddShare queues r for Redis and returns at once. It returns ErrBacklog
 // when QueueSize shares are already waiting, ErrInvalid for a record that
-// cannot be stored, ErrClosed after Close. When it returns nil and r.Ack is
+// cannot be stored, ErrClosed after Stop. When it returns nil and r.Ack is
 // set, r.Ack.ShareRecorded(r.Token, err) is called once from the writer
 // goroutine: err nil when the share's batch is in Redis or the fsynced
-// journal, ErrUnflushed when Close gave the batch up.
+// journal, ErrUnflushed when Stop gave the batch up.
 func (s *Store) AddShare(r share.Record) error {
 	_, err := s.add(r)
 	return err
@@ -297,11 +297,12 @@ func (s *Store) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the intake, waits up to CloseTimeout for queued batches to
-// reach Redis or the journal, and closes the connection. Batches that
-// reached neither are reported with ErrUnflushed. A journal that still holds
-// batches keeps them for the next Start. Close is safe to call twice.
-func (s *Store) Close() error {
+// Stop stops the intake, waits for queued batches to reach Redis or the
+// journal until ctx ends or StopTimeout has passed, whichever comes first,
+// and closes the connection. Batches that reached neither are reported with
+// ErrUnflushed. A journal that still holds batches keeps them for the next
+// Start. Stop is safe to call twice, and on a store that never started.
+func (s *Store) Stop(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		started := s.started
@@ -313,12 +314,17 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		close(s.closingCh)
 		if started {
+			bound := time.NewTimer(s.o.StopTimeout)
 			select {
 			case <-s.done:
-			case <-time.After(s.o.CloseTimeout):
+			case <-ctx.Done():
+				close(s.abort)
+				<-s.done
+			case <-bound.C:
 				close(s.abort)
 				<-s.done
 			}
+			bound.Stop()
 			if s.journal != nil {
 				s.journal.close()
 				<-s.replayDone
@@ -498,7 +504,7 @@ func (s *Store) next() []*batch {
 
 // deliver writes bs to Redis, or to the journal when Redis fails or the
 // journal is not yet drained, and sets each batch's err. Without a journal
-// it retries until Redis answers or Close gives up.
+// it retries until Redis answers or Stop gives up.
 func (s *Store) deliver(enc *encoder, bs []*batch) {
 	for len(bs) > 0 {
 		if s.journal != nil && s.journal.appendIfBacklogged(bs) {

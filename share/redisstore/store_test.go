@@ -52,12 +52,12 @@ func newStore(t testing.TB, r *localnet.Redis, o redisstore.Options) *redisstore
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Stop(context.Background()) })
 	return s
 }
 
 // adapter runs the conformance suite on a Store, reading through a client
-// of its own so that reads work after Close.
+// of its own so that reads work after Stop.
 type adapter struct {
 	*redisstore.Store
 	r *redisstore.Reader
@@ -204,18 +204,18 @@ func TestCloseFlushes(t *testing.T) {
 	if err := s.AddBlock(&share.BlockRecord{Height: 5, Hash: "00ff", Worker: "a.r", Account: "a", Status: share.BlockAccepted}); err != nil {
 		t.Fatalf("AddBlock: %v", err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop: %v", err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatalf("second Stop: %v", err)
 	}
 	st := stats(t, c, "tarbela")
 	if st.TotalShares != n || st.TotalWork != 2*n || st.Blocks != 1 {
-		t.Errorf("after Close: %d shares, %v work, %d blocks; want %d, %d, 1", st.TotalShares, st.TotalWork, st.Blocks, n, 2*n)
+		t.Errorf("after Stop: %d shares, %v work, %d blocks; want %d, %d, 1", st.TotalShares, st.TotalWork, st.Blocks, n, 2*n)
 	}
 	if err := s.AddShare(rec(n+1, "a", "r", 1)); !errors.Is(err, redisstore.ErrClosed) {
-		t.Errorf("AddShare after Close = %v, want ErrClosed", err)
+		t.Errorf("AddShare after Stop = %v, want ErrClosed", err)
 	}
 }
 

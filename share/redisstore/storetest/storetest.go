@@ -17,8 +17,8 @@ type Store interface {
 	share.Store
 	// Flush returns once everything queued before it is in the backend.
 	Flush(ctx context.Context) error
-	// Close flushes and releases the store; safe twice.
-	Close() error
+	// Stop flushes and releases the store; safe twice.
+	Stop(ctx context.Context) error
 	// Totals are every share recorded under the store's namespace.
 	Totals(ctx context.Context) (shares int64, work float64, err error)
 	// RoundWork is the work per worker and per account of a round:
@@ -48,7 +48,7 @@ func Run(t *testing.T, newStore Factory) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			s := newStore(t)
-			defer s.Close()
+			defer s.Stop(context.Background())
 			tc.run(ctx, t, s)
 		})
 	}
@@ -293,19 +293,19 @@ func invalid(ctx context.Context, t *testing.T, s Store) {
 
 func closed(ctx context.Context, t *testing.T, s Store) {
 	add(t, s, rec(1, "a.1", "a", 1))
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop: %v", err)
 	}
-	if err := s.Close(); err != nil {
-		t.Errorf("second Close: %v", err)
+	if err := s.Stop(context.Background()); err != nil {
+		t.Errorf("second Stop: %v", err)
 	}
 	if err := s.AddShare(rec(2, "a.1", "a", 1)); err == nil {
-		t.Errorf("AddShare after Close succeeded")
+		t.Errorf("AddShare after Stop succeeded")
 	}
 	if err := s.AddBlock(block("00dd", 1, share.BlockAccepted)); err == nil {
-		t.Errorf("AddBlock after Close succeeded")
+		t.Errorf("AddBlock after Stop succeeded")
 	}
 	if n, _, err := s.Totals(ctx); err != nil || n != 1 {
-		t.Errorf("Totals after Close = %d, %v; want 1 (Close flushes)", n, err)
+		t.Errorf("Totals after Stop = %d, %v; want 1 (Stop flushes)", n, err)
 	}
 }
