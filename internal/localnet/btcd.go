@@ -606,7 +606,10 @@ func buildBtcd(ctx context.Context, goBin, version, bin string) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("localnet: go install %s@%s: %w: %s", btcdModule, version, err, lastLine(out.String()))
+		if last := lastLine(out.String()); last != "" {
+			err = fmt.Errorf("%w: %s", err, last)
+		}
+		return fmt.Errorf("localnet: go install %s@%s: %w", btcdModule, version, err)
 	}
 	if err := os.Rename(filepath.Join(tmp, "btcd"+exeSuffix()), bin); err != nil {
 		return fmt.Errorf("localnet: btcd cache: %w", err)
