@@ -171,7 +171,8 @@ func Run(ctx context.Context, o Options) error {
 
 	mctx, stopMiners := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	var miners []*miner.Miner
+	// acceptedBy reads each built-in miner's count of accepted shares.
+	var acceptedBy []func() uint64
 	for i := range o.Miners {
 		user := localnet.RegtestAddress(byte(10+i)) + ".cpu" + strconv.Itoa(i)
 		m, err := miner.New(miner.Options{URL: info.Stratum, User: user, Threads: o.Threads, VersionRolling: true,
@@ -180,7 +181,7 @@ func Run(ctx context.Context, o Options) error {
 			stopMiners()
 			return err
 		}
-		miners = append(miners, m)
+		acceptedBy = append(acceptedBy, func() uint64 { return m.Stats().Accepted })
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -209,8 +210,8 @@ func Run(ctx context.Context, o Options) error {
 			return nil
 		case <-tick.C:
 			var accepted uint64
-			for _, m := range miners {
-				accepted += m.Stats().Accepted
+			for _, f := range acceptedBy {
+				accepted += f()
 			}
 			st := d.Status()
 			if o.onStatus != nil {
