@@ -10,9 +10,11 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/tarbela-pool/tarbela/config"
@@ -105,6 +107,10 @@ func cmdDevnet(args []string, stdout, stderr io.Writer) int {
 	if *verbose {
 		log, _, _ = daemon.NewLogger(config.Log{Level: "info", Format: "console"})
 	}
+	// The Redis client's own lines (a failed dial every few hundred
+	// milliseconds while redis-server restarts) would crowd out the
+	// devnet's one line about it; they join the pool's logs instead.
+	redis.SetLogger(redisLog{log.Named("redis")})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	o.Log, o.Out = log, stdout
@@ -113,6 +119,13 @@ func cmdDevnet(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// redisLog passes the Redis client's log lines to zap.
+type redisLog struct{ log *zap.Logger }
+
+func (r redisLog) Printf(_ context.Context, format string, v ...any) {
+	r.log.Warn(strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
 func cmdConfigCheck(path string, stdout, stderr io.Writer) int {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,16 @@ type Options struct {
 	Log *zap.Logger
 	// Ready, when set, is called once everything runs.
 	Ready func(Info)
+
+	// backoff is the restart schedule of btcd and redis-server
+	// (defaultBackoff when zero).
+	backoff backoff
+	// holdRestart, when set, is called before each restart of a service;
+	// tests hold a service down with it.
+	holdRestart func(ctx context.Context, service string)
+	// onStatus, when set, receives what each status line reports, with the
+	// shares the built-in miners saw accepted read just before it.
+	onStatus func(minersAccepted uint64, s daemon.Status)
 }
 
 // Info is what devnet.json holds: how to reach every part.
@@ -98,23 +109,45 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
-	fmt.Fprintln(o.Out, "devnet: starting btcd --regtest (building it on first use) and redis-server in", dir)
+	// Found before anything starts, so that a first build of btcd is said
+	// as it happens and a missing one is said in one line.
+	btcdBin, err := localnet.FindBtcd(ctx, localnet.BtcdOptions{Progress: prefixed{o.Out}})
+	if err != nil {
+		return unprefixed{err}
+	}
+	fmt.Fprintln(o.Out, "devnet: starting btcd --regtest and redis-server in", dir)
 	payout := localnet.RegtestAddress(1)
-	node, err := localnet.StartBtcd(ctx, localnet.BtcdOptions{Dir: dir, MiningAddr: payout})
+	node, err := localnet.StartBtcd(ctx, localnet.BtcdOptions{Dir: dir, MiningAddr: payout, Binary: btcdBin})
 	if err != nil {
 		return fmt.Errorf("btcd: %w", err)
 	}
-	defer node.Stop()
-	rds, err := localnet.StartRedis(ctx, localnet.RedisOptions{Dir: dir})
+	bo := o.backoff
+	if bo == (backoff{}) {
+		bo = defaultBackoff
+	}
+	// Each supervisor stops its service when Run returns, after the pool
+	// (deferred later, so stopped first) has flushed its shares.
+	btcdSv := supervise("btcd", node.RPCAddr, node, o.Out, bo, o.holdRestart)
+	defer btcdSv.stop()
+	// Redis keeps what it acknowledged across its own restarts: an
+	// append-only file fsynced before every reply. The pool counts a share
+	// recorded once Redis answered for it, so without this a redis-server
+	// that crashed would take recorded shares with it; with it, SIGKILL
+	// loses none. The devnet's share rate makes the fsyncs cheap.
+	rds, err := localnet.StartRedis(ctx, localnet.RedisOptions{Dir: dir,
+		Args: []string{"--appendonly", "yes", "--appendfsync", "always"}})
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	defer rds.Stop()
+	redisSv := supervise("redis-server", rds.Addr, rds, o.Out, bo, o.holdRestart)
+	defer redisSv.stop()
 
 	cfg := Config(o, node, rds.Addr, payout)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	// While Redis is away the pool acknowledges shares once they are in
+	// this journal, and replays them when Redis is back.
 	cfg.Redis.JournalPath = filepath.Join(dir, "journal.log")
 	d, err := daemon.Start(ctx, cfg, log)
 	if err != nil {
@@ -138,6 +171,8 @@ func Run(ctx context.Context, o Options) error {
 
 	mctx, stopMiners := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	// acceptedBy reads each built-in miner's count of accepted shares.
+	var acceptedBy []func() uint64
 	for i := range o.Miners {
 		user := localnet.RegtestAddress(byte(10+i)) + ".cpu" + strconv.Itoa(i)
 		m, err := cpuminer.New(cpuminer.Options{URL: info.Stratum, User: user, Threads: o.Threads, VersionRolling: true,
@@ -146,6 +181,7 @@ func Run(ctx context.Context, o Options) error {
 			stopMiners()
 			return err
 		}
+		acceptedBy = append(acceptedBy, func() uint64 { return m.Stats().Accepted })
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -172,12 +208,23 @@ func Run(ctx context.Context, o Options) error {
 		case <-ctx.Done():
 			fmt.Fprintln(o.Out, "devnet: stopping")
 			return nil
-		case <-node.Exited():
-			return errors.New("btcd exited; its output is in " + node.DataDir)
-		case <-rds.Exited():
-			return errors.New("redis-server exited; its output is in " + rds.Dir)
 		case <-tick.C:
-			fmt.Fprintln(o.Out, statusLine(d.Status()))
+			var accepted uint64
+			for _, f := range acceptedBy {
+				accepted += f()
+			}
+			st := d.Status()
+			if o.onStatus != nil {
+				o.onStatus(accepted, st)
+			}
+			line := statusLine(st)
+			if btcdSv.Down() {
+				line += " btcd=down"
+			}
+			if redisSv.Down() {
+				line += " redis-server=down"
+			}
+			fmt.Fprintln(o.Out, line)
 		}
 	}
 }
@@ -187,6 +234,25 @@ func statusLine(s daemon.Status) string {
 	return fmt.Sprintf("height=%d conns=%d hashrate=%s shares=%d rejected=%d recorded=%d backlog=%d blocks=%d/%d",
 		s.Height, s.Connections, FormatRate(s.Hashrate), s.Accepted, s.Rejected, s.Recorded,
 		s.Queued+s.Journaled, s.BlocksAccepted, s.BlocksSubmitted)
+}
+
+// unprefixed is a localnet error said as the devnet's own: one line that
+// names the tool to install, without the library's prefix.
+type unprefixed struct{ err error }
+
+func (u unprefixed) Error() string { return strings.TrimPrefix(u.err.Error(), "localnet: ") }
+func (u unprefixed) Unwrap() error { return u.err }
+
+// prefixed writes each line it is given as a devnet line, without the
+// package prefix of the library that wrote it.
+type prefixed struct{ w io.Writer }
+
+func (p prefixed) Write(b []byte) (int, error) {
+	line := strings.TrimPrefix(string(b), "localnet: ")
+	if _, err := io.WriteString(p.w, "devnet: "+line); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // FormatRate prints a hashrate with an SI prefix.

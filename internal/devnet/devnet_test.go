@@ -4,20 +4,33 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tarbela-pool/tarbela/config"
+	"github.com/tarbela-pool/tarbela/internal/daemon"
+	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
 
 // syncBuffer is a bytes.Buffer safe for the devnet's writer and the test.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
+	// dir is the devnet's directory, when the buffer holds a devnet's
+	// output.
+	dir string
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
@@ -39,26 +52,8 @@ var blocksRe = regexp.MustCompile(`blocks=(\d+)/(\d+)`)
 // reporting an accepted block, then stops it and checks that everything it
 // started is gone.
 func TestDevnet(t *testing.T) {
-	dir := t.TempDir()
-	out := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan Info, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Dir: dir, Miners: 1, Stratum: "127.0.0.1:0", StatusEvery: 200 * time.Millisecond,
-			Out: out, Ready: func(i Info) { ready <- i }})
-	}()
-	var info Info
-	select {
-	case info = <-ready:
-	case err := <-done:
-		t.Fatalf("devnet stopped before it was ready: %v\n%s", err, out.String())
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("devnet not ready\n%s", out.String())
-	}
-
-	b, err := os.ReadFile(filepath.Join(dir, "devnet.json"))
+	info, out, stop := startDevnet(t, Options{Miners: 1})
+	b, err := os.ReadFile(filepath.Join(out.dir, "devnet.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,32 +68,279 @@ func TestDevnet(t *testing.T) {
 		}
 		c.Close()
 	}
+	waitUntil(t, "an accepted block in the status lines", out, func() bool {
+		m := blocksRe.FindAllStringSubmatch(out.String(), -1)
+		if len(m) == 0 {
+			return false
+		}
+		n, _ := strconv.Atoi(m[len(m)-1][1])
+		return n >= 1
+	})
+	stop()
+}
 
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if m := blocksRe.FindAllStringSubmatch(out.String(), -1); len(m) > 0 {
-			if n, _ := strconv.Atoi(m[len(m)-1][1]); n >= 1 {
-				break
+// observed is what the devnet's status hook saw last, for tests.
+type observed struct {
+	mu             sync.Mutex
+	minersAccepted uint64
+	st             daemon.Status
+	n              int
+}
+
+func (o *observed) set(accepted uint64, st daemon.Status) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.minersAccepted, o.st = accepted, st
+	o.n++
+}
+
+func (o *observed) get() (uint64, daemon.Status, int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.minersAccepted, o.st, o.n
+}
+
+// startDevnet runs the devnet in-process in a fresh directory (out.dir) for a
+// test and returns its address details; the test ends it with stop (also
+// run at cleanup), which checks it stopped cleanly and left nothing
+// listening.
+func startDevnet(t *testing.T, o Options) (info Info, out *syncBuffer, stop func()) {
+	t.Helper()
+	out = &syncBuffer{dir: t.TempDir()}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan Info, 1)
+	done := make(chan error, 1)
+	o.Dir, o.Stratum, o.StatusEvery, o.Out = out.dir, "127.0.0.1:0", 200*time.Millisecond, out
+	o.Ready = func(i Info) { ready <- i }
+	go func() { done <- Run(ctx, o) }()
+	select {
+	case info = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("devnet stopped before it was ready: %v\n%s", err, out.String())
+	case <-time.After(3 * time.Minute):
+		cancel()
+		<-done
+		t.Fatalf("devnet not ready\n%s", out.String())
+	}
+	stopped := false
+	stop = func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("devnet did not stop\n%s", out.String())
+		}
+		for _, a := range []string{info.Stratum, info.NodeRPC, info.Redis} {
+			if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
+				c.Close()
+				t.Errorf("%s still answers after the devnet stopped", a)
 			}
 		}
+	}
+	t.Cleanup(stop)
+	return info, out, stop
+}
+
+// waitUntil polls cond until it holds; the deadline is generous, for a
+// loaded machine, and only a hang reaches it.
+func waitUntil(t *testing.T, what string, out *syncBuffer, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("no accepted block in the status lines:\n%s", out.String())
+			t.Fatalf("timed out waiting for %s; devnet output:\n%s", what, out.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
+}
+
+// TestDevnetRidesOutRedis kills the devnet's redis-server (SIGKILL) under a
+// mining CPU miner and keeps it down for at least 10 s, and until the pool
+// has journaled shares and the miner has seen shares accepted meanwhile.
+// Then, with Redis back and the backlog 0, every share the miner saw
+// accepted must be in Redis, and Redis may hold no share the pool did not
+// accept. That needs both halves of the devnet: the journal for the shares
+// of the outage, and Redis' fsynced append-only file for those recorded
+// before the kill (with persistence off they would be gone).
+func TestDevnetRidesOutRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs btcd, redis-server and a CPU miner")
+	}
+	obs := &observed{}
+	var killedAt time.Time
+	var acceptedAtKill uint64
+	var mu sync.Mutex
+	// holdRedis keeps redis-server down for 10 s and until the pool has
+	// journaled shares and the miner has seen shares accepted meanwhile.
+	holdRedis := func(ctx context.Context) error {
+		mu.Lock()
+		since, before := killedAt, acceptedAtKill
+		mu.Unlock()
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			acc, st, _ := obs.get()
+			if time.Since(since) >= 10*time.Second && st.Journaled > 0 && acc > before {
+				return nil
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("during the outage: miner accepted %d (at kill %d), pool journaled %d", acc, before, st.Journaled)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	held := make(chan error, 1)
+	var holdOnce sync.Once
+	o := Options{Miners: 1, Difficulty: 1e-4, onStatus: obs.set}
+	// The first restart attempt of redis-server waits; a later one (after a
+	// failed attempt) goes ahead.
+	o.holdRestart = func(ctx context.Context, service string) {
+		if service == "redis-server" {
+			holdOnce.Do(func() { held <- holdRedis(ctx) })
+		}
+	}
+	info, out, stop := startDevnet(t, o)
+	rdb := redis.NewClient(&redis.Options{Addr: info.Redis, MaxRetries: -1})
+	defer rdb.Close()
+	reader := redisstore.NewReader(rdb, config.Default().Redis.Prefix, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	waitUntil(t, "shares recorded in Redis before the outage", out, func() bool {
+		acc, st, _ := obs.get()
+		return acc >= 2 && st.Recorded >= 2
+	})
+	srv, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`process_id:(\d+)`).FindStringSubmatch(srv)
+	if m == nil {
+		t.Fatalf("no process_id in INFO server:\n%s", srv)
+	}
+	pid, _ := strconv.Atoi(m[1])
+	acc, _, _ := obs.get()
+	mu.Lock()
+	killedAt, acceptedAtKill = time.Now(), acc
+	mu.Unlock()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+
 	select {
-	case err := <-done:
+	case err := <-held:
 		if err != nil {
-			t.Fatalf("Run: %v", err)
+			t.Fatalf("%v\n%s", err, out.String())
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("devnet did not stop")
+	case <-time.After(4 * time.Minute):
+		t.Fatalf("the devnet did not try to restart redis-server\n%s", out.String())
 	}
-	for _, a := range []string{info.Stratum, info.NodeRPC, info.Redis} {
-		if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
-			c.Close()
-			t.Errorf("%s still answers after the devnet stopped", a)
-		}
+	waitUntil(t, "redis-server back", out, func() bool {
+		return strings.Contains(out.String(), "devnet: redis-server is back on "+info.Redis)
+	})
+	// A snapshot taken after the restart with nothing waiting for Redis:
+	// the miner's count in it was read before the backlog.
+	_, _, n0 := obs.get()
+	var minerAccepted uint64
+	waitUntil(t, "backlog 0 after the restart", out, func() bool {
+		acc, st, n := obs.get()
+		minerAccepted = acc
+		return n > n0 && st.Queued+st.Journaled == 0
+	})
+	rs, err := reader.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pool's count from a status taken after Redis was read bounds it
+	// from above: a share replayed twice would exceed it.
+	_, _, n1 := obs.get()
+	var poolAccepted uint64
+	waitUntil(t, "a status after reading Redis", out, func() bool {
+		_, st, n := obs.get()
+		poolAccepted = st.Accepted
+		return n > n1
+	})
+	if rs.TotalShares < int64(minerAccepted) {
+		t.Errorf("Redis holds %d shares; the miner saw %d accepted", rs.TotalShares, minerAccepted)
+	}
+	if rs.TotalShares > int64(poolAccepted) {
+		t.Errorf("Redis holds %d shares; the pool accepted only %d (a share counted twice?)", rs.TotalShares, poolAccepted)
+	}
+	t.Logf("miner accepted %d (%d before the kill), Redis holds %d, pool accepted %d", minerAccepted, acceptedAtKill, rs.TotalShares, poolAccepted)
+
+	text := out.String()
+	exitLine := "devnet: redis-server exited (signal: killed; output in "
+	if !strings.Contains(text, exitLine) || !strings.Contains(text, "restarting on "+info.Redis+" in 1s\n") {
+		t.Errorf("no exit line %q … %q in:\n%s", exitLine, "restarting on "+info.Redis+" in 1s", text)
+	}
+	if !regexp.MustCompile(`backlog=[1-9]\d* blocks=\d+/\d+ redis-server=down\n`).MatchString(text) {
+		t.Errorf("no status line shows the backlog while redis-server was down:\n%s", text)
+	}
+	stop()
+}
+
+// TestDevnetRidesOutBtcd stops the devnet's btcd behind its back (the RPC
+// `stop`): the devnet says so, restarts it on the same RPC address, and the
+// pool goes on to get blocks accepted by the new node (whose chain starts
+// again: btcd --regtest removes its database at every start).
+func TestDevnetRidesOutBtcd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs btcd, redis-server and a CPU miner")
+	}
+	obs := &observed{}
+	info, out, stop := startDevnet(t, Options{Miners: 1, Difficulty: 1e-4, onStatus: obs.set})
+	waitUntil(t, "a block accepted", out, func() bool {
+		_, st, _ := obs.get()
+		return st.BlocksAccepted >= 1
+	})
+	body := strings.NewReader(`{"jsonrpc":"1.0","id":1,"method":"stop","params":[]}`)
+	req, err := http.NewRequest(http.MethodPost, "http://"+info.NodeRPC, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(info.NodeRPCUser, info.NodeRPCPass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitUntil(t, "btcd back", out, func() bool {
+		return strings.Contains(out.String(), "devnet: btcd is back on "+info.NodeRPC)
+	})
+	_, st, _ := obs.get()
+	before := st.BlocksAccepted
+	waitUntil(t, "a block accepted by the restarted btcd", out, func() bool {
+		_, st, _ := obs.get()
+		return st.BlocksAccepted > before
+	})
+	if !strings.Contains(out.String(), "devnet: btcd exited (exit status 0; output in ") {
+		t.Errorf("no exit line for btcd in:\n%s", out.String())
+	}
+	stop()
+}
+
+// TestEnsureRedisMissing: with no redis-server and no apt-get to install
+// one, the devnet says in one line what to install.
+func TestEnsureRedisMissing(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("TARBELA_REDIS_SERVER", "")
+	out := &syncBuffer{}
+	err := ensureRedis(out)
+	if err == nil {
+		t.Fatal("ensureRedis found a redis-server on an empty PATH")
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "apt-get install -y redis-server") {
+		t.Errorf("error %q: want one line naming the install command", msg)
+	}
+	if out.String() != "" {
+		t.Errorf("ensureRedis printed %q", out.String())
 	}
 }

@@ -108,7 +108,7 @@ func TestFindBtcdExplicitPath(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(localnet.BtcdEnv, tc.env)
-			got, err := localnet.FindBtcd(context.Background(), tc.binary, "")
+			got, err := localnet.FindBtcd(context.Background(), localnet.BtcdOptions{Binary: tc.binary})
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("FindBtcd(%q) with %s=%q: %q, %v; want error %v", tc.binary, localnet.BtcdEnv, tc.env, got, err, tc.wantErr)
 			}
@@ -116,5 +116,51 @@ func TestFindBtcdExplicitPath(t *testing.T) {
 				t.Fatalf("FindBtcd = %q, want %q", got, tc.binary)
 			}
 		})
+	}
+}
+
+// TestBtcdRestart stops a node behind its back (the RPC `stop`) and restarts
+// it: same RPC address, credentials and data directory. The chain starts
+// again at height 0 because btcd --regtest removes its block database at
+// every start; the devnet documents that, so a btcd that kept the chain
+// would fail here and the documentation would need to change.
+func TestBtcdRestart(t *testing.T) {
+	b := localnettest.StartBtcd(t, localnet.BtcdOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := b.Generate(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Restart(ctx); err == nil {
+		t.Fatal("Restart of a running node succeeded")
+	}
+	if _, err := b.Call(ctx, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.Exited():
+	case <-ctx.Done():
+		t.Fatal("btcd did not exit after stop")
+	}
+	nb, err := b.Restart(ctx)
+	if err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	t.Cleanup(nb.Stop)
+	if nb.RPCAddr != b.RPCAddr || nb.DataDir != b.DataDir || nb.User != b.User || nb.Pass != b.Pass {
+		t.Errorf("restarted node %+v differs from %+v", nb, b)
+	}
+	if n, err := nb.BlockCount(ctx); err != nil || n != 0 {
+		t.Fatalf("BlockCount after restart = %d, %v; want 0 (btcd --regtest starts a new chain)", n, err)
+	}
+	b.Stop() // the replaced handle: must not stop the new node
+	if _, err := nb.BlockCount(ctx); err != nil {
+		t.Fatalf("Stop of the replaced handle stopped the new node: %v", err)
+	}
+	if _, err := nb.Generate(ctx, 1); err != nil {
+		t.Fatalf("generate after restart: %v", err)
+	}
+	if out, err := os.ReadFile(nb.OutputFile()); err != nil || strings.Count(string(out), "RPC server listening") != 2 {
+		t.Errorf("btcd.out does not hold both runs (%v)", err)
 	}
 }

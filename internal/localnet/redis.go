@@ -56,14 +56,18 @@ type Redis struct {
 	// Binary is the executable that runs.
 	Binary string
 
+	opts      RedisOptions
+	port      int
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	removeDir bool
 	stopOnce  sync.Once
-	// mu orders Freeze/Thaw against Stop so a stopped server is never
-	// left frozen (a SIGSTOPped process ignores SIGTERM until continued).
-	mu      sync.Mutex
-	stopped bool
+	// mu orders Freeze/Thaw and Restart against Stop so a stopped server
+	// is never left frozen (a SIGSTOPped process ignores SIGTERM until
+	// continued) and a replaced one hands its directory on.
+	mu       sync.Mutex
+	stopped  bool
+	replaced bool
 }
 
 // StartRedis starts redis-server on a free loopback port with persistence
@@ -74,11 +78,60 @@ func StartRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.Binary = bin
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 15 * time.Second
 	}
-	return retryStart(ctx, "redis-server", func() (*Redis, error) { return startRedis(ctx, bin, o) })
+	return retryStart(ctx, "redis-server", func() (*Redis, error) {
+		dir, cleanup, err := procDir(o.Dir, "redis-")
+		if err != nil {
+			return nil, fmt.Errorf("working directory: %w", err)
+		}
+		port, err := FreePort()
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		r, err := startRedis(ctx, o, dir, port)
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		r.removeDir = o.Dir == ""
+		return r, nil
+	})
 }
+
+// Restart starts redis-server again after its process has exited, on the
+// same port and working directory with the same flags, and waits until it
+// answers PING. What it finds in the directory is what it persisted: with
+// StartRedis's flags nothing, so a server that should keep its data across
+// a restart is started with persistence in Args ("--appendonly", "yes").
+// It returns the new server, which owns the directory from then on: r's
+// Stop does nothing afterwards. On failure (the port was taken meanwhile,
+// say) r is unchanged and Restart may be called again. It fails when r
+// still runs or was stopped.
+func (r *Redis) Restart(ctx context.Context) (*Redis, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := canRestart(r.stopped, r.replaced, r.exited); err != nil {
+		return nil, fmt.Errorf("localnet: redis-server restart: %w", err)
+	}
+	nr, err := startRedis(ctx, r.opts, r.Dir, r.port)
+	if err != nil {
+		return nil, fmt.Errorf("localnet: redis-server restart: %w", err)
+	}
+	nr.removeDir = r.removeDir
+	r.replaced = true
+	return nr, nil
+}
+
+// ExitStatus says how the process ended ("exit status 1", "signal:
+// killed"), or "running".
+func (r *Redis) ExitStatus() string { return exitStatus(r.cmd, r.exited) }
+
+// OutputFile is the file that holds the server's output, across restarts.
+func (r *Redis) OutputFile() string { return filepath.Join(r.Dir, "redis.out") }
 
 // FindRedis returns the redis-server to run: binary when set, else the
 // RedisEnv variable, else redis-server on PATH. The error wraps
@@ -100,19 +153,9 @@ func FindRedis(binary string) (string, error) {
 	return binary, nil
 }
 
-func startRedis(ctx context.Context, bin string, o RedisOptions) (*Redis, error) {
-	dir, cleanup, err := procDir(o.Dir, "redis-")
-	if err != nil {
-		return nil, fmt.Errorf("working directory: %w", err)
-	}
-	fail := func(err error) (*Redis, error) {
-		cleanup()
-		return nil, err
-	}
-	port, err := FreePort()
-	if err != nil {
-		return fail(err)
-	}
+// startRedis runs redis-server in dir on port and waits until it answers
+// PING. It leaves dir in place when it fails.
+func startRedis(ctx context.Context, o RedisOptions, dir string, port int) (*Redis, error) {
 	args := []string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir,
@@ -122,11 +165,12 @@ func startRedis(ctx context.Context, bin string, o RedisOptions) (*Redis, error)
 		args = append(args, "--requirepass", o.Password)
 	}
 	args = append(args, o.Args...)
-	out, err := os.Create(filepath.Join(dir, "redis.out"))
+	// Appended to, so that a restart keeps what the previous run said.
+	out, err := os.OpenFile(filepath.Join(dir, "redis.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return fail(fmt.Errorf("redis.out: %w", err))
+		return nil, fmt.Errorf("redis.out: %w", err)
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(o.Binary, args...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = sysProcAttr()
 	if o.Log != nil {
@@ -137,11 +181,11 @@ func startRedis(ctx context.Context, bin string, o RedisOptions) (*Redis, error)
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		out.Close()
-		return fail(fmt.Errorf("start %s: %w", bin, err))
+		return nil, fmt.Errorf("start %s: %w", o.Binary, err)
 	}
 	r := &Redis{
 		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: o.Password,
-		Dir: dir, Binary: bin, cmd: cmd, exited: make(chan struct{}), removeDir: o.Dir == "",
+		Dir: dir, Binary: o.Binary, opts: o, port: port, cmd: cmd, exited: make(chan struct{}),
 	}
 	go func() {
 		_ = cmd.Wait()
@@ -158,7 +202,7 @@ func startRedis(ctx context.Context, bin string, o RedisOptions) (*Redis, error)
 		select {
 		case <-r.exited:
 			r.Stop()
-			return nil, fmt.Errorf("redis-server exited before answering PING: %s", tail(filepath.Join(dir, "redis.out")))
+			return nil, fmt.Errorf("redis-server exited before answering PING: %s", tail(r.OutputFile()))
 		case <-wait.Done():
 			r.Stop()
 			return nil, fmt.Errorf("redis-server on %s did not answer PING: %w (last: %w)", r.Addr, wait.Err(), err)
@@ -239,10 +283,14 @@ func (r *Redis) Exited() <-chan struct{} { return r.exited }
 // working directory when StartRedis created it in the system temporary
 // directory. It is safe to call more than once and on a frozen server.
 func (r *Redis) Stop() {
+	r.mu.Lock()
+	r.stopped = true
+	replaced := r.replaced
+	r.mu.Unlock()
+	if replaced {
+		return
+	}
 	r.stopOnce.Do(func() {
-		r.mu.Lock()
-		r.stopped = true
-		r.mu.Unlock()
 		if r.cmd != nil && r.cmd.Process != nil {
 			_ = r.cmd.Process.Signal(syscall.SIGCONT)
 			_ = r.cmd.Process.Signal(syscall.SIGTERM)

@@ -1,8 +1,11 @@
 package localnet
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -114,5 +117,67 @@ func TestFindRedisMissing(t *testing.T) {
 				t.Errorf("StartRedis err = %v, want ErrRedisMissing", err)
 			}
 		})
+	}
+}
+
+// redisDo sends one command on a fresh connection and checks its one-line
+// reply.
+func redisDo(t *testing.T, r *Redis, want string, args ...string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", r.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", r.Addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := respCommand(c, bufio.NewReader(c), want, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRedisRestart kills a server that persists with an fsynced append-only
+// file and restarts it: same address, same directory, the data is there,
+// and the old handle no longer owns the process.
+func TestRedisRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := StartRedis(ctx, RedisOptions{Dir: t.TempDir(), Args: []string{"--appendonly", "yes", "--appendfsync", "always"}})
+	if err != nil {
+		t.Fatalf("StartRedis: %v", err)
+	}
+	defer r.Stop()
+	redisDo(t, r, ":1", "INCR", "k")
+	if _, err := r.Restart(ctx); err == nil {
+		t.Fatal("Restart of a running server succeeded")
+	}
+	if err := r.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-r.Exited()
+	if got := r.ExitStatus(); got != "signal: killed" {
+		t.Errorf("ExitStatus = %q, want signal: killed", got)
+	}
+	nr, err := r.Restart(ctx)
+	if err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	defer nr.Stop()
+	if nr.Addr != r.Addr || nr.Dir != r.Dir {
+		t.Errorf("restarted on %s in %s, want %s in %s", nr.Addr, nr.Dir, r.Addr, r.Dir)
+	}
+	redisDo(t, nr, ":2", "INCR", "k")
+	if _, err := r.Restart(ctx); err == nil {
+		t.Error("a second Restart of the same handle succeeded")
+	}
+	r.Stop() // the replaced handle: must not touch the new process
+	if err := nr.Ping(ctx); err != nil {
+		t.Fatalf("Stop of the replaced handle stopped the new server: %v", err)
+	}
+	nr.Stop()
+	if _, err := nr.Restart(ctx); err == nil {
+		t.Error("Restart after Stop succeeded")
+	}
+	if b, err := os.ReadFile(nr.OutputFile()); err != nil || strings.Count(string(b), "Ready to accept connections") != 2 {
+		t.Errorf("redis.out does not hold both runs (%v):\n%s", err, b)
 	}
 }
