@@ -280,6 +280,8 @@ func (n *Node) validate(p *problems, path string, i int) {
 	}
 	if msg := checkURL(n.RPCURL, []string{"http", "https"}); msg != "" {
 		p.add(path+".rpc_url", "%s, e.g. \"http://127.0.0.1:8332\" (got %q)", msg, redactURL(n.RPCURL))
+	} else if u, _ := url.Parse(n.RPCURL); n.WebsocketNotify && u.Port() == "" {
+		p.add(path+".rpc_url", "must have a port with websocket_notify (the websocket dials host:port), e.g. \"http://127.0.0.1:18334\" (got %q)", redactURL(n.RPCURL))
 	}
 	switch {
 	case n.RPCCookieFile != "" && (n.RPCUser != "" || n.RPCPassword != ""):

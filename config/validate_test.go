@@ -320,3 +320,31 @@ func TestIPv6Prefix(t *testing.T) {
 		})
 	}
 }
+
+// TestWebsocketNeedsPort: btcd's websocket dials host:port, so a node URL
+// without a port passes only without websocket_notify.
+func TestWebsocketNeedsPort(t *testing.T) {
+	for _, tc := range []struct {
+		name, url string
+		ws, bad   bool
+	}{
+		{"websocket with port", "http://127.0.0.1:18334", true, false},
+		{"websocket without port", "http://127.0.0.1", true, true},
+		{"no websocket without port", "http://node.example", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := fmt.Sprintf("[pool]\nnetwork = \"regtest\"\npayout_address = %q\n[[nodes]]\nrpc_url = %q\nrpc_user = \"u\"\nrpc_password = \"p\"\nwebsocket_notify = %v\n",
+				regtestAddr, tc.url, tc.ws)
+			_, err := Parse([]byte(src), nil)
+			if !tc.bad {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				return
+			}
+			if got := fields(problemsOf(t, err)); !slices.Equal(got, []string{"nodes[0].rpc_url"}) || !strings.Contains(err.Error(), "must have a port with websocket_notify") {
+				t.Fatalf("problems %v: %v; want nodes[0].rpc_url naming the port", got, err)
+			}
+		})
+	}
+}

@@ -67,11 +67,6 @@ func TestStartFailure(t *testing.T) {
 			want: []string{notNode.URL, "404"},
 		},
 		{
-			name:      "node URL without the port the websocket needs",
-			configure: func(c *config.Config) { c.Nodes[0].RPCURL = "http://127.0.0.1" },
-			want:      []string{`"http://127.0.0.1"`, "port"},
-		},
-		{
 			name:      "node down",
 			configure: func(c *config.Config) { c.Nodes[0].RPCURL = downURL },
 			want:      []string{downURL},
