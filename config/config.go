@@ -21,6 +21,7 @@ type Config struct {
 	Redis    Redis    `toml:"redis"`
 	Log      Log      `toml:"log"`
 	Metrics  Metrics  `toml:"metrics"`
+	Payout   Payout   `toml:"payout"`
 }
 
 // Pool holds what makes this pool node's blocks its own: who the coinbase
@@ -35,8 +36,9 @@ type Pool struct {
 	Network string `toml:"network"`
 	// PayoutAddress receives the coinbase in pool mode and the fee in solo mode.
 	PayoutAddress string `toml:"payout_address"`
-	// PoolFeePercent is the share of the block reward paid to PayoutAddress in
-	// solo mode.
+	// PoolFeePercent is the pool's cut of every block: in solo mode the
+	// coinbase output paid to PayoutAddress, in pool mode what the payout
+	// job keeps from the block's credits.
 	PoolFeePercent float64 `toml:"pool_fee_percent"`
 	// CoinbaseTag is written into every coinbase scriptSig.
 	CoinbaseTag string `toml:"coinbase_tag"`
@@ -144,6 +146,58 @@ type Metrics struct {
 	// Listen is the host:port of /metrics; "" disables the endpoint.
 	Listen string `toml:"listen"`
 }
+
+// Payout configures the payout job (`tarbela payout run`); see
+// docs/payout.md. The daemon itself only uses Scheme (PPS/FPPS accrue per
+// share) and PPLNSWindow.
+type Payout struct {
+	// Scheme is one of the Scheme* names.
+	Scheme string `toml:"scheme"`
+	// PPLNSWindow is N: the PPLNS window is N × network difficulty of work.
+	PPLNSWindow float64 `toml:"pplns_window"`
+	// MinPayout is the smallest balance paid, in satoshis.
+	MinPayout int64 `toml:"min_payout"`
+	// Maturity is the confirmations a block needs before it is credited:
+	// at least the consensus coinbase maturity of 100.
+	Maturity int64 `toml:"maturity"`
+	// MaxOutputs bounds the outputs of one payout transaction; more
+	// accounts make more transactions.
+	MaxOutputs int `toml:"max_outputs"`
+	// FeeRateMin and FeeRateMax bound the node's fee estimate, in sat/vB;
+	// FeeRateMin is used when the node has no estimate.
+	FeeRateMin float64 `toml:"fee_rate_min"`
+	FeeRateMax float64 `toml:"fee_rate_max"`
+	// ConfTarget is the confirmation target asked of the fee estimator.
+	ConfTarget int `toml:"conf_target"`
+	// Mode is PayoutHot (sign with the key and broadcast) or PayoutCold
+	// (write an unsigned PSBT to PSBTDir for an offline signer).
+	Mode string `toml:"mode"`
+	// KeyFile holds the WIF of payout_address's key (hot mode); "" takes
+	// it from $TARBELA_PAYOUT_KEY.
+	KeyFile string `toml:"key_file"`
+	// PSBTDir is where cold mode writes its PSBTs.
+	PSBTDir string `toml:"psbt_dir"`
+	// LockTTL is the lease of the one-runner lock; a run renews it.
+	LockTTL time.Duration `toml:"lock_ttl"`
+}
+
+// Payout schemes and modes.
+const (
+	SchemePPLNS = "pplns"
+	SchemePROP  = "prop"
+	SchemePPS   = "pps"
+	SchemeFPPS  = "fpps"
+	SchemeSOLO  = "solo"
+	PayoutHot   = "hot"
+	PayoutCold  = "cold"
+	// EnvPayoutKey supplies the payout key when payout.key_file is "".
+	EnvPayoutKey = "TARBELA_PAYOUT_KEY"
+	// CoinbaseMaturity is the consensus rule: a coinbase output may be
+	// spent once it has this many confirmations.
+	CoinbaseMaturity = 100
+)
+
+var payoutSchemes = []string{SchemePPLNS, SchemePROP, SchemePPS, SchemeFPPS, SchemeSOLO}
 
 // Secret is a password. Its String, GoString and MarshalText hide the value
 // so that logging or dumping a Config never leaks it; use string(s) to read it.
@@ -270,6 +324,18 @@ func Default() *Config {
 		},
 		Log:     Log{Level: defaultLogLevel, Format: defaultLogFormat},
 		Metrics: Metrics{Listen: defaultMetricsAddr},
+		Payout: Payout{
+			Scheme:      SchemePPLNS,
+			PPLNSWindow: 2,
+			MinPayout:   100000,
+			Maturity:    CoinbaseMaturity,
+			MaxOutputs:  250,
+			FeeRateMin:  1,
+			FeeRateMax:  200,
+			ConfTarget:  6,
+			Mode:        PayoutHot,
+			LockTTL:     time.Minute,
+		},
 	}
 }
 

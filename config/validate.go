@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/btcsuite/btcd/address/v2"
 )
@@ -118,6 +120,7 @@ func (c *Config) validate(p *problems) {
 	c.Template.validate(p)
 	c.Redis.validate(p)
 	c.Log.validate(p)
+	c.Payout.validate(p)
 	if c.Metrics.Listen != "" {
 		checkListen(p, "metrics.listen", c.Metrics.Listen, `"127.0.0.1:9100", or "" to disable`)
 	}
@@ -147,8 +150,6 @@ func (pl *Pool) validate(p *problems) {
 	switch fee := pl.PoolFeePercent; {
 	case math.IsNaN(fee) || fee < 0 || fee > 100:
 		p.add("pool.pool_fee_percent", "must be 0..100 (got %v)", fee)
-	case fee > 0 && pl.Mode == ModePool:
-		p.add("pool.pool_fee_percent", "applies only in solo mode; set it to 0 or set pool.mode = %q (got %v)", ModeSolo, fee)
 	case fee > 0 && pl.PayoutAddress == "":
 		p.add("pool.pool_fee_percent", "is %v but pool.payout_address is empty; set the address that receives the fee", fee)
 	}
@@ -421,4 +422,45 @@ func quoteList(names []string) string {
 		return q[0]
 	}
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+}
+
+// validate checks the payout section. The key itself is checked by
+// `tarbela config check` and the payout job, which read it.
+func (po *Payout) validate(p *problems) {
+	if !slices.Contains(payoutSchemes, po.Scheme) {
+		p.add("payout.scheme", "must be one of %s (got %q)", quoteList(payoutSchemes), po.Scheme)
+	}
+	if math.IsNaN(po.PPLNSWindow) || po.PPLNSWindow <= 0 || po.PPLNSWindow > 100 {
+		p.add("payout.pplns_window", "must be > 0 and at most 100 (N of N × network difficulty; got %v)", po.PPLNSWindow)
+	}
+	if po.MinPayout < 1 {
+		p.add("payout.min_payout", "must be at least 1 satoshi (got %d)", po.MinPayout)
+	}
+	if po.Maturity < CoinbaseMaturity {
+		p.add("payout.maturity", "must be at least %d: a coinbase cannot be spent earlier (got %d)", CoinbaseMaturity, po.Maturity)
+	}
+	if po.MaxOutputs < 1 || po.MaxOutputs > 2000 {
+		p.add("payout.max_outputs", "must be 1..2000 (a transaction must stay standard; got %d)", po.MaxOutputs)
+	}
+	if math.IsNaN(po.FeeRateMin) || po.FeeRateMin < 1 {
+		p.add("payout.fee_rate_min", "must be at least 1 sat/vB, the relay minimum (got %v)", po.FeeRateMin)
+	}
+	if math.IsNaN(po.FeeRateMax) || po.FeeRateMax < po.FeeRateMin {
+		p.add("payout.fee_rate_max", "must be at least fee_rate_min %v sat/vB (got %v)", po.FeeRateMin, po.FeeRateMax)
+	}
+	if po.ConfTarget < 1 || po.ConfTarget > 1008 {
+		p.add("payout.conf_target", "must be 1..1008 blocks (got %d)", po.ConfTarget)
+	}
+	switch po.Mode {
+	case PayoutHot:
+	case PayoutCold:
+		if po.PSBTDir == "" {
+			p.add("payout.psbt_dir", "is required in cold mode: the directory the unsigned PSBTs are written to")
+		}
+	default:
+		p.add("payout.mode", "must be %q or %q (got %q)", PayoutHot, PayoutCold, po.Mode)
+	}
+	if po.LockTTL < time.Second {
+		p.add("payout.lock_ttl", "must be at least 1s (got %v)", po.LockTTL)
+	}
 }

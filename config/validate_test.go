@@ -226,8 +226,7 @@ func TestPayoutAddress(t *testing.T) {
 		{name: "solo fee needs address", network: NetworkRegtest, mode: ModeSolo, fee: 1,
 			field: "pool.pool_fee_percent", message: "payout_address is empty"},
 		{name: "solo fee with address", network: NetworkRegtest, mode: ModeSolo, fee: 1.5, addr: regtestAddr},
-		{name: "fee in pool mode", network: NetworkRegtest, addr: regtestAddr, fee: 1,
-			field: "pool.pool_fee_percent", message: "applies only in solo mode"},
+		{name: "fee in pool mode: the payout job's cut", network: NetworkRegtest, addr: regtestAddr, fee: 1},
 		{name: "fee over 100", network: NetworkRegtest, mode: ModeSolo, addr: regtestAddr, fee: 101,
 			field: "pool.pool_fee_percent", message: "must be 0..100"},
 		{name: "unknown network", network: "testnet3", addr: regtestAddr,
@@ -344,6 +343,39 @@ func TestWebsocketNeedsPort(t *testing.T) {
 			}
 			if got := fields(problemsOf(t, err)); !slices.Equal(got, []string{"nodes[0].rpc_url"}) || !strings.Contains(err.Error(), "must have a port with websocket_notify") {
 				t.Fatalf("problems %v: %v; want nodes[0].rpc_url naming the port", got, err)
+			}
+		})
+	}
+}
+
+// TestPayoutSection: each bad payout key is reported by its path with the
+// fix; the defaults are valid.
+func TestPayoutSection(t *testing.T) {
+	base := "[pool]\nnetwork = \"regtest\"\npayout_address = \"" + regtestAddr + "\"\n[[nodes]]\nrpc_user = \"u\"\nrpc_password = \"p\"\n[payout]\n"
+	for _, tc := range []struct {
+		name, src, field, message string
+	}{
+		{name: "defaults"},
+		{"unknown scheme", `scheme = "pay-per-last"`, "payout.scheme", `"pplns", "prop", "pps", "fpps" or "solo"`},
+		{"window zero", "pplns_window = 0", "payout.pplns_window", "must be > 0"},
+		{"maturity below consensus", "maturity = 99", "payout.maturity", "must be at least 100"},
+		{"no outputs", "max_outputs = 0", "payout.max_outputs", "must be 1..2000"},
+		{"min payout zero", "min_payout = 0", "payout.min_payout", "at least 1 satoshi"},
+		{"fee cap under floor", "fee_rate_min = 5\nfee_rate_max = 2", "payout.fee_rate_max", "at least fee_rate_min"},
+		{"cold without directory", `mode = "cold"`, "payout.psbt_dir", "required in cold mode"},
+		{"unknown mode", `mode = "warm"`, "payout.mode", `"hot" or "cold"`},
+		{"short lock", `lock_ttl = "10ms"`, "payout.lock_ttl", "at least 1s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(base+tc.src+"\n"), nil)
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("defaults: %v", err)
+				}
+				return
+			}
+			if got := fields(problemsOf(t, err)); !slices.Equal(got, []string{tc.field}) || !strings.Contains(err.Error(), tc.message) {
+				t.Fatalf("problems %v: %v; want %s with %q", got, err, tc.field, tc.message)
 			}
 		})
 	}
