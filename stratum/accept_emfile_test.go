@@ -130,13 +130,16 @@ func TestAcceptEMFILE(t *testing.T) {
 	// Out of descriptors, the pool still serves the miners it has.
 	old.share()
 	time.Sleep(200 * time.Millisecond)
-	failures, elapsed := e.srv.AcceptErrors(), time.Since(start)
+	// Both bounds come from the time measured last, which is at least
+	// the time since the first failure: a slow machine only loosens them.
+	failures := e.srv.AcceptErrors()
+	fails := logs.FilterMessage("accept failed").AllUntimed()
+	elapsed := time.Since(start)
 	if bound := maxAcceptAttempts(elapsed); failures > uint64(bound) {
 		t.Fatalf("%d failed accepts in %v: spinning, the backoff allows at most %d", failures, elapsed, bound)
 	}
-	fails := logs.FilterMessage("accept failed").AllUntimed()
-	if len(fails) != 1 {
-		t.Fatalf("%d 'accept failed' logs for one run of %d failures, want 1", len(fails), failures)
+	if most := maxAcceptFailedLogs(elapsed); len(fails) < 1 || len(fails) > most {
+		t.Fatalf("%d 'accept failed' logs for one run of %d failures in %v, want 1 (at most %d)", len(fails), failures, elapsed, most)
 	}
 	if msg, _ := fails[0].ContextMap()["error"].(string); !strings.Contains(msg, syscall.EMFILE.Error()) {
 		t.Fatalf("accept failed with %q, want EMFILE (%q)", msg, syscall.EMFILE.Error())

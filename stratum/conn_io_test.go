@@ -84,18 +84,26 @@ func TestRequestInPieces(t *testing.T) {
 }
 
 // TestHalfLineTimeout: a miner that trickles bytes without ever finishing a
-// line is dropped at the idle timeout; partial data does not extend it.
+// line is dropped at the idle timeout; partial data does not extend it. The
+// handshake goes in one write (the timeout is short: a test that stalls on
+// a busy machine must not lose the connection half-way through it), and the
+// miner must be dropped while it still trickles, within ioWait.
 func TestHalfLineTimeout(t *testing.T) {
 	e := startServer(t, func(o *Options) { o.IdleTimeout = 300 * time.Millisecond })
 	c := dial(t, e.srv)
-	c.handshake(e.vec, "x")
+	c.sendHandshakeAtOnce(e.vec)
 	stop := time.Now().Add(ioWait)
-	for time.Now().Before(stop) {
-		if _, err := io.WriteString(c.conn, "{"); err != nil {
-			break // the server closed the connection
+	for {
+		// Once the server has closed, a write is answered with a reset
+		// and the next one fails.
+		if err := c.conn.SetWriteDeadline(time.Now().Add(ioWait)); err != nil {
+			t.Fatal(err)
 		}
-		if e.srv.Connections() == 0 {
+		if _, err := io.WriteString(c.conn, "{"); err != nil {
 			break
+		}
+		if time.Now().After(stop) {
+			t.Fatalf("a miner trickling half a line was kept for %v: partial data extends the idle timeout", ioWait)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -3,6 +3,7 @@ package stratum
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -82,11 +83,24 @@ func TestConnectionLimits(t *testing.T) {
 				c.expectError("null", 20)
 			}
 		}},
+		// The two timeouts are short, so the requests before them go in
+		// one write and no reply is waited for: a test goroutine that
+		// stalls longer than the timeout on a busy machine must not end
+		// the connection half-way. Only the close is checked.
 		{"idle timeout", func(o *Options) { o.IdleTimeout = 100 * time.Millisecond }, func(t *testing.T, e *testEnv, c *client) {
-			c.handshake(e.vec, "x")
+			// A connection whose handshake did not complete would be
+			// closed only at the default 60 s handshake timeout, so a
+			// close within ioWait is the idle timeout's.
+			c.sendHandshakeAtOnce(e.vec)
 		}},
 		{"handshake timeout", func(o *Options) { o.HandshakeTimeout = 100 * time.Millisecond }, func(t *testing.T, e *testEnv, c *client) {
-			c.subscribe(e.vec)
+			// The timeout runs from the accept, so the subscribe may
+			// arrive after it; when it is answered, the answer is the
+			// subscribe's.
+			_, _ = io.WriteString(c.conn, `{"id":1,"method":"mining.subscribe","params":["m"]}`+"\n")
+			if m, err := c.tryRecv(); err == nil && string(m.fields["id"]) != "1" {
+				t.Fatalf("want the subscribe's reply or the close, got %s", m.raw)
+			}
 		}},
 	}
 	for _, tc := range tests {
@@ -234,4 +248,14 @@ func TestShutdownDeadline(t *testing.T) {
 	if n := e.srv.Connections(); n != 0 {
 		t.Fatalf("Connections() = %d", n)
 	}
+}
+
+// sendHandshakeAtOnce writes the recorded subscribe, configure and
+// authorize in one write, reading nothing: the server handles them without
+// a gap between requests, however slowly the test runs.
+func (c *client) sendHandshakeAtOnce(v *vector) {
+	c.t.Helper()
+	c.send(`{"id": 1, "method": "mining.subscribe", "params": ["bitaxe v2.2", "` + v.Extranonce1 + `"]}` + "\n" +
+		v.ConfigureRequest + "\n" +
+		`{"id": 3, "method": "mining.authorize", "params": ["` + vectorUser + `", "x"]}`)
 }

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tarbela-pool/tarbela/internal/loadgen"
 	"github.com/tarbela-pool/tarbela/internal/localnet"
+	"github.com/tarbela-pool/tarbela/share"
 )
 
 // writeReport writes r as --json would.
@@ -100,6 +103,34 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// runLoad runs the command with args and --duration d, --json, and returns
+// its report. A run is repeated with twice the duration, up to three runs,
+// while enough does not hold for its report: how much a run of fixed length
+// gets done (miners through their handshake, shares answered) depends on
+// the machine's speed. The caller checks those amounts on the last report;
+// no share may be rejected in any run.
+func runLoad(t *testing.T, args []string, d time.Duration, enough func(*loadgen.Report) bool) *loadgen.Report {
+	t.Helper()
+	for try := 1; ; try++ {
+		var out, errOut strings.Builder
+		if code := run(context.Background(), slices.Concat(args, []string{"--duration", d.String(), "--json"}), &out, &errOut); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		var r loadgen.Report
+		if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		if r.Shares.Rejected != 0 {
+			t.Errorf("%d shares rejected %v", r.Shares.Rejected, r.Shares.RejectsByCode)
+		}
+		if enough(&r) || try == 3 {
+			return &r
+		}
+		t.Logf("run %d of %v fell short (connections %+v, shares %+v); running for twice as long", try, d, r.Connections, r.Shares)
+		d *= 2
+	}
+}
+
 // TestRunAgainstInProcessPool runs the whole command against the in-process
 // pool and checks its JSON report.
 func TestRunAgainstInProcessPool(t *testing.T) {
@@ -108,20 +139,31 @@ func TestRunAgainstInProcessPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
-	var out, errOut strings.Builder
-	args := []string{"--pool", "stratum+tcp://" + p.Addr(), "--miners", "10", "--sources", "2", "--duration", "1s",
-		"--rate", "5", "--json", "--progress", "0", "--pool-pid", "0"}
-	if code := run(context.Background(), args, &out, &errOut); code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut.String())
+	args := []string{"--pool", "stratum+tcp://" + p.Addr(), "--miners", "10", "--sources", "2",
+		"--rate", "5", "--progress", "0", "--pool-pid", "0"}
+	r := runLoad(t, args, time.Second, func(r *loadgen.Report) bool { return r.Connections.WithWork == 10 && r.Shares.Accepted > 0 })
+	if r.Connections.WithWork != 10 || r.Shares.Accepted == 0 || len(r.Connections.Sources) != 2 {
+		t.Errorf("with work %d, accepted %d, sources %v", r.Connections.WithWork, r.Shares.Accepted, r.Connections.Sources)
 	}
-	var r loadgen.Report
-	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	if r.Connections.WithWork != 10 || r.Shares.Accepted == 0 || r.Shares.Rejected != 0 || len(r.Connections.Sources) != 2 {
-		t.Errorf("with work %d, accepted %d, rejected %d, sources %v", r.Connections.WithWork, r.Shares.Accepted,
-			r.Shares.Rejected, r.Connections.Sources)
-	}
+}
+
+// syncBuilder is a strings.Builder that a command may write while the test
+// reads it.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestPoolWithRedis runs "tarbela-bench pool --redis" on a real
@@ -135,43 +177,36 @@ func TestPoolWithRedis(t *testing.T) {
 		t.Skipf("no redis-server: %v", err)
 	}
 	t.Cleanup(rds.Stop)
-	port, err := localnet.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	prof := filepath.Join(t.TempDir(), "cpu.pprof")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var poolOut, poolErr strings.Builder
+	var poolOut, poolErr syncBuilder
 	poolDone := make(chan int, 1)
 	go func() {
-		poolDone <- runPool(ctx, []string{"--listen", addr, "--redis", rds.Addr, "--cpuprofile", prof, "--status", "0",
-			"--duration", "30s"}, &poolOut, &poolErr)
+		poolDone <- runPool(ctx, []string{"--listen", "127.0.0.1:0", "--redis", rds.Addr, "--cpuprofile", prof, "--status", "0",
+			"--duration", "60s"}, &poolOut, &poolErr)
 	}()
-
-	var out, errOut strings.Builder
-	args := []string{"--pool", addr, "--miners", "8", "--sources", "2", "--duration", "1500ms",
-		"--rate", "20", "--json", "--progress", "0"}
-	code := -1
-	for range 50 { // the pool may still be starting: retry until it listens
-		out.Reset()
-		errOut.Reset()
-		code = run(context.Background(), args, &out, &errOut)
-		var r loadgen.Report
-		if code == 0 && json.Unmarshal([]byte(out.String()), &r) == nil && r.Connections.WithWork > 0 {
+	// The pool prints its address once it listens.
+	var addr string
+	deadline := time.Now().Add(30 * time.Second)
+	for addr == "" {
+		if _, rest, ok := strings.Cut(poolOut.String(), "pool: stratum+tcp://"); ok {
+			addr, _, _ = strings.Cut(rest, " ")
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case c := <-poolDone:
+			t.Fatalf("pool exit %d: %s", c, poolErr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pool did not start: %s", poolErr.String())
+		}
 	}
-	if code != 0 {
-		t.Fatalf("load run: exit %d: %s", code, errOut.String())
-	}
-	var r loadgen.Report
-	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
+
+	r := runLoad(t, []string{"--pool", addr, "--miners", "8", "--sources", "2", "--rate", "20", "--progress", "0"},
+		1500*time.Millisecond, func(r *loadgen.Report) bool { return r.Shares.Accepted > 0 })
 	cancel()
 	select {
 	case c := <-poolDone:
@@ -186,8 +221,8 @@ func TestPoolWithRedis(t *testing.T) {
 	if _, err := fmt.Sscanf(line, "pool: stopped; %d shares accepted, %d recorded in Redis", &accepted, &recorded); err != nil {
 		t.Fatalf("pool output %q: %v", poolOut.String(), err)
 	}
-	if r.Shares.Accepted == 0 || r.Shares.Rejected != 0 {
-		t.Errorf("miners saw %d accepted, %d rejected; want some accepted and none rejected", r.Shares.Accepted, r.Shares.Rejected)
+	if r.Shares.Accepted == 0 {
+		t.Errorf("miners saw no share accepted")
 	}
 	if recorded != accepted || recorded < r.Shares.Accepted {
 		t.Errorf("pool accepted %d, Redis recorded %d, miners saw %d accepted: Redis must hold every acknowledged share",
@@ -198,12 +233,40 @@ func TestPoolWithRedis(t *testing.T) {
 	}
 }
 
+// workerStore acknowledges every share at once and keeps the names of the
+// workers that sent one.
+type workerStore struct {
+	mu      sync.Mutex
+	workers map[string]bool
+}
+
+func (s *workerStore) AddShare(r share.Record) error {
+	s.mu.Lock()
+	s.workers[r.Worker] = true
+	s.mu.Unlock()
+	if r.Ack != nil {
+		r.Ack.ShareRecorded(r.Token, nil)
+	}
+	return nil
+}
+
+func (s *workerStore) AddBlock(*share.BlockRecord) error { return nil }
+
+func (s *workerStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.workers)
+}
+
 // TestInterruptKeepsMinersForTheReport interrupts a run long before its
 // --duration: the run stops at once, and the report still counts every
 // miner as live and reads the pool's RSS with them connected (the scripts
 // under scripts/load stop their tools this way once a figure is taken).
+// The interrupt comes once every miner has had a share accepted, which it
+// sends only once it has work, however long the machine takes to get there.
 func TestInterruptKeepsMinersForTheReport(t *testing.T) {
-	p, err := loadgen.StartPool(loadgen.PoolOptions{})
+	store := &workerStore{workers: make(map[string]bool)}
+	p, err := loadgen.StartPool(loadgen.PoolOptions{Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,15 +274,14 @@ func TestInterruptKeepsMinersForTheReport(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		for p.Server.Connections() < 10 && ctx.Err() == nil {
+		for store.count() < 10 && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(300 * time.Millisecond) // the last notifies land
 		cancel()
 	}()
 	var out, errOut strings.Builder
 	args := []string{"--pool", p.Addr(), "--miners", "10", "--sources", "2", "--duration", "60s",
-		"--rate", "-1", "--json", "--progress", "0", "--pool-pid", strconv.Itoa(os.Getpid())}
+		"--rate", "5", "--json", "--progress", "0", "--pool-pid", strconv.Itoa(os.Getpid())}
 	if code := run(ctx, args, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}

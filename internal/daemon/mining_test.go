@@ -235,7 +235,9 @@ func TestSegwitTransactionBlock(t *testing.T) {
 }
 
 // TestShareButNotBlockCPUMiner: a real CPU miner at pool difficulty 1e-12
-// (every hash a share, about half of them regtest blocks) for two seconds.
+// (every hash a share, about half of them regtest blocks) for two seconds,
+// and on until the pool has an accepted block and a share that is not a
+// block (a slow machine may need longer for them).
 // The flood of shares and block submissions must leave the books exact:
 // non-block shares counted as shares only, every share the pool accepted in
 // Redis, every block it submitted recorded once with the node's verdict, and
@@ -244,7 +246,10 @@ func TestSegwitTransactionBlock(t *testing.T) {
 func TestShareButNotBlockCPUMiner(t *testing.T) {
 	tp := startPool(t, poolOptions{difficulty: 1e-12}, nil)
 	start := time.Now()
-	tp.mine(t, minerAddr+".flood", func(cpuminer.Stats) bool { return time.Since(start) > 2*time.Second })
+	tp.mine(t, minerAddr+".flood", func(cpuminer.Stats) bool {
+		st := tp.d.Status()
+		return time.Since(start) > 2*time.Second && st.BlocksAccepted > 0 && st.Accepted > st.BlocksSubmitted
+	})
 	records := tp.settle(t)
 	tp.checkSharesRecorded(t)
 	tp.acceptedBlocks(t, records)

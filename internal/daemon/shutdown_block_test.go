@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,13 +72,8 @@ func TestSIGTERMDuringSubmitBlock(t *testing.T) {
 		}
 	}()
 	dir := t.TempDir()
-	port, err := localnet.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stratumAddr := "127.0.0.1:" + strconv.Itoa(port)
 	cfgPath := filepath.Join(dir, "tarbela.toml")
-	writeConfig(t, cfgPath, node, rds, stratumAddr, filepath.Join(dir, "journal.log"))
+	writeConfig(t, cfgPath, node, rds, filepath.Join(dir, "journal.log"))
 	b, err := os.ReadFile(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +82,8 @@ func TestSIGTERMDuringSubmitBlock(t *testing.T) {
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pool := startTarbela(t, bin, cfgPath, dir, "pool", node, rds, stratumAddr)
+	pool := startTarbela(t, bin, cfgPath, dir, "pool", node, rds)
+	stratumAddr := pool.stratum
 
 	worker := minerAddr + ".term"
 	c := dial(t, stratumAddr)

@@ -2,13 +2,14 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -52,17 +53,12 @@ func TestSIGKILLKeepsAcceptedShares(t *testing.T) {
 			rds := startRedis(t)
 			dir := t.TempDir()
 			journal := filepath.Join(dir, "journal.log")
-			port, err := localnet.FreePort()
-			if err != nil {
-				t.Fatal(err)
-			}
-			stratumAddr := "127.0.0.1:" + strconv.Itoa(port)
 			cfgPath := filepath.Join(dir, "tarbela.toml")
-			writeConfig(t, cfgPath, node, rds, stratumAddr, journal)
+			writeConfig(t, cfgPath, node, rds, journal)
 
-			pool := startTarbela(t, bin, cfgPath, dir, "first", node, rds, stratumAddr)
+			pool := startTarbela(t, bin, cfgPath, dir, "first", node, rds)
 			const worker = "sigkill"
-			m, err := cpuminer.New(cpuminer.Options{URL: stratumAddr, User: minerAddr + "." + worker, Threads: 1,
+			m, err := cpuminer.New(cpuminer.Options{URL: pool.stratum, User: minerAddr + "." + worker, Threads: 1,
 				VersionRolling: true, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond})
 			if err != nil {
 				t.Fatalf("cpuminer.New: %v", err)
@@ -126,7 +122,7 @@ func TestSIGKILLKeepsAcceptedShares(t *testing.T) {
 			}
 
 			// Restart on the same journal and Redis; it replays.
-			pool = startTarbela(t, bin, cfgPath, dir, "second", node, rds, stratumAddr)
+			pool = startTarbela(t, bin, cfgPath, dir, "second", node, rds)
 			rc := redis.NewClient(&redis.Options{Addr: rds.Addr, Password: rds.Password})
 			defer rc.Close()
 			reader := redisstore.NewReader(rc, "tarbela", 0)
@@ -184,10 +180,11 @@ func buildTarbela(t *testing.T) string {
 }
 
 // writeConfig writes the pool's config file: regtest pool mode at share
-// difficulty 1e-12 (every hash a share, about half of them blocks), the
-// given Stratum address, journal and default batching. Secrets come from the
-// environment (startTarbela).
-func writeConfig(t *testing.T, path string, node *localnet.Btcd, rds *localnet.Redis, stratumAddr, journal string) {
+// difficulty 1e-12 (every hash a share, about half of them blocks), Stratum
+// on a port the system picks when the pool listens (startTarbela reads it
+// from the log), the given journal and default batching. Secrets come from
+// the environment (startTarbela).
+func writeConfig(t *testing.T, path string, node *localnet.Btcd, rds *localnet.Redis, journal string) {
 	t.Helper()
 	cfg := fmt.Sprintf(`[pool]
 network = "regtest"
@@ -195,7 +192,7 @@ mode = "pool"
 payout_address = %q
 
 [stratum]
-listen = %q
+listen = "127.0.0.1:0"
 
 [stratum.difficulty]
 initial = 1e-12
@@ -222,7 +219,7 @@ format = "json"
 
 [metrics]
 listen = ""
-`, poolAddr, stratumAddr, node.URL(), node.User, rds.Addr, journal)
+`, poolAddr, node.URL(), node.User, rds.Addr, journal)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -233,11 +230,14 @@ type tarbelaProcess struct {
 	cmd    *exec.Cmd
 	log    string
 	exited chan error
+	// stratum is the Stratum listener's address, from the log.
+	stratum string
 }
 
 // startTarbela starts `tarbela run -config cfgPath` with its output in
-// dir/<name>.log and waits until its Stratum port accepts connections.
-func startTarbela(t *testing.T, bin, cfgPath, dir, name string, node *localnet.Btcd, rds *localnet.Redis, stratumAddr string) *tarbelaProcess {
+// dir/<name>.log, reads its Stratum address from its "pool started" log
+// line and waits until that port accepts connections.
+func startTarbela(t *testing.T, bin, cfgPath, dir, name string, node *localnet.Btcd, rds *localnet.Redis) *tarbelaProcess {
 	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	out, err := os.Create(logPath)
@@ -272,7 +272,12 @@ func startTarbela(t *testing.T, bin, cfgPath, dir, name string, node *localnet.B
 			t.Fatalf("tarbela exited at start: %v\n%s", err, b)
 		default:
 		}
-		c, err := net.DialTimeout("tcp", stratumAddr, time.Second)
+		if p.stratum == "" {
+			if p.stratum = startedAddr(logPath); p.stratum == "" {
+				return false
+			}
+		}
+		c, err := net.DialTimeout("tcp", p.stratum, time.Second)
 		if err != nil {
 			return false
 		}
@@ -280,6 +285,22 @@ func startTarbela(t *testing.T, bin, cfgPath, dir, name string, node *localnet.B
 		return true
 	})
 	return p
+}
+
+// startedAddr returns the Stratum address of the JSON "pool started" line
+// in the log at path, or "" while there is none.
+func startedAddr(path string) string {
+	b, _ := os.ReadFile(path)
+	for line := range strings.Lines(string(b)) {
+		var entry struct {
+			Msg     string `json:"msg"`
+			Stratum string `json:"stratum"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "pool started" {
+			return entry.Stratum
+		}
+	}
+	return ""
 }
 
 // kill sends SIGKILL and waits for the process to be gone.

@@ -197,7 +197,18 @@ func startRedis(ctx context.Context, o RedisOptions, dir string, port int) (*Red
 	for {
 		err := r.Ping(wait)
 		if err == nil {
-			return r, nil
+			// The port was free a moment before the server was started;
+			// another redis-server (another test's) may have bound it
+			// first and answer PING as well. The start counts only when
+			// the server answering is the process started here.
+			var pid int
+			if pid, err = r.serverPID(wait); err == nil {
+				if pid == cmd.Process.Pid {
+					return r, nil
+				}
+				r.Stop()
+				return nil, fmt.Errorf("redis-server on %s is another process (pid %d), not the one started (pid %d)", r.Addr, pid, cmd.Process.Pid)
+			}
 		}
 		select {
 		case <-r.exited:
@@ -215,6 +226,33 @@ func startRedis(ctx context.Context, o RedisOptions, dir string, port int) (*Red
 // and expects PONG. It speaks RESP directly so that this package needs no
 // Redis client.
 func (r *Redis) Ping(ctx context.Context) error {
+	return r.talk(ctx, func(c net.Conn, br *bufio.Reader) error {
+		return respCommand(c, br, "+PONG", "PING")
+	})
+}
+
+// serverPID returns the process id of the server answering on r.Addr
+// (INFO server).
+func (r *Redis) serverPID(ctx context.Context) (pid int, err error) {
+	err = r.talk(ctx, func(c net.Conn, br *bufio.Reader) error {
+		info, err := respBulk(c, br, "INFO", "server")
+		if err != nil {
+			return err
+		}
+		for line := range strings.Lines(info) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+				pid, err = strconv.Atoi(v)
+				return err
+			}
+		}
+		return errors.New("redis INFO server: no process_id")
+	})
+	return pid, err
+}
+
+// talk opens a fresh connection to r.Addr, sends AUTH when a password is
+// set, and runs f on it, within ctx's deadline (5 s without one).
+func (r *Redis) talk(ctx context.Context, f func(c net.Conn, br *bufio.Reader) error) error {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", r.Addr)
 	if err != nil {
@@ -232,12 +270,11 @@ func (r *Redis) Ping(ctx context.Context) error {
 			return err
 		}
 	}
-	return respCommand(c, br, "+PONG", "PING")
+	return f(c, br)
 }
 
-// respCommand writes one command as a RESP array and checks the one-line
-// reply.
-func respCommand(w io.Writer, br *bufio.Reader, want string, args ...string) error {
+// respWrite writes one command as a RESP array.
+func respWrite(w io.Writer, args []string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
@@ -245,6 +282,36 @@ func respCommand(w io.Writer, br *bufio.Reader, want string, args ...string) err
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("redis %s: %w", args[0], err)
+	}
+	return nil
+}
+
+// respBulk writes one command and returns its bulk-string reply.
+func respBulk(w io.Writer, br *bufio.Reader, args ...string) (string, error) {
+	if err := respWrite(w, args); err != nil {
+		return "", err
+	}
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("redis %s: %w", args[0], err)
+	}
+	size, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "$")
+	n, err := strconv.Atoi(size)
+	if !ok || err != nil || n < 0 {
+		return "", fmt.Errorf("redis %s: got %q, want a bulk string", args[0], line)
+	}
+	b := make([]byte, n+2)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return "", fmt.Errorf("redis %s: %w", args[0], err)
+	}
+	return string(b[:n]), nil
+}
+
+// respCommand writes one command as a RESP array and checks the one-line
+// reply.
+func respCommand(w io.Writer, br *bufio.Reader, want string, args ...string) error {
+	if err := respWrite(w, args); err != nil {
+		return err
 	}
 	line, err := br.ReadString('\n')
 	if err != nil {

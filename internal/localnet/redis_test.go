@@ -35,6 +35,11 @@ func TestStartRedis(t *testing.T) {
 			if err := r.Ping(ctx); err != nil {
 				t.Fatalf("Ping: %v", err)
 			}
+			// StartRedis tells its server from another on the port by
+			// this process id.
+			if pid, err := r.serverPID(ctx); err != nil || pid != r.cmd.Process.Pid {
+				t.Errorf("serverPID = %d, %v; want the started process's %d", pid, err, r.cmd.Process.Pid)
+			}
 			if tc.password != "" {
 				wrong := &Redis{Addr: r.Addr, Password: "wrong"}
 				if err := wrong.Ping(ctx); err == nil {

@@ -65,7 +65,18 @@ func TestRedisOutage(t *testing.T) {
 			}
 		}()
 	}
+	// The stream runs for a while before, during and after the outage,
+	// and each phase must see shares acknowledged: how many depends on
+	// the machine's speed, so the test waits for one in each rather
+	// than counting them.
+	acks := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return acked
+	}
 	time.Sleep(time.Second)
+	waitFor(t, "shares acknowledged before the outage", func() bool { return acks() > 0 })
+	beforeFreeze := acks()
 	if err := r.Freeze(); err != nil {
 		t.Fatalf("Freeze: %v", err)
 	}
@@ -75,13 +86,16 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("AddBlock: %v", err)
 	}
 	time.Sleep(7 * time.Second)
+	waitFor(t, "shares acknowledged during the outage", func() bool { return acks() > beforeFreeze })
 	if _, j := s.Backlog(); j == 0 {
 		t.Errorf("journal backlog is empty during the outage")
 	}
 	if err := r.Thaw(); err != nil {
 		t.Fatalf("Thaw: %v", err)
 	}
+	atThaw := acks()
 	time.Sleep(time.Second)
+	waitFor(t, "shares acknowledged after the outage", func() bool { return acks() > atThaw })
 	close(stop)
 	wg.Wait()
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -90,9 +104,6 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("Flush: %v", err)
 	}
 	st := stats(t, c, "tarbela")
-	if acked < 1000 {
-		t.Fatalf("only %d shares acknowledged", acked)
-	}
 	if st.TotalShares != int64(acked) || st.TotalWork != work {
 		t.Errorf("redis holds %d shares / %v work, want the %d / %v acknowledged", st.TotalShares, st.TotalWork, acked, work)
 	}
@@ -125,7 +136,10 @@ func journalWhileDown(t *testing.T, path string, n int) float64 {
 		t.Fatalf("Freeze: %v", err)
 	}
 	defer r.Stop()
-	s := newStore(t, r, redisstore.Options{JournalPath: path, BatchSize: 10, Timeout: 100 * time.Millisecond})
+	// Batches are sealed by count only (an hour-long interval): a test
+	// stalled between two shares on a busy machine must not seal a short
+	// batch, since TestJournalCorruptTail counts on records of ten.
+	s := newStore(t, r, redisstore.Options{JournalPath: path, BatchSize: 10, BatchInterval: time.Hour, Timeout: 100 * time.Millisecond})
 	var work float64
 	for i := range n {
 		d := float64(i%4 + 1)
