@@ -8,6 +8,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tarbela-pool/tarbela/share"
@@ -48,7 +49,7 @@ func Benchmark(ctx context.Context, threads int, d time.Duration) (BenchResult, 
 	m := newMiner(Options{Threads: threads})
 	job := syntheticJob()
 	w := newWork(job, nil, 0, []byte{0x00, 0x00, 0x00, 0x01}, job.Extranonce2Size, 0x1fffe000,
-		&goal{difficulty: math.Inf(1)}) // a zero target: nothing is ever found
+		&goal{difficulty: math.Inf(1)}, new(atomic.Uint64)) // a zero target: nothing is ever found
 	m.board.set(w)
 
 	ctx, cancel := context.WithTimeout(ctx, d)

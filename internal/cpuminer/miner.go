@@ -71,6 +71,26 @@ type Miner struct {
 	mask                                 atomic.Uint32
 	connected                            atomic.Bool
 	running                              atomic.Bool
+
+	// units hands out extranonce2 values to every job on one tip, across
+	// jobs and connections: the pool resends a job under a new id when the
+	// difficulty changes or refreshes it with the same content, and a
+	// reconnecting miner may get its extranonce1 back, so a count that
+	// restarted per job would mine the same headers again, which the pool
+	// rightly refuses as duplicates. A new tip starts a new count.
+	unitsMu   sync.Mutex
+	unitsTip  [32]byte
+	unitsNext *atomic.Uint64
+}
+
+// unitCounter returns the extranonce2 counter of the tip prev.
+func (m *Miner) unitCounter(prev [32]byte) *atomic.Uint64 {
+	m.unitsMu.Lock()
+	defer m.unitsMu.Unlock()
+	if m.unitsNext == nil || m.unitsTip != prev {
+		m.unitsTip, m.unitsNext = prev, new(atomic.Uint64)
+	}
+	return m.unitsNext
 }
 
 // foundQueue bounds the shares waiting to be sent; when the connection is

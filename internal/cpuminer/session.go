@@ -516,7 +516,7 @@ func (s *session) onNotify(params json.RawMessage) {
 	if job.Clean {
 		s.epoch.Add(1)
 	}
-	w := newWork(job, s, s.epoch.Load(), s.en1, s.en2Size, s.mask, s.goal)
+	w := newWork(job, s, s.epoch.Load(), s.en1, s.en2Size, s.mask, s.goal, s.m.unitCounter(job.PrevHash))
 	s.m.board.set(w)
 	s.m.jobs.Add(1)
 	s.log.Debug("new job", zap.String("job", job.ID), zap.Bool("clean", job.Clean), zap.Float64("difficulty", s.goal.difficulty))

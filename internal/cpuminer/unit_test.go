@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func TestVectorShare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newWork(job, nil, 0, en1, v.Extranonce2Size, 0x1fffe000, &goal{target: target, difficulty: 512})
+	w := newWork(job, nil, 0, en1, v.Extranonce2Size, 0x1fffe000, &goal{target: target, difficulty: 512}, new(atomic.Uint64))
 	const unit, nonce = 0xc7080000, 0xed460d91
 	// Version 0x20002000 is the first rolled value after the job's own.
 	if got := w.rolledVersion(1); got != 0x20002000 {
@@ -78,10 +79,10 @@ func TestSubmitLoopDropsStaleShares(t *testing.T) {
 	s := newSession(m)
 	s.conn = client
 	g := &goal{difficulty: 1}
-	old := newWork(job, s, 0, []byte{1, 2, 3, 4}, 4, 0, g)
+	old := newWork(job, s, 0, []byte{1, 2, 3, 4}, 4, 0, g, new(atomic.Uint64))
 	s.epoch.Store(1)
-	other := newWork(job, newSession(m), 1, []byte{1, 2, 3, 4}, 4, 0, g)
-	cur := newWork(job, s, 1, []byte{1, 2, 3, 4}, 4, 0, g)
+	other := newWork(job, newSession(m), 1, []byte{1, 2, 3, 4}, 4, 0, g, new(atomic.Uint64))
+	cur := newWork(job, s, 1, []byte{1, 2, 3, 4}, 4, 0, g, new(atomic.Uint64))
 	m.found <- found{w: old, unit: 1, nonce: 1}
 	m.found <- found{w: other, unit: 2, nonce: 2}
 	m.found <- found{w: cur, unit: 5, nonce: 0xed460d91}
@@ -141,7 +142,7 @@ func TestRolledVersionsDistinct(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWork(&share.Job{Version: tc.version}, nil, 0, nil, 4, tc.mask, &goal{})
+			w := newWork(&share.Job{Version: tc.version}, nil, 0, nil, 4, tc.mask, &goal{}, new(atomic.Uint64))
 			seen := map[uint32]bool{}
 			for k := uint64(0); k < w.versions; k++ {
 				v := w.rolledVersion(k)
@@ -195,8 +196,8 @@ func TestPutExtranonce2(t *testing.T) {
 // and resumes when new work comes.
 func TestExhaustedExtranonceWaits(t *testing.T) {
 	m := newMiner(Options{Threads: 1})
-	w := newWork(syntheticJob(), nil, 0, nil, 0, 0, &goal{}) // one unit only
-	w.next.Store(1)                                          // ...and it is taken
+	w := newWork(syntheticJob(), nil, 0, nil, 0, 0, &goal{}, new(atomic.Uint64)) // one unit only
+	w.next.Store(1)                                                              // ...and it is taken
 	m.board.set(w)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -207,7 +208,7 @@ func TestExhaustedExtranonceWaits(t *testing.T) {
 	if h := m.ThreadHashes()[0]; h != 0 {
 		t.Fatalf("thread hashed %d headers of an exhausted job", h)
 	}
-	m.board.set(newWork(syntheticJob(), nil, 0, nil, 8, 0, &goal{}))
+	m.board.set(newWork(syntheticJob(), nil, 0, nil, 8, 0, &goal{}, new(atomic.Uint64)))
 	waitFor(t, "the thread to mine new work", func() bool { return m.ThreadHashes()[0] > 0 })
 	cancel()
 	select {
@@ -369,7 +370,7 @@ func TestUint32BE(t *testing.T) {
 // midstate, ChunkSize nonces) and reports the hash rate.
 func BenchmarkChunk(b *testing.B) {
 	job := syntheticJob()
-	w := newWork(job, nil, 0, []byte{0, 0, 0, 1}, 8, 0x1fffe000, &goal{difficulty: math.Inf(1)})
+	w := newWork(job, nil, 0, []byte{0, 0, 0, 1}, 8, 0x1fffe000, &goal{difficulty: math.Inf(1)}, new(atomic.Uint64))
 	th := newThread(0)
 	root := th.merkleRoot(w, 0)
 	b.ReportAllocs()
@@ -378,4 +379,21 @@ func BenchmarkChunk(b *testing.B) {
 		th.scanChunk(w, &root, w.rolledVersion(uint64(i)), 0)
 	}
 	b.ReportMetric(float64(b.N)*ChunkSize/b.Elapsed().Seconds()/1e6, "MH/s")
+}
+
+// TestUnitsContinueOnOneTip: the extranonce2 count goes on across jobs of
+// one tip (a job resent at a new difficulty, a refresh, a reconnect), so the
+// miner never mines a header twice; a new tip starts it again.
+func TestUnitsContinueOnOneTip(t *testing.T) {
+	m := newMiner(Options{Threads: 1})
+	var a, b [32]byte
+	b[0] = 1
+	first := m.unitCounter(a)
+	first.Add(5)
+	if again := m.unitCounter(a); again != first || again.Load() != 5 {
+		t.Fatalf("same tip: counter at %d, want the same counter at 5", again.Load())
+	}
+	if next := m.unitCounter(b); next == first || next.Load() != 0 {
+		t.Fatalf("new tip: counter at %d, want a new one at 0", next.Load())
+	}
 }

@@ -49,15 +49,17 @@ type work struct {
 	mask     uint32
 	versions uint64
 	goal     atomic.Pointer[goal]
-	// next hands out extranonce2 values, one per thread at a time.
-	next atomic.Uint64
+	// next hands out extranonce2 values, one per thread at a time; it is
+	// shared by every work on the same tip (Miner.unitCounter).
+	next *atomic.Uint64
 	// stale is closed when the work leaves the board.
 	stale chan struct{}
 }
 
 // newWork prepares a job for mining.
-func newWork(job *share.Job, sess *session, epoch uint64, en1 []byte, en2Size int, mask uint32, g *goal) *work {
+func newWork(job *share.Job, sess *session, epoch uint64, en1 []byte, en2Size int, mask uint32, g *goal, next *atomic.Uint64) *work {
 	w := &work{
+		next:     next,
 		job:      job,
 		sess:     sess,
 		epoch:    epoch,
