@@ -362,6 +362,7 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 			"height", fmtInt(bl.Height), "hash", bl.Hash, "worker", bl.Worker,
 			"account", bl.Account, "reward", fmtInt(bl.Reward), "status", string(bl.Status),
 			"reason", bl.Reason, "time", fmtInt(bl.Time.UnixMilli()), "node", strconv.Itoa(int(bl.Node)),
+			"coinbase_txid", bl.CoinbaseTxID, "netdiff", fmtFloat(bl.NetDifficulty),
 		}
 		args = append(args, "1", bl.Hash, fmtInt(bl.Height), string(bl.Status),
 			fmtInt(bl.Time.UnixMilli()), strconv.Itoa(len(fields)/2))

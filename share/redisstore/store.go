@@ -206,6 +206,14 @@ func check(r *share.Record) error {
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
+	// What only payout reads is kept as unknown (0) rather than refused:
+	// the share itself is good.
+	if !(r.NetDifficulty > 0) || math.IsInf(r.NetDifficulty, 0) {
+		r.NetDifficulty = 0
+	}
+	if r.CoinbaseValue < 0 {
+		r.CoinbaseValue = 0
+	}
 	return nil
 }
 
@@ -244,6 +252,9 @@ func (s *Store) addBlock(b *share.BlockRecord) (*batch, error) {
 	}
 	if cp.Status == "" {
 		cp.Status = share.BlockSubmitted
+	}
+	if !(cp.NetDifficulty > 0) || math.IsInf(cp.NetDifficulty, 0) {
+		cp.NetDifficulty = 0 // unknown
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

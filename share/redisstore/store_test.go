@@ -484,3 +484,29 @@ func TestBatchAcrossBuckets(t *testing.T) {
 		t.Errorf("LastShare(a.1) = %v, %v; want %v", last, err, now)
 	}
 }
+
+// TestBlockRecordPayoutFields: the coinbase txid and network difficulty of
+// a block are written into its record and read back by Blocks.
+func TestBlockRecordPayoutFields(t *testing.T) {
+	r := startRedis(t)
+	c := client(t, r)
+	s := newStore(t, r, redisstore.Options{})
+	ctx := context.Background()
+	const txid = "965f023fa72e099e58f4b1250c2295b52283828959cd368318cfdcbe57df4bec"
+	b := &share.BlockRecord{Height: 2442185, Hash: "000000000061d52983863e5c424c00d9e0981874fddf6a8493433e73928a3e4e",
+		Worker: "a.1", Account: "a", Reward: 2441406, Status: share.BlockAccepted, CoinbaseTxID: txid, NetDifficulty: 91.37}
+	if err := s.AddBlockWait(ctx, b); err != nil {
+		t.Fatalf("AddBlockWait: %v", err)
+	}
+	raw, err := c.HMGet(ctx, "tarbela:{acct}:block:"+b.Hash, "coinbase_txid", "netdiff").Result()
+	if err != nil || raw[0] != txid || raw[1] != "91.37" {
+		t.Errorf("block hash holds coinbase_txid %v, netdiff %v (%v); want %s, 91.37", raw[0], raw[1], err, txid)
+	}
+	bs, err := s.Blocks(ctx, 10)
+	if err != nil || len(bs) != 1 {
+		t.Fatalf("Blocks = %v, %v", bs, err)
+	}
+	if got := bs[0]; got.CoinbaseTxID != txid || got.NetDifficulty != 91.37 || got.Reward != 2441406 {
+		t.Errorf("Blocks()[0] = %+v, want coinbase txid %s, net difficulty 91.37", got.BlockRecord, txid)
+	}
+}
