@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -274,6 +275,9 @@ func journalWith(t *testing.T, path string, batchSize int, rs []share.Record, b 
 
 // payoutState is what payout reads, as Redis holds it.
 type payoutState struct {
+	Slices []redisstore.Slice
+	All    float64
+	Window map[string]float64
 	Shares int64
 	Work   float64
 	Blocks []redisstore.Block
@@ -284,6 +288,13 @@ func readPayoutState(t *testing.T, c *redis.Client, hash string) payoutState {
 	ctx := context.Background()
 	rd := redisstore.NewReader(c, "", 0)
 	var p payoutState
+	var err error
+	if p.Slices, p.All, err = rd.PPLNSSlices(ctx); err != nil {
+		t.Fatalf("PPLNSSlices: %v", err)
+	}
+	if p.Window, err = rd.PPLNSWindow(ctx, hash); err != nil {
+		t.Fatalf("PPLNSWindow: %v", err)
+	}
 	st, err := rd.Stats(ctx)
 	if err != nil {
 		t.Fatalf("Stats: %v", err)
@@ -296,10 +307,11 @@ func readPayoutState(t *testing.T, c *redis.Client, hash string) payoutState {
 }
 
 // TestReplayCountsPayoutOnce replays one journal (format version 2: shares
-// with their network difficulty and coinbase value, and a block with its
-// coinbase txid and network difficulty) three times into one Redis, as
-// after crashes between replay and truncation: the batches (same stream,
-// same seq) are applied once, so what payout reads is what one replay
+// over three PPLNS slices with their network difficulty and coinbase value,
+// and a block with its coinbase txid and network difficulty) three times
+// into one Redis, as after crashes between replay and truncation: the
+// batches (same stream, same seq) are applied once, so the slices, their
+// running sum, the frozen window and the block record are what one replay
 // wrote, to the bit.
 func TestReplayCountsPayoutOnce(t *testing.T) {
 	dir := t.TempDir()
@@ -332,9 +344,16 @@ func TestReplayCountsPayoutOnce(t *testing.T) {
 		got := readPayoutState(t, c, hash)
 		if i == 0 {
 			first = got
-			if got.Shares != 300 || len(got.Blocks) != 1 || got.Blocks[0].NetDifficulty != 100 ||
-				got.Blocks[0].CoinbaseTxID != "ab"+fmt.Sprintf("%062d", 7) {
+			if len(got.Slices) != 3 || got.Shares != 300 || len(got.Window) != 4 || len(got.Blocks) != 1 ||
+				got.Blocks[0].NetDifficulty != 100 || got.Blocks[0].CoinbaseTxID != "ab"+fmt.Sprintf("%062d", 7) {
 				t.Fatalf("after one replay: %+v", got)
+			}
+			var win float64
+			for _, v := range got.Window {
+				win += v
+			}
+			if math.Abs(win-200) > 1e-9 {
+				t.Errorf("frozen window holds %v work, want N x D = 200", win)
 			}
 			continue
 		}
@@ -346,7 +365,8 @@ func TestReplayCountsPayoutOnce(t *testing.T) {
 
 // TestJournalReplaysVersion1 replays testdata/journal-v1.bin, written by the
 // release before the records carried the network difficulty and coinbase
-// value: its shares and block land, and the block froze its round.
+// value: its shares and block land, the block froze its round and (its
+// network difficulty unknown) every slice kept as its window.
 func TestJournalReplaysVersion1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "journal")
 	copyFile(t, filepath.Join("testdata", "journal-v1.bin"), path)
@@ -363,7 +383,7 @@ func TestJournalReplaysVersion1(t *testing.T) {
 	}
 	const hash = "00000000000000000002a7c4c1e48d76c5a37902165a270156b7a8d72728a054"
 	st := stats(t, c, "tarbela")
-	if st.TotalShares != 7 || st.TotalWork != 1+2.5+1e-12+4+3+8+0.5 || st.Blocks != 1 {
+	if st.TotalShares != 7 || st.TotalWork != 1+2.5+1e-12+4+3+8+0.5 || st.Blocks != 1 || st.Slices != 2 {
 		t.Errorf("stats %+v", st)
 	}
 	_, accounts, err := s.RoundWork(ctx, hash)
@@ -373,6 +393,16 @@ func TestJournalReplaysVersion1(t *testing.T) {
 	want := map[string]float64{"a": 1 + 2.5 + 3 + 0.5, "b": 1e-12 + 8, "solo": 4}
 	if !reflect.DeepEqual(accounts, want) {
 		t.Errorf("frozen round %v, want %v", accounts, want)
+	}
+	win, err := s.PPLNSWindow(ctx, hash)
+	if err != nil {
+		t.Fatalf("PPLNSWindow: %v", err)
+	}
+	for a, w := range want {
+		if math.Abs(win[a]-w) > 1e-12*w || len(win) != len(want) {
+			t.Errorf("window %v, want %v", win, want)
+			break
+		}
 	}
 	bs, err := s.Blocks(ctx, 1)
 	if err != nil || len(bs) != 1 {

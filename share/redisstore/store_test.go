@@ -85,13 +85,17 @@ func (a adapter) BlockRound(ctx context.Context, hash string) (string, share.Blo
 	return "", "", fmt.Errorf("block %s not found", hash)
 }
 
-func (a adapter) Window(ctx context.Context, n int) ([]storetest.Share, error) {
-	ws, err := a.r.Window(ctx, n)
-	out := make([]storetest.Share, len(ws))
-	for i, w := range ws {
-		out[i] = storetest.Share{Worker: w.Worker, Account: w.Account, Difficulty: w.Difficulty}
+func (a adapter) PPLNSSlices(ctx context.Context) ([]storetest.Slice, error) {
+	sl, _, err := a.r.PPLNSSlices(ctx)
+	out := make([]storetest.Slice, len(sl))
+	for i, x := range sl {
+		out[i] = storetest.Slice{Start: x.Start, Work: x.Work, Accounts: x.Accounts}
 	}
 	return out, err
+}
+
+func (a adapter) PPLNSWindow(ctx context.Context, hash string) (map[string]float64, error) {
+	return a.r.PPLNSWindow(ctx, hash)
 }
 
 func TestConformance(t *testing.T) {
