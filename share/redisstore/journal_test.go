@@ -163,7 +163,7 @@ func TestJournalReplayIdempotent(t *testing.T) {
 	ctx := context.Background()
 	copyFile(t, path, path+".copy2")
 	for _, p := range []string{path, path + ".copy", path + ".copy2"} {
-		s := newStore(t, r, redisstore.Options{JournalPath: p})
+		s := newStore(t, r, redisstore.Options{JournalPath: p, Scheme: "fpps"})
 		if err := s.Flush(ctx); err != nil {
 			t.Fatalf("Flush: %v", err)
 		}
@@ -278,6 +278,7 @@ type payoutState struct {
 	Slices []redisstore.Slice
 	All    float64
 	Window map[string]float64
+	Owed   map[string]float64
 	Shares int64
 	Work   float64
 	Blocks []redisstore.Block
@@ -295,6 +296,9 @@ func readPayoutState(t *testing.T, c *redis.Client, hash string) payoutState {
 	if p.Window, err = rd.PPLNSWindow(ctx, hash); err != nil {
 		t.Fatalf("PPLNSWindow: %v", err)
 	}
+	if p.Owed, err = rd.PPSOwed(ctx); err != nil {
+		t.Fatalf("PPSOwed: %v", err)
+	}
 	st, err := rd.Stats(ctx)
 	if err != nil {
 		t.Fatalf("Stats: %v", err)
@@ -311,8 +315,8 @@ func readPayoutState(t *testing.T, c *redis.Client, hash string) payoutState {
 // and a block with its coinbase txid and network difficulty) three times
 // into one Redis, as after crashes between replay and truncation: the
 // batches (same stream, same seq) are applied once, so the slices, their
-// running sum, the frozen window and the block record are what one replay
-// wrote, to the bit.
+// running sum, the frozen window, the FPPS amounts owed and the block
+// record are what one replay wrote, to the bit.
 func TestReplayCountsPayoutOnce(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "journal")
@@ -334,7 +338,7 @@ func TestReplayCountsPayoutOnce(t *testing.T) {
 	c := client(t, r)
 	var first payoutState
 	for i, p := range []string{path, path + ".copy", path + ".copy2"} {
-		s := newStore(t, r, redisstore.Options{JournalPath: p})
+		s := newStore(t, r, redisstore.Options{JournalPath: p, Scheme: "fpps"})
 		if err := s.Flush(context.Background()); err != nil {
 			t.Fatalf("Flush: %v", err)
 		}
@@ -344,7 +348,7 @@ func TestReplayCountsPayoutOnce(t *testing.T) {
 		got := readPayoutState(t, c, hash)
 		if i == 0 {
 			first = got
-			if len(got.Slices) != 3 || got.Shares != 300 || len(got.Window) != 4 || len(got.Blocks) != 1 ||
+			if len(got.Slices) != 3 || got.Shares != 300 || len(got.Window) != 4 || len(got.Owed) != 4 || len(got.Blocks) != 1 ||
 				got.Blocks[0].NetDifficulty != 100 || got.Blocks[0].CoinbaseTxID != "ab"+fmt.Sprintf("%062d", 7) {
 				t.Fatalf("after one replay: %+v", got)
 			}
@@ -354,6 +358,11 @@ func TestReplayCountsPayoutOnce(t *testing.T) {
 			}
 			if math.Abs(win-200) > 1e-9 {
 				t.Errorf("frozen window holds %v work, want N x D = 200", win)
+			}
+			for a, w := range ppsWorth("fpps", 210_000, rs) {
+				if math.Abs(got.Owed[a]-w) > 1e-9*w {
+					t.Errorf("owed[%s] = %v, want %v", a, got.Owed[a], w)
+				}
 			}
 			continue
 		}
@@ -376,7 +385,7 @@ func TestJournalReplaysVersion1(t *testing.T) {
 	}
 	r := startRedis(t)
 	c := client(t, r)
-	s := newStore(t, r, redisstore.Options{JournalPath: path})
+	s := newStore(t, r, redisstore.Options{JournalPath: path, Scheme: "pps"})
 	ctx := context.Background()
 	if err := s.Flush(ctx); err != nil {
 		t.Fatalf("Flush: %v", err)
@@ -411,5 +420,10 @@ func TestJournalReplaysVersion1(t *testing.T) {
 	if b := bs[0]; b.Hash != hash || b.Round != hash || b.Reward != 312500000 || b.Status != share.BlockAccepted ||
 		b.CoinbaseTxID != "" || b.NetDifficulty != 0 || b.Node != 3 {
 		t.Errorf("block %+v", b)
+	}
+	// The shares' network difficulty is unknown, so PPS owes nothing for
+	// them (the release that wrote them had no PPS).
+	if owed := ppsOwed(t, s); len(owed) != 0 {
+		t.Errorf("pps:owed = %v, want empty", owed)
 	}
 }

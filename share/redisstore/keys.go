@@ -57,6 +57,10 @@ func (k keys) roundPPLNS(round string) string {
 // pplnsAll is the field of pplnsTotals that sums every slice kept.
 const pplnsAll = "all"
 
+// ppsOwed is what PPS/FPPS owes each account, in satoshis (a float: the
+// fractions are kept until whole).
+func (k keys) ppsOwed() string { return k.base + "pps:owed" }
+
 // legacyWindow is the PPLNS share list of releases before the window was
 // kept in slices; Start removes it.
 func (k keys) legacyWindow() string { return k.base + "pplns" }

@@ -44,6 +44,15 @@ type Options struct {
 	// granularity of its oldest end (1 minute by default; at least 1 s,
 	// whole milliseconds; the same on every node).
 	PPLNSSlice time.Duration
+	// Scheme is the payout scheme (payout.scheme). "pps" and "fpps" make
+	// each batch add its shares' worth, per account, to the amounts owed
+	// (pps:owed); "", "pplns", "prop" and "solo" record nothing more. See
+	// docs/payout.md.
+	Scheme string
+	// SubsidyHalvingInterval is the number of blocks between halvings of
+	// the block subsidy, which prices a PPS share (210,000 by default, as
+	// on mainnet and testnet; regtest halves every 150).
+	SubsidyHalvingInterval int64
 	// HashrateBucket is the width of one hashrate time bucket (1 minute by
 	// default); HashrateRetention is how long a bucket lives (24 h by
 	// default). Last-share times older than the retention are trimmed too.
@@ -148,6 +157,16 @@ func (o Options) withDefaults() (Options, error) {
 	defd(&o.PPLNSSlice, time.Minute, "PPLNSSlice")
 	if o.PPLNSSlice > 0 && (o.PPLNSSlice < time.Second || o.PPLNSSlice%time.Millisecond != 0) {
 		bad = append(bad, fmt.Sprintf("PPLNSSlice: %v is below 1s or not whole milliseconds", o.PPLNSSlice))
+	}
+	switch o.Scheme {
+	case "", "pplns", "prop", "solo", "pps", "fpps":
+	default:
+		bad = append(bad, fmt.Sprintf("Scheme %q: want pplns, prop, solo, pps or fpps", o.Scheme))
+	}
+	if o.SubsidyHalvingInterval == 0 {
+		o.SubsidyHalvingInterval = 210_000
+	} else if o.SubsidyHalvingInterval < 0 {
+		bad = append(bad, fmt.Sprintf("SubsidyHalvingInterval: %d is negative", o.SubsidyHalvingInterval))
 	}
 	defd(&o.BatchInterval, 10*time.Millisecond, "BatchInterval")
 	defd(&o.HashrateBucket, time.Minute, "HashrateBucket")

@@ -209,6 +209,17 @@ func (s *Reader) PPLNSSlices(ctx context.Context) ([]Slice, float64, error) {
 	return out, parseFloat(t[pplnsAll]), nil
 }
 
+// PPSOwed returns what PPS/FPPS owes each account so far, in satoshis
+// (fractions included), as the batch script accrued it and the payout job
+// left it.
+func (s *Reader) PPSOwed(ctx context.Context) (map[string]float64, error) {
+	m, err := s.rdb.HGetAll(ctx, s.k.ppsOwed()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: read PPS owed: %w", err)
+	}
+	return floats(m), nil
+}
+
 // floats parses a hash of float fields.
 func floats(m map[string]string) map[string]float64 {
 	out := make(map[string]float64, len(m))

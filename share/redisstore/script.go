@@ -38,9 +38,9 @@ import (
 //
 // KEYS: 1 stream high-water mark, 2-4 current round w/a/meta, 5 PPLNS slice
 // index, 6-7 last share w/a, 8 totals, 9 blocks index, 10 block record,
-// 11-13 the block's frozen round w/a/meta, 14 PPLNS slice totals, 15 the
-// block's frozen window, 16.. hashrate buckets as (workers, accounts)
-// pairs, then the batch's PPLNS slices.
+// 11-13 the block's frozen round w/a/meta, 14 PPLNS slice totals, 15 PPS
+// owed, 16 the block's frozen window, 17.. hashrate buckets as (workers,
+// accounts) pairs, then the batch's PPLNS slices.
 //
 // ARGV: 1 dedupe TTL s, 2 PPLNS N, 3 bucket TTL s, 4 last-share cutoff ms,
 // 5 per-node totals field, 6 shares, 7 work, 8 first share ms, 9 last share
@@ -51,7 +51,8 @@ import (
 // work) one (when B is 1 the bucket's sums are the workers' and accounts'
 // sums); per slice its start ms and work, then, when S > 1, a counted
 // (account, work) pair section (when S is 1 the slice's sums are the
-// accounts'); and the block section (0, or 1 hash height status frozen-ms network
+// accounts'); the PPS worth as a counted (account, satoshis) pair section;
+// and the block section (0, or 1 hash height status frozen-ms network
 // difficulty nfields field/value pairs).
 var applyScript = redis.NewScript(`
 local function push(cmd, key, pre, first, count)
@@ -190,11 +191,11 @@ local wi = 16
 local na = tonumber(ARGV[wi + 3 * nw])
 local ai = wi + 3 * nw + 1
 local i = ai + 3 * na
-local sk = 16 + 2 * nb
+local sk = 17 + 2 * nb
 -- The batch's sums go to every hash that takes them whole: the round, and
 -- the hashrate bucket and PPLNS slice when the batch lies in one.
 local wk, ak = {KEYS[2]}, {KEYS[3]}
-if nb == 1 then wk[2] = KEYS[16]; ak[2] = KEYS[17] end
+if nb == 1 then wk[2] = KEYS[17]; ak[2] = KEYS[18] end
 if ns == 1 then ak[#ak+1] = KEYS[sk] end
 add(wk, wi, nw, 3)
 add(ak, ai, na, 3)
@@ -211,7 +212,7 @@ redis.call('HINCRBY', KEYS[8], 'batches', 1)
 seen(KEYS[6], wi, nw)
 seen(KEYS[7], ai, na)
 for b = 0, nb - 1 do
-  local kw, ka = KEYS[16 + 2*b], KEYS[17 + 2*b]
+  local kw, ka = KEYS[17 + 2*b], KEYS[18 + 2*b]
   if nb > 1 then
     local n = tonumber(ARGV[i])
     add({kw}, i + 1, n, 2)
@@ -237,6 +238,9 @@ for s = 0, ns - 1 do
 end
 local dmax = tonumber(ARGV[13])
 if ns > 0 and dmax > 0 then trim(4 * tonumber(ARGV[2]) * dmax) end
+local np = tonumber(ARGV[i])
+add({KEYS[15]}, i + 1, np, 2)
+i = i + 1 + 2 * np
 
 if ARGV[i] == '1' then
   local hash, height, status, frozen, netdiff = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], tonumber(ARGV[i+5])
@@ -250,7 +254,7 @@ if ARGV[i] == '1' then
         if redis.call('EXISTS', KEYS[2+j]) == 1 then redis.call('RENAME', KEYS[2+j], KEYS[11+j]) end
       end
       local need = tonumber(ARGV[2]) * netdiff
-      local took = freeze(KEYS[15], need)
+      local took = freeze(KEYS[16], need)
       redis.call('HSET', KEYS[13], 'block', hash, 'height', height, 'frozen', frozen,
         'pplns_need', need, 'pplns_work', took)
       redis.call('HSET', KEYS[10], 'round', hash)
@@ -268,7 +272,7 @@ if ARGV[i] == '1' then
       local cur = redis.call('HGET', KEYS[4], 'start')
       if (not cur) or tonumber(m[3]) < tonumber(cur) then redis.call('HSET', KEYS[4], 'start', m[3]) end
     end
-    redis.call('DEL', KEYS[11], KEYS[12], KEYS[13], KEYS[15])
+    redis.call('DEL', KEYS[11], KEYS[12], KEYS[13], KEYS[16])
     redis.call('HDEL', KEYS[10], 'round')
   end
 end
@@ -321,6 +325,8 @@ type encoder struct {
 	// partW and partA are the sums of one part of a batch that spans more
 	// than one hashrate bucket or PPLNS slice.
 	partW, partA sums
+	// pps is the batch's PPS/FPPS worth per account (Scheme pps or fpps).
+	pps sums
 	// buckets and slices are the starts (ms) of the hashrate buckets and
 	// PPLNS slices the batch's shares fall in, in first-seen order.
 	buckets, slices []int64
@@ -329,7 +335,8 @@ type encoder struct {
 func newEncoder(k keys, o *Options) *encoder {
 	return &encoder{k: k, o: o,
 		workers: sums{idx: map[string]int{}}, accounts: sums{idx: map[string]int{}},
-		partW: sums{idx: map[string]int{}}, partA: sums{idx: map[string]int{}}}
+		partW: sums{idx: map[string]int{}}, partA: sums{idx: map[string]int{}},
+		pps: sums{idx: map[string]int{}}}
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
@@ -380,11 +387,13 @@ func part(b *batch, start, width int64, w, a *sums) float64 {
 func (e *encoder) encode(b *batch) ([]string, []any) {
 	e.workers.reset()
 	e.accounts.reset()
+	e.pps.reset()
 	e.buckets = e.buckets[:0]
 	e.slices = e.slices[:0]
 	o := e.o
 	bucketMs := o.HashrateBucket.Milliseconds()
 	sliceMs := o.PPLNSSlice.Milliseconds()
+	accrue := o.Scheme == "pps" || o.Scheme == "fpps"
 	var work, netMax float64
 	var first, last int64
 	for i := range b.shares {
@@ -402,6 +411,11 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 		e.accounts.add(r.Account, r.Difficulty, ms)
 		e.buckets = addStart(e.buckets, ms, bucketMs)
 		e.slices = addStart(e.slices, ms, sliceMs)
+		if accrue {
+			if v := worth(r, o); v > 0 {
+				e.pps.add(r.Account, v, 0)
+			}
+		}
 	}
 	var blockHash string
 	if b.block != nil {
@@ -409,12 +423,12 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 	} else {
 		blockHash = "-"
 	}
-	ks := make([]string, 0, 15+2*len(e.buckets)+len(e.slices))
+	ks := make([]string, 0, 16+2*len(e.buckets)+len(e.slices))
 	ks = append(ks, e.k.stream(b.id),
 		e.k.roundWorkers(CurrentRound), e.k.roundAccounts(CurrentRound), e.k.roundMeta(CurrentRound),
 		e.k.pplnsIndex(), e.k.lastWorker(), e.k.lastAccount(), e.k.totals(), e.k.blocks(),
 		e.k.block(blockHash), e.k.roundWorkers(blockHash), e.k.roundAccounts(blockHash), e.k.roundMeta(blockHash),
-		e.k.pplnsTotals(), e.k.roundPPLNS(blockHash))
+		e.k.pplnsTotals(), e.k.ppsOwed(), e.k.roundPPLNS(blockHash))
 	for _, start := range e.buckets {
 		sec := start / 1000
 		ks = append(ks, e.k.hashrateWorkers(sec), e.k.hashrateAccounts(sec))
@@ -424,7 +438,7 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 	}
 	retention := o.HashrateRetention + o.HashrateBucket
 	cutoff := time.Now().Add(-o.HashrateRetention).UnixMilli()
-	n := 32 + 3*len(e.workers.list) + 3*len(e.accounts.list)
+	n := 32 + 3*len(e.workers.list) + 3*len(e.accounts.list) + 2*len(e.pps.list)
 	if len(e.buckets) > 1 || len(e.slices) > 1 {
 		n += 2 * len(b.shares) * (len(e.buckets) + len(e.slices))
 	}
@@ -468,6 +482,7 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 		args = append(args, fmtInt(start), fmtFloat(w))
 		pairs(&e.partA)
 	}
+	pairs(&e.pps)
 	if bl := b.block; bl != nil {
 		fields := []string{
 			"height", fmtInt(bl.Height), "hash", bl.Hash, "worker", bl.Worker,

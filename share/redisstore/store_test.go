@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -512,5 +514,38 @@ func TestBlockRecordPayoutFields(t *testing.T) {
 	}
 	if got := bs[0]; got.CoinbaseTxID != txid || got.NetDifficulty != 91.37 || got.Reward != 2441406 {
 		t.Errorf("Blocks()[0] = %+v, want coinbase txid %s, net difficulty 91.37", got.BlockRecord, txid)
+	}
+}
+
+// TestNewRefusesBadOptions: New names every bad payout option.
+func TestNewRefusesBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		o     redisstore.Options
+		field string
+	}{
+		{"negative window", redisstore.Options{PPLNSWindow: -1}, "PPLNSWindow"},
+		{"NaN window", redisstore.Options{PPLNSWindow: math.NaN()}, "PPLNSWindow"},
+		{"slice below a second", redisstore.Options{PPLNSSlice: 500 * time.Millisecond}, "PPLNSSlice"},
+		{"slice not whole milliseconds", redisstore.Options{PPLNSSlice: time.Second + time.Microsecond}, "PPLNSSlice"},
+		{"unknown scheme", redisstore.Options{Scheme: "pplnss"}, "Scheme"},
+		{"negative halving interval", redisstore.Options{SubsidyHalvingInterval: -150}, "SubsidyHalvingInterval"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Addr = "127.0.0.1:1"
+			_, err := redisstore.New(tc.o)
+			var oe *redisstore.OptionsError
+			if !errors.As(err, &oe) || len(oe.Fields) != 1 || !strings.HasPrefix(oe.Fields[0], tc.field) {
+				t.Errorf("New = %v, want an OptionsError naming %s", err, tc.field)
+			}
+		})
+	}
+	for _, scheme := range []string{"", "pplns", "prop", "solo", "pps", "fpps"} {
+		s, err := redisstore.New(redisstore.Options{Addr: "127.0.0.1:1", Scheme: scheme})
+		if err != nil {
+			t.Errorf("scheme %q: %v", scheme, err)
+			continue
+		}
+		_ = s.Stop(context.Background())
 	}
 }
