@@ -58,6 +58,17 @@ type Job struct {
 
 	bodyOnce sync.Once
 	body     []byte
+
+	netDiffOnce sync.Once
+	netDiff     float64
+}
+
+// NetDifficulty is the network difficulty of the job, diff1 / NetTarget,
+// computed once per job (the share path reads it for every accepted
+// share).
+func (j *Job) NetDifficulty() float64 {
+	j.netDiffOnce.Do(func() { j.netDiff = j.NetTarget.Difficulty() })
+	return j.netDiff
 }
 
 // Submission is a parsed mining.submit.

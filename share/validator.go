@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/tarbela-pool/tarbela/hasher"
 )
 
 // Worker is an authorized miner identity on a connection.
@@ -42,6 +44,14 @@ type Record struct {
 	JobID  string
 	// Block says the share also met the network target.
 	Block bool
+	// NetDifficulty is the network difficulty of the share's job (its
+	// target, share.Job.NetDifficulty), the D of a PPS share's worth d/D
+	// and of the PPLNS window's N·D; 0 when unknown (a record journaled by
+	// a release before it was kept).
+	NetDifficulty float64
+	// CoinbaseValue is the job's coinbase value in satoshis (subsidy and
+	// fees), the value of a share under FPPS.
+	CoinbaseValue int64
 
 	// Ack, when set, is told once the share is durable (or was given up),
 	// with Token: see Store. It is how the connection learns that it may
@@ -90,6 +100,13 @@ type BlockRecord struct {
 	Reason string
 	Time   time.Time
 	Node   uint8
+	// CoinbaseTxID is the txid of the block's coinbase transaction in
+	// display order (hex): the double SHA-256 of its non-witness
+	// serialization. The payout job finds the block's outputs by it.
+	CoinbaseTxID string
+	// NetDifficulty is the block's network difficulty, the D of the PPLNS
+	// window (N·D of work) frozen with it.
+	NetDifficulty float64
 }
 
 // Store records accepted shares and found blocks. Implementations batch
@@ -221,7 +238,8 @@ func (v *Validator) Submit(w *Worker, a *Assignment, sub *Submission, mask uint3
 	rec := Record{
 		Node: v.node, Seq: v.seq.Add(1), Worker: w.Name, Account: w.Account,
 		Difficulty: a.Difficulty, ShareDifficulty: res.Difficulty, Time: now,
-		Height: a.Job.Height, JobID: a.Job.ID, Block: res.Block, Ack: ack, Token: token,
+		Height: a.Job.Height, JobID: a.Job.ID, Block: res.Block,
+		NetDifficulty: a.Job.NetDifficulty(), CoinbaseValue: a.Job.CoinbaseValue, Ack: ack, Token: token,
 	}
 	err := v.store.AddShare(rec)
 	if res.Block {
@@ -260,8 +278,10 @@ func (v *Validator) Rejected(r Reason) {
 func (v *Validator) solved(w *Worker, job *Job, res *Result, now time.Time) {
 	s := &Solved{Job: job, Header: res.Header, Hash: res.Hash,
 		Coinbase: append([]byte(nil), res.Coinbase...), Worker: w.Name}
+	txid := hasher.DoubleSHA256(s.Coinbase)
 	rec := &BlockRecord{Height: job.Height, Hash: DisplayHex(&res.Hash), Worker: w.Name,
-		Account: w.Account, Reward: job.CoinbaseValue, Status: BlockSubmitted, Time: now, Node: v.node}
+		Account: w.Account, Reward: job.CoinbaseValue, Status: BlockSubmitted, Time: now, Node: v.node,
+		CoinbaseTxID: DisplayHex(&txid), NetDifficulty: job.NetDifficulty()}
 	v.log.Info("block found", zap.Int64("height", job.Height), zap.String("hash", rec.Hash), zap.String("worker", w.Name))
 	if v.observer != nil {
 		v.observer.BlockJudged(BlockSubmitted)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -133,6 +134,36 @@ func TestValidatorSubmit(t *testing.T) {
 	if r.Worker != w.Name || r.Account != w.Account || r.Difficulty != 512 || r.Node != 7 || r.Height != job.Height || r.Block {
 		t.Errorf("record %+v", r)
 	}
+	// The job's network difficulty and coinbase value ride with the share
+	// (PPS/FPPS and the PPLNS window need them).
+	if want := job.NetTarget.Difficulty(); r.NetDifficulty != want || want <= 1 {
+		t.Errorf("record NetDifficulty %v, want the job's %v", r.NetDifficulty, want)
+	}
+	if r.CoinbaseValue != job.CoinbaseValue {
+		t.Errorf("record CoinbaseValue %d, want the job's %d", r.CoinbaseValue, job.CoinbaseValue)
+	}
+}
+
+// TestJobNetDifficulty: the network difficulty of a job is diff1 over the
+// target of its nbits (known values of real blocks).
+func TestJobNetDifficulty(t *testing.T) {
+	for _, c := range []struct {
+		bits uint32
+		want float64
+	}{
+		{0x1d00ffff, 1},                      // genesis
+		{0x1b04864c, 14484.162361225399},     // mainnet block 100000
+		{0x207fffff, 4.6565423739069247e-10}, // regtest
+	} {
+		tg, err := TargetFromBits(c.bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := &Job{Bits: c.bits, NetTarget: tg}
+		if got := j.NetDifficulty(); math.Abs(got/c.want-1) > 1e-15 || j.NetDifficulty() != got {
+			t.Errorf("bits %08x: NetDifficulty %v, want %v", c.bits, got, c.want)
+		}
+	}
 }
 
 // acks records ShareRecorded calls.
@@ -215,6 +246,7 @@ func TestValidatorBlock(t *testing.T) {
 			// A synthetic network target the recorded share meets, so the
 			// share is also a block.
 			j.NetTarget, _ = TargetFromDifficulty(600)
+			j.CoinbaseValue = 312_500_000
 			store := &memStore{done: make(chan struct{})}
 			sk := &sink{err: c.err, solved: make(chan *Solved, 1)}
 			v := NewValidator(ValidatorOptions{Store: store, Blocks: sk, Now: func() time.Time { return now }})
@@ -237,6 +269,16 @@ func TestValidatorBlock(t *testing.T) {
 			}
 			if len(store.shares) != 1 || !store.shares[0].Block {
 				t.Errorf("shares %+v, want one block share", store.shares)
+			}
+			// The coinbase txid is the recorded block's (the session's
+			// coinbase, in display order), and the network difficulty the
+			// job's, in both records of the block.
+			wantTxID := vectors.Str(t, vectors.Load(t)[vectors.RecordedSession].Expected, "coinbase_txid")
+			for _, b := range store.blocks {
+				if b.CoinbaseTxID != wantTxID || math.Abs(b.NetDifficulty/600-1) > 1e-12 || b.Reward != 312_500_000 {
+					t.Errorf("block %s: coinbase txid %s, net difficulty %v, reward %d; want %s, 600, 312500000",
+						b.Status, b.CoinbaseTxID, b.NetDifficulty, b.Reward, wantTxID)
+				}
 			}
 			// The finding share reaches the store before the block, so the
 			// round the block closes includes it.

@@ -114,7 +114,9 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 		Addr: cfg.Redis.Addr, Password: string(cfg.Redis.Password), DB: cfg.Redis.DB, Prefix: cfg.Redis.Prefix,
 		Node: uint8(cfg.Pool.NodeID), BatchSize: cfg.Redis.BatchSize, BatchInterval: cfg.Redis.BatchInterval,
 		QueueSize: cfg.Redis.QueueSize, JournalPath: journal, Log: log.Named("store"),
-		Observer: d.metrics.StoreObserver(),
+		Scheme: cfg.Payout.Scheme, PPLNSWindow: cfg.Payout.PPLNSWindow,
+		SubsidyHalvingInterval: int64(params.SubsidyReductionInterval),
+		Observer:               d.metrics.StoreObserver(),
 	})
 	if err != nil {
 		return nil, err

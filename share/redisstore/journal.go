@@ -25,13 +25,19 @@ import (
 //	crc     uint32 little-endian, CRC-32C (Castagnoli) of payload
 //	payload one batch, encoded by appendBatch (version byte first)
 //
+// Payload versions: 1, the shares and block as first released; 2 (written
+// now) adds each share's network difficulty and coinbase value and the
+// block's coinbase txid and network difficulty. Both are read, so a
+// journal left by the previous release replays after an upgrade (its
+// records carry those fields as zero: unknown).
+//
 // A record is written with one write call and the file is fsynced after
 // each append call (a group of up to maxGroup batches), before the batches
 // are reported done.
 const (
 	recordHeader    = 8
 	maxRecord       = 64 << 20
-	journalVersion  = 1
+	journalVersion  = 2
 	corruptSuffix   = ".corrupt-"
 	maxStringLength = 1 << 20
 )
@@ -414,7 +420,8 @@ func (j *journal) closeFile() error {
 	return nil
 }
 
-// appendBatch encodes b: version, id, shares, optional block.
+// appendBatch encodes b in the current format (journalVersion): version,
+// id, shares, optional block.
 func appendBatch(p []byte, b *batch) []byte {
 	p = append(p, journalVersion)
 	p = appendString(p, b.id)
@@ -432,6 +439,8 @@ func appendBatch(p []byte, b *batch) []byte {
 		p = binary.AppendVarint(p, r.Height)
 		p = appendString(p, r.JobID)
 		p = appendBool(p, r.Block)
+		p = binary.LittleEndian.AppendUint64(p, math.Float64bits(r.NetDifficulty))
+		p = binary.AppendVarint(p, r.CoinbaseValue)
 	}
 	if bl := b.block; bl != nil {
 		p = append(p, 1)
@@ -444,6 +453,8 @@ func appendBatch(p []byte, b *batch) []byte {
 		p = appendString(p, bl.Reason)
 		p = binary.AppendVarint(p, bl.Time.UnixNano())
 		p = append(p, bl.Node)
+		p = appendString(p, bl.CoinbaseTxID)
+		p = binary.LittleEndian.AppendUint64(p, math.Float64bits(bl.NetDifficulty))
 	} else {
 		p = append(p, 0)
 	}
@@ -531,10 +542,12 @@ func (d *decoder) string(what string) string {
 	return s
 }
 
-// decodeBatch parses one journal payload. It never panics on bad input.
+// decodeBatch parses one journal payload of any version it knows. It never
+// panics on bad input.
 func decodeBatch(p []byte) (*batch, error) {
 	d := &decoder{p: p}
-	if v := d.byte("version"); d.err == nil && v != journalVersion {
+	v := d.byte("version")
+	if d.err == nil && (v < 1 || v > journalVersion) {
 		return nil, fmt.Errorf("unknown record version %d", v)
 	}
 	b := &batch{id: d.string("batch stream")}
@@ -558,6 +571,10 @@ func decodeBatch(p []byte) (*batch, error) {
 		r.Height = d.varint("height")
 		r.JobID = d.string("job id")
 		r.Block = d.byte("block flag") == 1
+		if v >= 2 {
+			r.NetDifficulty = d.float("network difficulty")
+			r.CoinbaseValue = d.varint("coinbase value")
+		}
 		if d.err == nil {
 			if err := check(&r); err != nil {
 				return nil, fmt.Errorf("share %d: %w", i, err)
@@ -578,6 +595,10 @@ func decodeBatch(p []byte) (*batch, error) {
 		bl.Reason = d.string("block reason")
 		bl.Time = time.Unix(0, d.varint("block time"))
 		bl.Node = d.byte("block node")
+		if v >= 2 {
+			bl.CoinbaseTxID = d.string("block coinbase txid")
+			bl.NetDifficulty = d.float("block network difficulty")
+		}
 		b.block = bl
 	default:
 		d.fail("block marker")

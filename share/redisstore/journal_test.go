@@ -3,11 +3,17 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tarbela-pool/tarbela/share"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
@@ -131,30 +137,14 @@ func TestRedisOutage(t *testing.T) {
 // returns their work.
 func journalWhileDown(t *testing.T, path string, n int) float64 {
 	t.Helper()
-	r := startRedis(t)
-	if err := r.Freeze(); err != nil {
-		t.Fatalf("Freeze: %v", err)
-	}
-	defer r.Stop()
-	// Batches are sealed by count only (an hour-long interval): a test
-	// stalled between two shares on a busy machine must not seal a short
-	// batch, since TestJournalCorruptTail counts on records of ten.
-	s := newStore(t, r, redisstore.Options{JournalPath: path, BatchSize: 10, BatchInterval: time.Hour, Timeout: 100 * time.Millisecond})
 	var work float64
+	rs := make([]share.Record, n)
 	for i := range n {
 		d := float64(i%4 + 1)
-		if err := s.AddShare(rec(uint64(i+1), "a", "r", d)); err != nil {
-			t.Fatalf("AddShare: %v", err)
-		}
+		rs[i] = rec(uint64(i+1), "a", "r", d)
 		work += d
 	}
-	if err := s.Stop(context.Background()); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	rep, err := redisstore.ScanJournal(path)
-	if err != nil || rep.Shares != n {
-		t.Fatalf("ScanJournal = %+v, %v; want %d shares", rep, err, n)
-	}
+	journalWith(t, path, 10, rs, nil)
 	return work
 }
 
@@ -184,7 +174,7 @@ func TestJournalReplayIdempotent(t *testing.T) {
 	ctx := context.Background()
 	copyFile(t, path, path+".copy2")
 	for _, p := range []string{path, path + ".copy", path + ".copy2"} {
-		s := newStore(t, r, redisstore.Options{JournalPath: p})
+		s := newStore(t, r, redisstore.Options{JournalPath: p, Scheme: "fpps"})
 		if err := s.Flush(ctx); err != nil {
 			t.Fatalf("Flush: %v", err)
 		}
@@ -262,5 +252,192 @@ func TestJournalCorruptTail(t *testing.T) {
 				t.Errorf("set-aside file %q: %d bytes, %v", got.SavedAs, len(saved), err)
 			}
 		})
+	}
+}
+
+// journalWith writes rs in batches of batchSize, then b (when not nil), to
+// a journal at path while Redis is frozen, and closes the store, which
+// leaves them in the journal.
+func journalWith(t *testing.T, path string, batchSize int, rs []share.Record, b *share.BlockRecord) {
+	t.Helper()
+	r := startRedis(t)
+	if err := r.Freeze(); err != nil {
+		t.Fatalf("Freeze: %v", err)
+	}
+	defer r.Stop()
+	// Batches are sealed by count only (an hour-long interval): a test
+	// stalled between two shares on a busy machine must not seal a short
+	// batch, since TestJournalCorruptTail counts on records of ten.
+	s := newStore(t, r, redisstore.Options{JournalPath: path, BatchSize: batchSize, BatchInterval: time.Hour, Timeout: 100 * time.Millisecond})
+	for _, x := range rs {
+		if err := s.AddShare(x); err != nil {
+			t.Fatalf("AddShare: %v", err)
+		}
+	}
+	if b != nil {
+		if err := s.AddBlock(b); err != nil {
+			t.Fatalf("AddBlock: %v", err)
+		}
+	}
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if rep, err := redisstore.ScanJournal(path); err != nil || rep.Shares != len(rs) {
+		t.Fatalf("ScanJournal = %+v, %v; want %d shares", rep, err, len(rs))
+	}
+}
+
+// payoutState is what payout reads, as Redis holds it.
+type payoutState struct {
+	Slices []redisstore.Slice
+	All    float64
+	Window map[string]float64
+	Owed   map[string]float64
+	Shares int64
+	Work   float64
+	Blocks []redisstore.Block
+}
+
+func readPayoutState(t *testing.T, c *redis.Client, hash string) payoutState {
+	t.Helper()
+	ctx := context.Background()
+	rd := redisstore.NewReader(c, "", 0)
+	var p payoutState
+	var err error
+	if p.Slices, p.All, err = rd.PPLNSSlices(ctx); err != nil {
+		t.Fatalf("PPLNSSlices: %v", err)
+	}
+	if p.Window, err = rd.PPLNSWindow(ctx, hash); err != nil {
+		t.Fatalf("PPLNSWindow: %v", err)
+	}
+	if p.Owed, err = rd.PPSOwed(ctx); err != nil {
+		t.Fatalf("PPSOwed: %v", err)
+	}
+	st, err := rd.Stats(ctx)
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	p.Shares, p.Work = st.TotalShares, st.TotalWork
+	if p.Blocks, err = rd.Blocks(ctx, 10); err != nil {
+		t.Fatalf("Blocks: %v", err)
+	}
+	return p
+}
+
+// TestReplayCountsPayoutOnce replays one journal (format version 2: shares
+// over three PPLNS slices with their network difficulty and coinbase value,
+// and a block with its coinbase txid and network difficulty) three times
+// into one Redis, as after crashes between replay and truncation: the
+// batches (same stream, same seq) are applied once, so the slices, their
+// running sum, the frozen window, the FPPS amounts owed and the block
+// record are what one replay wrote, to the bit.
+func TestReplayCountsPayoutOnce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "journal")
+	var rs []share.Record
+	at := time.Now().Truncate(time.Minute).Add(-3 * time.Minute)
+	for i := range 300 {
+		x := rec(uint64(i+1), "acct"+strconv.Itoa(i%4), "rig", float64(1+i%3))
+		x.Time = at.Add(time.Duration(i) * 500 * time.Millisecond) // 2.5 minutes
+		x.NetDifficulty, x.CoinbaseValue = 100, 312_500_000+int64(i)
+		rs = append(rs, x)
+	}
+	const hash = "00000000000000000000c0ffee"
+	journalWith(t, path, 50, rs, &share.BlockRecord{Height: 900_000, Hash: hash, Worker: "acct1.rig", Account: "acct1",
+		Status: share.BlockAccepted, CoinbaseTxID: "ab" + fmt.Sprintf("%062d", 7), NetDifficulty: 100, Time: at.Add(3 * time.Minute)})
+	copyFile(t, path, path+".copy")
+	copyFile(t, path, path+".copy2")
+
+	r := startRedis(t)
+	c := client(t, r)
+	var first payoutState
+	for i, p := range []string{path, path + ".copy", path + ".copy2"} {
+		s := newStore(t, r, redisstore.Options{JournalPath: p, Scheme: "fpps"})
+		if err := s.Flush(context.Background()); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+		if err := s.Stop(context.Background()); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+		got := readPayoutState(t, c, hash)
+		if i == 0 {
+			first = got
+			if len(got.Slices) != 3 || got.Shares != 300 || len(got.Window) != 4 || len(got.Owed) != 4 || len(got.Blocks) != 1 ||
+				got.Blocks[0].NetDifficulty != 100 || got.Blocks[0].CoinbaseTxID != "ab"+fmt.Sprintf("%062d", 7) {
+				t.Fatalf("after one replay: %+v", got)
+			}
+			var win float64
+			for _, v := range got.Window {
+				win += v
+			}
+			if math.Abs(win-200) > 1e-9 {
+				t.Errorf("frozen window holds %v work, want N x D = 200", win)
+			}
+			for a, w := range ppsWorth("fpps", 210_000, rs) {
+				if math.Abs(got.Owed[a]-w) > 1e-9*w {
+					t.Errorf("owed[%s] = %v, want %v", a, got.Owed[a], w)
+				}
+			}
+			continue
+		}
+		if !reflect.DeepEqual(got, first) {
+			t.Errorf("replay %d changed what payout reads:\n got %+v\nwant %+v", i+1, got, first)
+		}
+	}
+}
+
+// TestJournalReplaysVersion1 replays testdata/journal-v1.bin, written by the
+// release before the records carried the network difficulty and coinbase
+// value: its shares and block land, the block froze its round and (its
+// network difficulty unknown) every slice kept as its window.
+func TestJournalReplaysVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal")
+	copyFile(t, filepath.Join("testdata", "journal-v1.bin"), path)
+	rep, err := redisstore.ScanJournal(path)
+	if err != nil || rep.Batches != 2 || rep.Shares != 7 || rep.Blocks != 1 {
+		t.Fatalf("ScanJournal = %+v, %v; want 2 batches, 7 shares, 1 block", rep, err)
+	}
+	r := startRedis(t)
+	c := client(t, r)
+	s := newStore(t, r, redisstore.Options{JournalPath: path, Scheme: "pps"})
+	ctx := context.Background()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	const hash = "00000000000000000002a7c4c1e48d76c5a37902165a270156b7a8d72728a054"
+	st := stats(t, c, "tarbela")
+	if st.TotalShares != 7 || st.TotalWork != 1+2.5+1e-12+4+3+8+0.5 || st.Blocks != 1 || st.Slices != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	_, accounts, err := s.RoundWork(ctx, hash)
+	if err != nil {
+		t.Fatalf("RoundWork: %v", err)
+	}
+	want := map[string]float64{"a": 1 + 2.5 + 3 + 0.5, "b": 1e-12 + 8, "solo": 4}
+	if !reflect.DeepEqual(accounts, want) {
+		t.Errorf("frozen round %v, want %v", accounts, want)
+	}
+	win, err := s.PPLNSWindow(ctx, hash)
+	if err != nil {
+		t.Fatalf("PPLNSWindow: %v", err)
+	}
+	for a, w := range want {
+		if math.Abs(win[a]-w) > 1e-12*w || len(win) != len(want) {
+			t.Errorf("window %v, want %v", win, want)
+			break
+		}
+	}
+	bs, err := s.Blocks(ctx, 1)
+	if err != nil || len(bs) != 1 {
+		t.Fatalf("Blocks = %v, %v", bs, err)
+	}
+	if b := bs[0]; b.Hash != hash || b.Round != hash || b.Reward != 312500000 || b.Status != share.BlockAccepted ||
+		b.CoinbaseTxID != "" || b.NetDifficulty != 0 || b.Node != 3 {
+		t.Errorf("block %+v", b)
+	}
+	// The shares' network difficulty is unknown, so PPS owes nothing for
+	// them (the release that wrote them had no PPS).
+	if owed := ppsOwed(t, s); len(owed) != 0 {
+		t.Errorf("pps:owed = %v, want empty", owed)
 	}
 }

@@ -3,8 +3,8 @@ package redisstore
 import "strconv"
 
 // tag is the Redis Cluster hash tag on every key: the batch script touches
-// rounds, the window, hashrate buckets and block records together, so they
-// must hash to one slot.
+// rounds, the PPLNS window, hashrate buckets and block records together, so
+// they must hash to one slot.
 const tag = "{acct}"
 
 // CurrentRound names the open round in RoundWork and in the round keys.
@@ -24,7 +24,6 @@ func (k keys) roundWorkers(round string) string  { return k.base + "round:" + ro
 func (k keys) roundAccounts(round string) string { return k.base + "round:" + round + ":a" }
 func (k keys) roundMeta(round string) string     { return k.base + "round:" + round + ":meta" }
 
-func (k keys) window() string          { return k.base + "pplns" }
 func (k keys) lastWorker() string      { return k.base + "last:w" }
 func (k keys) lastAccount() string     { return k.base + "last:a" }
 func (k keys) totals() string          { return k.base + "totals" }
@@ -40,3 +39,28 @@ func (k keys) hashrateWorkers(start int64) string {
 func (k keys) hashrateAccounts(start int64) string {
 	return k.base + "hr:a:" + strconv.FormatInt(start, 10)
 }
+
+// The PPLNS window's slices (see docs/payout.md): pplnsIndex orders the
+// slices by start (ms), pplnsTotals holds each slice's work and, in field
+// pplnsAll, the work of every slice kept; pplnsSlice is one slice's work per
+// account. roundPPLNS is the window a block froze.
+func (k keys) pplnsIndex() string       { return k.base + "pplns:idx" }
+func (k keys) pplnsTotals() string      { return k.base + "pplns:tot" }
+func (k keys) pplnsSlicePrefix() string { return k.base + "pplns:s:" }
+func (k keys) pplnsSlice(start int64) string {
+	return k.pplnsSlicePrefix() + strconv.FormatInt(start, 10)
+}
+func (k keys) roundPPLNS(round string) string {
+	return k.base + "round:" + round + ":pplns"
+}
+
+// pplnsAll is the field of pplnsTotals that sums every slice kept.
+const pplnsAll = "all"
+
+// ppsOwed is what PPS/FPPS owes each account, in satoshis (a float: the
+// fractions are kept until whole).
+func (k keys) ppsOwed() string { return k.base + "pps:owed" }
+
+// legacyWindow is the PPLNS share list of releases before the window was
+// kept in slices; Start removes it.
+func (k keys) legacyWindow() string { return k.base + "pplns" }

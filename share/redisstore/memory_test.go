@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,40 +53,58 @@ func datasetT(t *testing.T, c *redis.Client) dataset {
 	return d
 }
 
-// TestMemoryFlatOverRounds plays 40 rounds of 2,000 shares over 200 workers,
-// each ended by a block whose round is then paid and released: once the
-// PPLNS window is full, the ledger's data set stays flat except for the
-// block records, which grow by one small hash (and one index entry) per
-// block. Sizes are Redis's own MEMORY USAGE figures, so the bound holds on
-// any Redis >= 6.2 whatever its allocator.
+// TestMemoryFlatOverRounds plays 40 rounds of 2,000 shares from 200
+// accounts (400 workers) over 10 simulated minutes each, every round ended
+// by a block whose round and frozen PPLNS window are then paid and
+// released. The network difficulty D is 500 and N is 2, so a block freezes
+// the last 1,000 of work (5 minutes) and the slices are trimmed to about
+// 4 × N × D = 4,000 of work (20 one-minute slices). Once that is reached,
+// the number of slices, the key count and the ledger's data set stay flat
+// except for the block records, which grow by one small hash (and one
+// index entry) per block. Sizes are Redis's own MEMORY USAGE figures, so
+// the bound holds on any Redis >= 6.2 whatever its allocator.
 //
-// The data set is sampled after each of the last 35 rounds. It moves in a
-// band of about ±1 % (the window list's packing into quicklist nodes shifts
-// as LPUSH and LTRIM move its ends), so a comparison of two samples would
-// be noise; the test fits a least-squares line through the 35 samples and
-// bounds its slope. The band's noise gives a slope of a few bytes per round,
-// while anything that keeps even 100 bytes per round (an unreleased round
-// keeps several KiB) gives that much slope.
+// The data set is sampled after each of the last 35 rounds; the test fits
+// a least-squares line through the samples and bounds its slope, so that
+// noise in one sample does not decide. Anything that keeps even 100 bytes
+// per round (an unreleased round keeps several KiB, an untrimmed slice of
+// 200 accounts ten) gives that much slope.
 func TestMemoryFlatOverRounds(t *testing.T) {
 	r := startRedis(t)
 	c := client(t, r)
-	s := newStore(t, r, redisstore.Options{WindowSize: 5000, BatchSize: 256})
+	// Hashrate buckets of 10,000 hours: the simulated minutes stay in one
+	// bucket, so the buckets (which expire on the clock, not by work) do
+	// not grow with simulated time and the window is what is measured.
+	const long = 10_000 * time.Hour
+	s := newStore(t, r, redisstore.Options{BatchSize: 256, HashrateBucket: long, HashrateRetention: long})
 	ctx := context.Background()
-	// One share time for the whole test: a hashrate bucket boundary
-	// crossed mid-test would add bucket keys that are not growth.
-	at := time.Now()
+	start := time.Now().Truncate(long).Add(time.Minute)
+	const netDiff = 500
 	round := func(i int) {
 		for j := range 2000 {
-			acct := "acct" + strconv.Itoa(j%20)
-			r := rec(uint64(i*2000+j), acct, "rig"+strconv.Itoa(j%10), 1)
-			r.Time = at
+			acct := "acct" + strconv.Itoa(j%200)
+			r := rec(uint64(i*2000+j), acct, "rig"+strconv.Itoa(j/200%2), 1)
+			r.Time = start.Add(time.Duration(i*2000+j) * 300 * time.Millisecond)
+			r.NetDifficulty = netDiff
 			if err := s.AddShare(r); err != nil {
 				t.Fatalf("AddShare: %v", err)
 			}
 		}
 		hash := "0f" + strconv.Itoa(i)
-		if err := s.AddBlockWait(ctx, &share.BlockRecord{Height: int64(i), Hash: hash, Worker: "acct0.rig0", Account: "acct0", Status: share.BlockAccepted}); err != nil {
+		if err := s.AddBlockWait(ctx, &share.BlockRecord{Height: int64(i), Hash: hash, Worker: "acct0.rig0", Account: "acct0",
+			Status: share.BlockAccepted, NetDifficulty: netDiff}); err != nil {
 			t.Fatalf("AddBlockWait: %v", err)
+		}
+		w, err := s.PPLNSWindow(ctx, hash)
+		if err != nil {
+			t.Fatalf("PPLNSWindow: %v", err)
+		}
+		var sum float64
+		for _, v := range w {
+			sum += v
+		}
+		if len(w) != 200 || math.Abs(sum-2*netDiff) > 1e-9 {
+			t.Fatalf("round %d: window of %d accounts holds %v work, want 200 accounts, %d", i, len(w), sum, 2*netDiff)
 		}
 		if err := s.SetBlockStatus(ctx, hash, "paid"); err != nil {
 			t.Fatalf("SetBlockStatus: %v", err)
@@ -99,14 +118,16 @@ func TestMemoryFlatOverRounds(t *testing.T) {
 	}
 	before := datasetT(t, c)
 	var samples []float64
+	slices := map[int64]int{}
 	for i := 5; i < 40; i++ {
 		round(i)
 		samples = append(samples, float64(datasetT(t, c).rest))
+		slices[stats(t, c, "tarbela").Slices]++
 	}
 	after := datasetT(t, c)
 	slope := leastSquaresSlope(samples)
-	t.Logf("data set outside block records: %d -> %d bytes, slope %.1f bytes/round; block records %d -> %d bytes",
-		before.rest, after.rest, slope, before.blocks, after.blocks)
+	t.Logf("data set outside block records: %d -> %d bytes, slope %.1f bytes/round; block records %d -> %d bytes; slices kept %v",
+		before.rest, after.rest, slope, before.blocks, after.blocks, slices)
 	if before.rest == 0 {
 		t.Fatalf("no data set measured: %+v", before)
 	}
@@ -119,8 +140,11 @@ func TestMemoryFlatOverRounds(t *testing.T) {
 	if after.keys-before.keys != 35 {
 		t.Errorf("keys went from %d to %d; want only the 35 block records added", before.keys, after.keys)
 	}
+	if len(slices) != 1 || slices[20] != 35 {
+		t.Errorf("slices kept after each round: %v; want 20 every time", slices)
+	}
 	st := stats(t, c, "tarbela")
-	if st.TotalShares != 80000 || st.Window != 5000 || st.Blocks != 40 {
+	if st.TotalShares != 80000 || st.Blocks != 40 {
 		t.Errorf("stats %+v", st)
 	}
 	if err := s.SetBlockStatus(ctx, "nope", "paid"); err == nil {

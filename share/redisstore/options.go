@@ -3,6 +3,7 @@ package redisstore
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -34,9 +35,24 @@ type Options struct {
 	// journal (256 batches' worth by default). AddShare returns ErrBacklog
 	// beyond it.
 	QueueSize int
-	// WindowSize is N of the PPLNS window: how many shares the window list
-	// keeps (1,000,000 by default).
-	WindowSize int
+	// PPLNSWindow is N of the PPLNS window (payout.pplns_window): a block
+	// freezes the last N × D of work before it, D its network difficulty
+	// (2 by default). Slices are kept up to 4 × N × D of work. Every node
+	// writing one Redis must use the same value.
+	PPLNSWindow float64
+	// PPLNSSlice is the width of one slice of the PPLNS window, the
+	// granularity of its oldest end (1 minute by default; at least 1 s,
+	// whole milliseconds; the same on every node).
+	PPLNSSlice time.Duration
+	// Scheme is the payout scheme (payout.scheme). "pps" and "fpps" make
+	// each batch add its shares' worth, per account, to the amounts owed
+	// (pps:owed); "", "pplns", "prop" and "solo" record nothing more. See
+	// docs/payout.md.
+	Scheme string
+	// SubsidyHalvingInterval is the number of blocks between halvings of
+	// the block subsidy, which prices a PPS share (210,000 by default, as
+	// on mainnet and testnet; regtest halves every 150).
+	SubsidyHalvingInterval int64
 	// HashrateBucket is the width of one hashrate time bucket (1 minute by
 	// default); HashrateRetention is how long a bucket lives (24 h by
 	// default). Last-share times older than the retention are trimmed too.
@@ -132,7 +148,26 @@ func (o Options) withDefaults() (Options, error) {
 	if o.QueueSize > 0 && o.QueueSize < o.BatchSize {
 		bad = append(bad, fmt.Sprintf("QueueSize: %d is below BatchSize %d", o.QueueSize, o.BatchSize))
 	}
-	def(&o.WindowSize, 1_000_000, "WindowSize")
+	switch {
+	case o.PPLNSWindow == 0:
+		o.PPLNSWindow = 2
+	case !(o.PPLNSWindow > 0) || math.IsInf(o.PPLNSWindow, 0):
+		bad = append(bad, fmt.Sprintf("PPLNSWindow: %v is not a positive number", o.PPLNSWindow))
+	}
+	defd(&o.PPLNSSlice, time.Minute, "PPLNSSlice")
+	if o.PPLNSSlice > 0 && (o.PPLNSSlice < time.Second || o.PPLNSSlice%time.Millisecond != 0) {
+		bad = append(bad, fmt.Sprintf("PPLNSSlice: %v is below 1s or not whole milliseconds", o.PPLNSSlice))
+	}
+	switch o.Scheme {
+	case "", "pplns", "prop", "solo", "pps", "fpps":
+	default:
+		bad = append(bad, fmt.Sprintf("Scheme %q: want pplns, prop, solo, pps or fpps", o.Scheme))
+	}
+	if o.SubsidyHalvingInterval == 0 {
+		o.SubsidyHalvingInterval = 210_000
+	} else if o.SubsidyHalvingInterval < 0 {
+		bad = append(bad, fmt.Sprintf("SubsidyHalvingInterval: %d is negative", o.SubsidyHalvingInterval))
+	}
 	defd(&o.BatchInterval, 10*time.Millisecond, "BatchInterval")
 	defd(&o.HashrateBucket, time.Minute, "HashrateBucket")
 	if o.HashrateBucket > 0 && o.HashrateBucket < time.Second {

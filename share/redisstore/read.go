@@ -50,8 +50,8 @@ type Stats struct {
 	NodeShares  map[uint8]int64
 	// Blocks is the number of block records.
 	Blocks int64
-	// Window is the PPLNS window's length.
-	Window int64
+	// Slices is the number of PPLNS window slices kept.
+	Slices int64
 }
 
 // Stats reads the counters in one round trip.
@@ -62,7 +62,7 @@ func (s *Reader) Stats(ctx context.Context) (Stats, error) {
 	workers := pipe.HLen(ctx, s.k.roundWorkers(CurrentRound))
 	totals := pipe.HGetAll(ctx, s.k.totals())
 	blocks := pipe.ZCard(ctx, s.k.blocks())
-	window := pipe.LLen(ctx, s.k.window())
+	slices := pipe.ZCard(ctx, s.k.pplnsIndex())
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return st, fmt.Errorf("redisstore: read stats: %w", err)
 	}
@@ -85,7 +85,7 @@ func (s *Reader) Stats(ctx context.Context) (Stats, error) {
 		}
 	}
 	st.Blocks = blocks.Val()
-	st.Window = window.Val()
+	st.Slices = slices.Val()
 	return st, nil
 }
 
@@ -111,14 +111,7 @@ func (s *Reader) RoundWork(ctx context.Context, round string) (workers, accounts
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, nil, fmt.Errorf("redisstore: read round %s: %w", round, err)
 	}
-	conv := func(m map[string]string) map[string]float64 {
-		out := make(map[string]float64, len(m))
-		for k, v := range m {
-			out[k] = parseFloat(v)
-		}
-		return out
-	}
-	return conv(w.Val()), conv(a.Val()), nil
+	return floats(w.Val()), floats(a.Val()), nil
 }
 
 // Block is a block record with the round it froze.
@@ -160,6 +153,7 @@ func (s *Reader) Blocks(ctx context.Context, n int) ([]Block, error) {
 				Height: parseInt(m["height"]), Hash: m["hash"], Worker: m["worker"], Account: m["account"],
 				Reward: parseInt(m["reward"]), Status: share.BlockStatus(m["status"]), Reason: m["reason"],
 				Time: time.UnixMilli(parseInt(m["time"])), Node: uint8(node),
+				CoinbaseTxID: m["coinbase_txid"], NetDifficulty: parseFloat(m["netdiff"]),
 			},
 			Round: m["round"],
 		})
@@ -167,48 +161,72 @@ func (s *Reader) Blocks(ctx context.Context, n int) ([]Block, error) {
 	return out, nil
 }
 
-// WindowShare is one entry of the PPLNS window.
-type WindowShare struct {
-	Worker, Account string
-	Difficulty      float64
+// PPLNSWindow returns the PPLNS window a block froze: the work per account
+// of the last N × D of work before it (docs/payout.md). It is empty for a
+// block that froze none (rejected, or recorded again) and once the round
+// was released.
+func (s *Reader) PPLNSWindow(ctx context.Context, blockHash string) (map[string]float64, error) {
+	m, err := s.rdb.HGetAll(ctx, s.k.roundPPLNS(blockHash)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: read the PPLNS window of %s: %w", blockHash, err)
+	}
+	return floats(m), nil
 }
 
-// Window returns up to n of the newest shares in the PPLNS window, newest
-// first.
-func (s *Reader) Window(ctx context.Context, n int) ([]WindowShare, error) {
-	if n <= 0 {
-		return nil, nil
-	}
-	vals, err := s.rdb.LRange(ctx, s.k.window(), 0, int64(n-1)).Result()
+// Slice is one slice of the PPLNS window: the work per account of the
+// shares accepted in [Start, Start+PPLNSSlice).
+type Slice struct {
+	Start    time.Time
+	Work     float64
+	Accounts map[string]float64
+}
+
+// PPLNSSlices returns the slices of the PPLNS window kept, oldest first,
+// and the running sum of their work the writers keep for trimming.
+func (s *Reader) PPLNSSlices(ctx context.Context) ([]Slice, float64, error) {
+	starts, err := s.rdb.ZRange(ctx, s.k.pplnsIndex(), 0, -1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: read window: %w", err)
+		return nil, 0, fmt.Errorf("redisstore: read the PPLNS slice index: %w", err)
 	}
-	out := make([]WindowShare, 0, len(vals))
-	for _, v := range vals {
-		ws, ok := parseWindowEntry(v)
-		if !ok {
-			return out, fmt.Errorf("redisstore: window entry %q is malformed", v)
+	pipe := s.rdb.Pipeline()
+	tot := pipe.HGetAll(ctx, s.k.pplnsTotals())
+	cmds := make([]*redis.MapStringStringCmd, len(starts))
+	for i, st := range starts {
+		cmds[i] = pipe.HGetAll(ctx, s.k.pplnsSlicePrefix()+st)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, 0, fmt.Errorf("redisstore: read the PPLNS slices: %w", err)
+	}
+	t := tot.Val()
+	out := make([]Slice, len(starts))
+	for i, st := range starts {
+		ms, err := strconv.ParseInt(st, 10, 64)
+		if err != nil {
+			return nil, 0, fmt.Errorf("redisstore: PPLNS slice index member %q is not a start time", st)
 		}
-		out = append(out, ws)
+		out[i] = Slice{Start: time.UnixMilli(ms), Work: parseFloat(t[st]), Accounts: floats(cmds[i].Val())}
 	}
-	return out, nil
+	return out, parseFloat(t[pplnsAll]), nil
 }
 
-// parseWindowEntry reads what encoder.windowEntry wrote.
-func parseWindowEntry(v string) (WindowShare, bool) {
-	d, rest, ok := strings.Cut(v, "|")
-	if !ok {
-		return WindowShare{}, false
-	}
-	diff, err := strconv.ParseFloat(d, 64)
+// PPSOwed returns what PPS/FPPS owes each account so far, in satoshis
+// (fractions included), as the batch script accrued it and the payout job
+// left it.
+func (s *Reader) PPSOwed(ctx context.Context) (map[string]float64, error) {
+	m, err := s.rdb.HGetAll(ctx, s.k.ppsOwed()).Result()
 	if err != nil {
-		return WindowShare{}, false
+		return nil, fmt.Errorf("redisstore: read PPS owed: %w", err)
 	}
-	worker, account, explicit := strings.Cut(rest, "|")
-	if !explicit {
-		account = accountOf(worker)
+	return floats(m), nil
+}
+
+// floats parses a hash of float fields.
+func floats(m map[string]string) map[string]float64 {
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		out[k] = parseFloat(v)
 	}
-	return WindowShare{Worker: worker, Account: account, Difficulty: diff}, worker != ""
+	return out
 }
 
 // Hashrate returns the hashes per second of a worker (or, with account set,
@@ -282,13 +300,13 @@ func (s *Reader) SetBlockStatus(ctx context.Context, hash string, status share.B
 var ErrNoBlock = errors.New("no such block")
 
 // ReleaseRound ends the life of a frozen round once its block is paid or
-// orphaned: its keys expire after keep (0 deletes them now). The block
-// record itself stays.
+// orphaned: its keys, the PPLNS window it froze included, expire after
+// keep (0 deletes them now). The block record itself stays.
 func (s *Reader) ReleaseRound(ctx context.Context, hash string, keep time.Duration) error {
 	if hash == "" || hash == CurrentRound {
 		return fmt.Errorf("redisstore: release round %q: %w", hash, ErrInvalid)
 	}
-	ks := []string{s.k.roundWorkers(hash), s.k.roundAccounts(hash), s.k.roundMeta(hash)}
+	ks := []string{s.k.roundWorkers(hash), s.k.roundAccounts(hash), s.k.roundMeta(hash), s.k.roundPPLNS(hash)}
 	pipe := s.rdb.TxPipeline()
 	for _, k := range ks {
 		if keep <= 0 {

@@ -3,12 +3,9 @@ package redisstore
 import (
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/tarbela-pool/tarbela/share"
 )
 
 // applyScript records one batch atomically: shares first, then the batch's
@@ -25,21 +22,38 @@ import (
 // writer, and each name is sent once, with its work and last share time.
 // The script adds the sums with one HMGET and one HSET per hash and 500
 // names (not one HINCRBYFLOAT per name: a call from Lua costs more than the
-// addition), and reuses the same names and sums for the hashrate bucket
-// when the batch lies in one bucket, as nearly all do.
+// addition), and reuses the same names and sums for the hashrate bucket and
+// the PPLNS slice when the batch lies in one of each, as nearly all do.
 //
-// KEYS: 1 stream high-water mark, 2-4 current round w/a/meta, 5 PPLNS window, 6-7 last
-// share w/a, 8 totals, 9 blocks index, 10 block record, 11-13 the block's
-// frozen round w/a/meta, 14.. hashrate buckets as (workers, accounts) pairs.
+// PPLNS window (docs/payout.md): each slice's work per account goes to its
+// slice hash, the slice's work to pplns:tot (field: slice start ms) and to
+// the running sum of every slice kept (field "all"), the slice to the index.
+// Then the oldest slices are dropped while the newer ones alone hold at
+// least 4 × N × D, D the batch's highest network difficulty (0: unknown, no
+// trim). A block that freezes its round also freezes the window: the
+// newest slices up to N × D of work, the oldest one needed pro rata, into
+// round:<hash>:pplns. The script reads and drops slices it finds in the
+// index, whose names it builds from the slice prefix: they carry the same
+// hash tag, so they are in the slot of the declared keys.
 //
-// ARGV: 1 dedupe TTL s, 2 window N, 3 bucket TTL s, 4 last-share cutoff ms,
+// KEYS: 1 stream high-water mark, 2-4 current round w/a/meta, 5 PPLNS slice
+// index, 6-7 last share w/a, 8 totals, 9 blocks index, 10 block record,
+// 11-13 the block's frozen round w/a/meta, 14 PPLNS slice totals, 15 PPS
+// owed, 16 the block's frozen window, 17.. hashrate buckets as (workers,
+// accounts) pairs, then the batch's PPLNS slices.
+//
+// ARGV: 1 dedupe TTL s, 2 PPLNS N, 3 bucket TTL s, 4 last-share cutoff ms,
 // 5 per-node totals field, 6 shares, 7 work, 8 first share ms, 9 last share
-// ms, 10 seq, 11 buckets B, then counted sections: workers as (name, work,
-// last share ms) triples, accounts likewise; when B > 1, per bucket a
-// counted (worker, work) pair section and a counted (account, work) one
-// (when B is 1 the bucket's sums are the workers' and accounts' sums);
-// window entries; and the block section (0, or 1 hash height status
-// frozen-ms nfields field/value pairs).
+// ms, 10 seq, 11 buckets B, 12 slices S, 13 the batch's highest network
+// difficulty, 14 the slice key prefix, then counted sections: workers as
+// (name, work, last share ms) triples, accounts likewise; when B > 1, per
+// bucket a counted (worker, work) pair section and a counted (account,
+// work) one (when B is 1 the bucket's sums are the workers' and accounts'
+// sums); per slice its start ms and work, then, when S > 1, a counted
+// (account, work) pair section (when S is 1 the slice's sums are the
+// accounts'); the PPS worth as a counted (account, satoshis) pair section;
+// and the block section (0, or 1 hash height status frozen-ms network
+// difficulty nfields field/value pairs).
 var applyScript = redis.NewScript(`
 local function push(cmd, key, pre, first, count)
   -- Sends cmd key pre ARGV[first..first+count-1] in chunks of at most 1000
@@ -104,6 +118,66 @@ local function seen(key, i, n)
   end
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[4])
 end
+local function trim(limit)
+  -- Drops the oldest PPLNS slices while the newer ones alone hold at least
+  -- limit of work.
+  local all = tonumber(redis.call('HGET', KEYS[14], 'all') or '0')
+  local dropped = false
+  while true do
+    local o = redis.call('ZRANGE', KEYS[5], 0, 0)
+    if #o == 0 then break end
+    local t = tonumber(redis.call('HGET', KEYS[14], o[1]) or '0')
+    if all - t < limit then break end
+    redis.call('DEL', ARGV[14] .. o[1])
+    redis.call('HDEL', KEYS[14], o[1])
+    redis.call('ZREM', KEYS[5], o[1])
+    all = all - t
+    dropped = true
+  end
+  if dropped then redis.call('HSET', KEYS[14], 'all', all) end
+end
+local function freeze(dst, need)
+  -- Writes to dst the work per account of the newest slices up to need of
+  -- work, the oldest slice needed taken pro rata (remaining / its work);
+  -- every slice kept when need is 0 (D unknown) or they hold less. Returns
+  -- the work taken.
+  local starts = redis.call('ZREVRANGE', KEYS[5], 0, -1)
+  local acc, names = {}, {}
+  local sum = 0
+  local k, done = 1, false
+  while k <= #starts and not done do
+    local chunk = {}
+    for c = k, math.min(#starts, k + 499) do chunk[#chunk+1] = starts[c] end
+    k = k + #chunk
+    local tots = redis.call('HMGET', KEYS[14], unpack(chunk))
+    for c = 1, #chunk do
+      local t = tonumber(tots[c]) or 0
+      if t > 0 then
+        local f = 1
+        if need > 0 then
+          local rem = need - sum
+          if t >= rem then f = rem / t; done = true end
+        end
+        local kv = redis.call('HGETALL', ARGV[14] .. chunk[c])
+        for p = 1, #kv, 2 do
+          local a = kv[p]
+          if not acc[a] then acc[a] = 0; names[#names+1] = a end
+          acc[a] = acc[a] + tonumber(kv[p+1]) * f
+        end
+        if done then sum = need; break end
+        sum = sum + t
+      end
+    end
+  end
+  local p = 1
+  while p <= #names do
+    local t = {}
+    for c = p, math.min(#names, p + 499) do t[#t+1] = names[c]; t[#t+1] = acc[names[c]] end
+    redis.call('HSET', dst, unpack(t))
+    p = p + 500
+  end
+  return sum
+end
 
 local seq = tonumber(ARGV[10])
 local applied = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -111,19 +185,20 @@ if seq <= applied then return 0 end
 
 local shares = tonumber(ARGV[6])
 local nb = tonumber(ARGV[11])
-local nw = tonumber(ARGV[12])
-local wi = 13
+local ns = tonumber(ARGV[12])
+local nw = tonumber(ARGV[15])
+local wi = 16
 local na = tonumber(ARGV[wi + 3 * nw])
 local ai = wi + 3 * nw + 1
 local i = ai + 3 * na
-if nb == 1 then
-  -- The batch lies in one hashrate bucket: its sums are the round's.
-  add({KEYS[2], KEYS[14]}, wi, nw, 3)
-  add({KEYS[3], KEYS[15]}, ai, na, 3)
-else
-  add({KEYS[2]}, wi, nw, 3)
-  add({KEYS[3]}, ai, na, 3)
-end
+local sk = 17 + 2 * nb
+-- The batch's sums go to every hash that takes them whole: the round, and
+-- the hashrate bucket and PPLNS slice when the batch lies in one.
+local wk, ak = {KEYS[2]}, {KEYS[3]}
+if nb == 1 then wk[2] = KEYS[17]; ak[2] = KEYS[18] end
+if ns == 1 then ak[#ak+1] = KEYS[sk] end
+add(wk, wi, nw, 3)
+add(ak, ai, na, 3)
 if shares > 0 then
   redis.call('HINCRBY', KEYS[4], 'shares', shares)
   redis.call('HINCRBYFLOAT', KEYS[4], 'work', ARGV[7])
@@ -137,7 +212,7 @@ redis.call('HINCRBY', KEYS[8], 'batches', 1)
 seen(KEYS[6], wi, nw)
 seen(KEYS[7], ai, na)
 for b = 0, nb - 1 do
-  local kw, ka = KEYS[14 + 2*b], KEYS[15 + 2*b]
+  local kw, ka = KEYS[17 + 2*b], KEYS[18 + 2*b]
   if nb > 1 then
     local n = tonumber(ARGV[i])
     add({kw}, i + 1, n, 2)
@@ -149,25 +224,39 @@ for b = 0, nb - 1 do
   redis.call('EXPIRE', kw, ARGV[3])
   redis.call('EXPIRE', ka, ARGV[3])
 end
-local nwin = tonumber(ARGV[i])
-if nwin > 0 then
-  push('LPUSH', KEYS[5], nil, i + 1, nwin)
-  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[2]) - 1)
+for s = 0, ns - 1 do
+  local start, w = ARGV[i], tonumber(ARGV[i + 1])
+  i = i + 2
+  if ns > 1 then
+    local n = tonumber(ARGV[i])
+    add({KEYS[sk + s]}, i + 1, n, 2)
+    i = i + 1 + 2 * n
+  end
+  local cur = redis.call('HMGET', KEYS[14], start, 'all')
+  redis.call('HSET', KEYS[14], start, (tonumber(cur[1]) or 0) + w, 'all', (tonumber(cur[2]) or 0) + w)
+  redis.call('ZADD', KEYS[5], start, start)
 end
-i = i + 1 + nwin
+local dmax = tonumber(ARGV[13])
+if ns > 0 and dmax > 0 then trim(4 * tonumber(ARGV[2]) * dmax) end
+local np = tonumber(ARGV[i])
+add({KEYS[15]}, i + 1, np, 2)
+i = i + 1 + 2 * np
 
 if ARGV[i] == '1' then
-  local hash, height, status, frozen = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
-  local nf = tonumber(ARGV[i+5])
+  local hash, height, status, frozen, netdiff = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], tonumber(ARGV[i+5])
+  local nf = tonumber(ARGV[i+6])
   local prev = redis.call('HGET', KEYS[10], 'round')
-  push('HSET', KEYS[10], nil, i + 6, 2 * nf)
+  push('HSET', KEYS[10], nil, i + 7, 2 * nf)
   redis.call('ZADD', KEYS[9], height, hash)
   if status ~= 'rejected' then
     if not prev then
       for j = 0, 2 do
         if redis.call('EXISTS', KEYS[2+j]) == 1 then redis.call('RENAME', KEYS[2+j], KEYS[11+j]) end
       end
-      redis.call('HSET', KEYS[13], 'block', hash, 'height', height, 'frozen', frozen)
+      local need = tonumber(ARGV[2]) * netdiff
+      local took = freeze(KEYS[16], need)
+      redis.call('HSET', KEYS[13], 'block', hash, 'height', height, 'frozen', frozen,
+        'pplns_need', need, 'pplns_work', took)
       redis.call('HSET', KEYS[10], 'round', hash)
     end
   elseif prev then
@@ -183,7 +272,7 @@ if ARGV[i] == '1' then
       local cur = redis.call('HGET', KEYS[4], 'start')
       if (not cur) or tonumber(m[3]) < tonumber(cur) then redis.call('HSET', KEYS[4], 'start', m[3]) end
     end
-    redis.call('DEL', KEYS[11], KEYS[12], KEYS[13])
+    redis.call('DEL', KEYS[11], KEYS[12], KEYS[13], KEYS[16])
     redis.call('HDEL', KEYS[10], 'round')
   end
 end
@@ -233,54 +322,79 @@ type encoder struct {
 	o        *Options
 	workers  sums
 	accounts sums
-	// bucketW and bucketA are the per-bucket sums, filled only when a
-	// batch spans more than one hashrate bucket.
-	bucketW, bucketA sums
-	order            []int64
-	buf              []byte
+	// partW and partA are the sums of one part of a batch that spans more
+	// than one hashrate bucket or PPLNS slice.
+	partW, partA sums
+	// pps is the batch's PPS/FPPS worth per account (Scheme pps or fpps).
+	pps sums
+	// buckets and slices are the starts (ms) of the hashrate buckets and
+	// PPLNS slices the batch's shares fall in, in first-seen order.
+	buckets, slices []int64
 }
 
 func newEncoder(k keys, o *Options) *encoder {
 	return &encoder{k: k, o: o,
 		workers: sums{idx: map[string]int{}}, accounts: sums{idx: map[string]int{}},
-		bucketW: sums{idx: map[string]int{}}, bucketA: sums{idx: map[string]int{}}}
+		partW: sums{idx: map[string]int{}}, partA: sums{idx: map[string]int{}},
+		pps: sums{idx: map[string]int{}}}
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 func fmtInt(v int64) string     { return strconv.FormatInt(v, 10) }
 
-// windowEntry is the PPLNS list element of one share: "<difficulty>|<worker>"
-// when the account is the worker name up to its first '.', else
-// "<difficulty>|<worker>|<account>". Names never contain '|' (AddShare
-// refuses them).
-func (e *encoder) windowEntry(r *share.Record) string {
-	e.buf = strconv.AppendFloat(e.buf[:0], r.Difficulty, 'g', -1, 64)
-	e.buf = append(e.buf, '|')
-	e.buf = append(e.buf, r.Worker...)
-	if accountOf(r.Worker) != r.Account {
-		e.buf = append(e.buf, '|')
-		e.buf = append(e.buf, r.Account...)
+// periodStart is the start (ms) of the period of width ms that holds ms.
+func periodStart(ms, width int64) int64 {
+	p := ms / width * width
+	if p > ms {
+		p -= width // before 1970: round down, not toward zero
 	}
-	return string(e.buf)
+	return p
 }
 
-// accountOf is the account a worker name implies: the part before the
-// first '.'.
-func accountOf(worker string) string {
-	if i := strings.IndexByte(worker, '.'); i >= 0 {
-		return worker[:i]
+// addStart appends the period of ms to starts unless it is there.
+func addStart(starts []int64, ms, width int64) []int64 {
+	p := periodStart(ms, width)
+	if !slices.Contains(starts, p) {
+		starts = append(starts, p)
 	}
-	return worker
+	return starts
+}
+
+// part sums the shares of b in the period [start, start+width) ms per
+// worker into w (when not nil) and per account into a, and returns their
+// work: one hashrate bucket or PPLNS slice of a batch that spans several.
+func part(b *batch, start, width int64, w, a *sums) float64 {
+	if w != nil {
+		w.reset()
+	}
+	a.reset()
+	var work float64
+	for i := range b.shares {
+		r := &b.shares[i]
+		if periodStart(r.Time.UnixMilli(), width) != start {
+			continue
+		}
+		if w != nil {
+			w.add(r.Worker, r.Difficulty, 0)
+		}
+		a.add(r.Account, r.Difficulty, 0)
+		work += r.Difficulty
+	}
+	return work
 }
 
 // encode returns the keys and arguments of applyScript for b.
 func (e *encoder) encode(b *batch) ([]string, []any) {
 	e.workers.reset()
 	e.accounts.reset()
-	e.order = e.order[:0]
+	e.pps.reset()
+	e.buckets = e.buckets[:0]
+	e.slices = e.slices[:0]
 	o := e.o
-	bucketSec := int64(o.HashrateBucket / time.Second)
-	var work float64
+	bucketMs := o.HashrateBucket.Milliseconds()
+	sliceMs := o.PPLNSSlice.Milliseconds()
+	accrue := o.Scheme == "pps" || o.Scheme == "fpps"
+	var work, netMax float64
 	var first, last int64
 	for i := range b.shares {
 		r := &b.shares[i]
@@ -292,11 +406,15 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 			last = ms
 		}
 		work += r.Difficulty
+		netMax = max(netMax, r.NetDifficulty)
 		e.workers.add(r.Worker, r.Difficulty, ms)
 		e.accounts.add(r.Account, r.Difficulty, ms)
-		start := r.Time.Unix() / bucketSec * bucketSec
-		if !slices.Contains(e.order, start) {
-			e.order = append(e.order, start)
+		e.buckets = addStart(e.buckets, ms, bucketMs)
+		e.slices = addStart(e.slices, ms, sliceMs)
+		if accrue {
+			if v := worth(r, o); v > 0 {
+				e.pps.add(r.Account, v, 0)
+			}
 		}
 	}
 	var blockHash string
@@ -305,23 +423,32 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 	} else {
 		blockHash = "-"
 	}
-	ks := make([]string, 0, 13+2*len(e.order))
+	ks := make([]string, 0, 16+2*len(e.buckets)+len(e.slices))
 	ks = append(ks, e.k.stream(b.id),
 		e.k.roundWorkers(CurrentRound), e.k.roundAccounts(CurrentRound), e.k.roundMeta(CurrentRound),
-		e.k.window(), e.k.lastWorker(), e.k.lastAccount(), e.k.totals(), e.k.blocks(),
-		e.k.block(blockHash), e.k.roundWorkers(blockHash), e.k.roundAccounts(blockHash), e.k.roundMeta(blockHash))
-	for _, start := range e.order {
-		ks = append(ks, e.k.hashrateWorkers(start), e.k.hashrateAccounts(start))
+		e.k.pplnsIndex(), e.k.lastWorker(), e.k.lastAccount(), e.k.totals(), e.k.blocks(),
+		e.k.block(blockHash), e.k.roundWorkers(blockHash), e.k.roundAccounts(blockHash), e.k.roundMeta(blockHash),
+		e.k.pplnsTotals(), e.k.ppsOwed(), e.k.roundPPLNS(blockHash))
+	for _, start := range e.buckets {
+		sec := start / 1000
+		ks = append(ks, e.k.hashrateWorkers(sec), e.k.hashrateAccounts(sec))
+	}
+	for _, start := range e.slices {
+		ks = append(ks, e.k.pplnsSlice(start))
 	}
 	retention := o.HashrateRetention + o.HashrateBucket
 	cutoff := time.Now().Add(-o.HashrateRetention).UnixMilli()
-	n := 16 + 3*len(e.workers.list) + 3*len(e.accounts.list) + len(b.shares) + 24
+	n := 32 + 3*len(e.workers.list) + 3*len(e.accounts.list) + 2*len(e.pps.list)
+	if len(e.buckets) > 1 || len(e.slices) > 1 {
+		n += 2 * len(b.shares) * (len(e.buckets) + len(e.slices))
+	}
 	args := make([]any, 0, n)
 	args = append(args,
-		fmtInt(int64(o.DedupeTTL/time.Second)), strconv.Itoa(o.WindowSize),
+		fmtInt(int64(o.DedupeTTL/time.Second)), fmtFloat(o.PPLNSWindow),
 		fmtInt(int64(retention/time.Second)), fmtInt(cutoff),
 		"node:"+strconv.Itoa(int(o.Node)), strconv.Itoa(len(b.shares)), fmtFloat(work),
-		fmtInt(first), fmtInt(last), strconv.FormatUint(b.seq, 10), strconv.Itoa(len(e.order)))
+		fmtInt(first), fmtInt(last), strconv.FormatUint(b.seq, 10), strconv.Itoa(len(e.buckets)),
+		strconv.Itoa(len(e.slices)), fmtFloat(netMax), e.k.pplnsSlicePrefix())
 	triples := func(m *sums) {
 		args = append(args, strconv.Itoa(len(m.list)))
 		for i := range m.list {
@@ -337,34 +464,34 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 	}
 	triples(&e.workers)
 	triples(&e.accounts)
-	if len(e.order) > 1 {
+	if len(e.buckets) > 1 {
 		// A batch across a bucket boundary (rare): sums per bucket.
-		for _, start := range e.order {
-			e.bucketW.reset()
-			e.bucketA.reset()
-			for i := range b.shares {
-				r := &b.shares[i]
-				if r.Time.Unix()/bucketSec*bucketSec == start {
-					e.bucketW.add(r.Worker, r.Difficulty, 0)
-					e.bucketA.add(r.Account, r.Difficulty, 0)
-				}
-			}
-			pairs(&e.bucketW)
-			pairs(&e.bucketA)
+		for _, start := range e.buckets {
+			part(b, start, bucketMs, &e.partW, &e.partA)
+			pairs(&e.partW)
+			pairs(&e.partA)
 		}
 	}
-	args = append(args, strconv.Itoa(len(b.shares)))
-	for i := range b.shares {
-		args = append(args, e.windowEntry(&b.shares[i]))
+	for _, start := range e.slices {
+		if len(e.slices) == 1 {
+			args = append(args, fmtInt(start), fmtFloat(work))
+			continue
+		}
+		// A batch across a slice boundary (rare): sums per slice.
+		w := part(b, start, sliceMs, nil, &e.partA)
+		args = append(args, fmtInt(start), fmtFloat(w))
+		pairs(&e.partA)
 	}
+	pairs(&e.pps)
 	if bl := b.block; bl != nil {
 		fields := []string{
 			"height", fmtInt(bl.Height), "hash", bl.Hash, "worker", bl.Worker,
 			"account", bl.Account, "reward", fmtInt(bl.Reward), "status", string(bl.Status),
 			"reason", bl.Reason, "time", fmtInt(bl.Time.UnixMilli()), "node", strconv.Itoa(int(bl.Node)),
+			"coinbase_txid", bl.CoinbaseTxID, "netdiff", fmtFloat(bl.NetDifficulty),
 		}
 		args = append(args, "1", bl.Hash, fmtInt(bl.Height), string(bl.Status),
-			fmtInt(bl.Time.UnixMilli()), strconv.Itoa(len(fields)/2))
+			fmtInt(bl.Time.UnixMilli()), fmtFloat(bl.NetDifficulty), strconv.Itoa(len(fields)/2))
 		for _, f := range fields {
 			args = append(args, f)
 		}

@@ -126,6 +126,11 @@ func (s *Store) Start(ctx context.Context) error {
 	}
 	if err := applyScript.Load(ctx, s.rdb).Err(); err != nil {
 		s.redisError(fmt.Errorf("redisstore: load script: %w", err))
+	} else if n, err := s.rdb.Unlink(ctx, s.k.legacyWindow()).Result(); err != nil {
+		s.redisError(fmt.Errorf("redisstore: remove the legacy PPLNS share list: %w", err))
+	} else if n > 0 {
+		s.log.Info("removed the PPLNS share list of an earlier release; the window is kept in slices now",
+			zap.String("key", s.k.legacyWindow()))
 	}
 	s.started = true
 	go s.run()
@@ -206,6 +211,14 @@ func check(r *share.Record) error {
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
+	// What only payout reads is kept as unknown (0) rather than refused:
+	// the share itself is good.
+	if !(r.NetDifficulty > 0) || math.IsInf(r.NetDifficulty, 0) {
+		r.NetDifficulty = 0
+	}
+	if r.CoinbaseValue < 0 {
+		r.CoinbaseValue = 0
+	}
 	return nil
 }
 
@@ -244,6 +257,9 @@ func (s *Store) addBlock(b *share.BlockRecord) (*batch, error) {
 	}
 	if cp.Status == "" {
 		cp.Status = share.BlockSubmitted
+	}
+	if !(cp.NetDifficulty > 0) || math.IsInf(cp.NetDifficulty, 0) {
+		cp.NetDifficulty = 0 // unknown: the block freezes every slice kept
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

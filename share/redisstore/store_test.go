@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,13 +87,17 @@ func (a adapter) BlockRound(ctx context.Context, hash string) (string, share.Blo
 	return "", "", fmt.Errorf("block %s not found", hash)
 }
 
-func (a adapter) Window(ctx context.Context, n int) ([]storetest.Share, error) {
-	ws, err := a.r.Window(ctx, n)
-	out := make([]storetest.Share, len(ws))
-	for i, w := range ws {
-		out[i] = storetest.Share{Worker: w.Worker, Account: w.Account, Difficulty: w.Difficulty}
+func (a adapter) PPLNSSlices(ctx context.Context) ([]storetest.Slice, error) {
+	sl, _, err := a.r.PPLNSSlices(ctx)
+	out := make([]storetest.Slice, len(sl))
+	for i, x := range sl {
+		out[i] = storetest.Slice{Start: x.Start, Work: x.Work, Accounts: x.Accounts}
 	}
 	return out, err
+}
+
+func (a adapter) PPLNSWindow(ctx context.Context, hash string) (map[string]float64, error) {
+	return a.r.PPLNSWindow(ctx, hash)
 }
 
 func TestConformance(t *testing.T) {
@@ -492,5 +498,64 @@ func TestBatchAcrossBuckets(t *testing.T) {
 	}
 	if last, err := s.LastShare(ctx, "a.1", false); err != nil || last.UnixMilli() != now.UnixMilli() {
 		t.Errorf("LastShare(a.1) = %v, %v; want %v", last, err, now)
+	}
+}
+
+// TestBlockRecordPayoutFields: the coinbase txid and network difficulty of
+// a block are written into its record and read back by Blocks.
+func TestBlockRecordPayoutFields(t *testing.T) {
+	r := startRedis(t)
+	c := client(t, r)
+	s := newStore(t, r, redisstore.Options{})
+	ctx := context.Background()
+	const txid = "965f023fa72e099e58f4b1250c2295b52283828959cd368318cfdcbe57df4bec"
+	b := &share.BlockRecord{Height: 2442185, Hash: "000000000061d52983863e5c424c00d9e0981874fddf6a8493433e73928a3e4e",
+		Worker: "a.1", Account: "a", Reward: 2441406, Status: share.BlockAccepted, CoinbaseTxID: txid, NetDifficulty: 91.37}
+	if err := s.AddBlockWait(ctx, b); err != nil {
+		t.Fatalf("AddBlockWait: %v", err)
+	}
+	raw, err := c.HMGet(ctx, "tarbela:{acct}:block:"+b.Hash, "coinbase_txid", "netdiff").Result()
+	if err != nil || raw[0] != txid || raw[1] != "91.37" {
+		t.Errorf("block hash holds coinbase_txid %v, netdiff %v (%v); want %s, 91.37", raw[0], raw[1], err, txid)
+	}
+	bs, err := s.Blocks(ctx, 10)
+	if err != nil || len(bs) != 1 {
+		t.Fatalf("Blocks = %v, %v", bs, err)
+	}
+	if got := bs[0]; got.CoinbaseTxID != txid || got.NetDifficulty != 91.37 || got.Reward != 2441406 {
+		t.Errorf("Blocks()[0] = %+v, want coinbase txid %s, net difficulty 91.37", got.BlockRecord, txid)
+	}
+}
+
+// TestNewRefusesBadOptions: New names every bad payout option.
+func TestNewRefusesBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		o     redisstore.Options
+		field string
+	}{
+		{"negative window", redisstore.Options{PPLNSWindow: -1}, "PPLNSWindow"},
+		{"NaN window", redisstore.Options{PPLNSWindow: math.NaN()}, "PPLNSWindow"},
+		{"slice below a second", redisstore.Options{PPLNSSlice: 500 * time.Millisecond}, "PPLNSSlice"},
+		{"slice not whole milliseconds", redisstore.Options{PPLNSSlice: time.Second + time.Microsecond}, "PPLNSSlice"},
+		{"unknown scheme", redisstore.Options{Scheme: "pplnss"}, "Scheme"},
+		{"negative halving interval", redisstore.Options{SubsidyHalvingInterval: -150}, "SubsidyHalvingInterval"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Addr = "127.0.0.1:1"
+			_, err := redisstore.New(tc.o)
+			var oe *redisstore.OptionsError
+			if !errors.As(err, &oe) || len(oe.Fields) != 1 || !strings.HasPrefix(oe.Fields[0], tc.field) {
+				t.Errorf("New = %v, want an OptionsError naming %s", err, tc.field)
+			}
+		})
+	}
+	for _, scheme := range []string{"", "pplns", "prop", "solo", "pps", "fpps"} {
+		s, err := redisstore.New(redisstore.Options{Addr: "127.0.0.1:1", Scheme: scheme})
+		if err != nil {
+			t.Errorf("scheme %q: %v", scheme, err)
+			continue
+		}
+		_ = s.Stop(context.Background())
 	}
 }

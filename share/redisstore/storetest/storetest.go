@@ -26,18 +26,24 @@ type Store interface {
 	RoundWork(ctx context.Context, round string) (workers, accounts map[string]float64, err error)
 	// BlockRound is the round a block froze ("" for none) and its status.
 	BlockRound(ctx context.Context, hash string) (round string, status share.BlockStatus, err error)
-	// Window is the newest n PPLNS window entries, newest first.
-	Window(ctx context.Context, n int) ([]Share, error)
+	// PPLNSSlices is the PPLNS window's slices kept, oldest first.
+	PPLNSSlices(ctx context.Context) ([]Slice, error)
+	// PPLNSWindow is the work per account of the PPLNS window a block
+	// froze (empty when it froze none).
+	PPLNSWindow(ctx context.Context, blockHash string) (map[string]float64, error)
 }
 
-// Share is one PPLNS window entry.
-type Share struct {
-	Worker, Account string
-	Difficulty      float64
+// Slice is one slice of the PPLNS window: the work per account of the
+// shares accepted in the slice starting at Start.
+type Slice struct {
+	Start    time.Time
+	Work     float64
+	Accounts map[string]float64
 }
 
-// Factory returns a fresh, started store with an empty namespace; the
-// suite closes it. Stores made by one factory call after another share one
+// Factory returns a fresh, started store with an empty namespace and the
+// default PPLNS options (a window of N = 2 network difficulties, slices of
+// one minute); the suite closes it. Stores made by one factory call after another share one
 // backend namespace only when the test says so (see Run's "two stores").
 type Factory func(t *testing.T) Store
 
@@ -61,7 +67,8 @@ var cases = []struct {
 	{"shares sum per worker and account", sharesSum},
 	{"many workers in one batch", manyWorkers},
 	{"fractional difficulties", fractional},
-	{"window newest first", window},
+	{"slices hold the work per account", slices},
+	{"window cut pro rata at N x D", windowCut},
 	{"block freezes the round once", freezeOnce},
 	{"rejected block freezes nothing", rejectedBlock},
 	{"block found then rejected gives the round back", foundThenRejected},
@@ -154,9 +161,13 @@ func manyWorkers(ctx context.Context, t *testing.T, s Store) {
 	w, a := roundWork(ctx, t, s, "current")
 	wantWork(t, "workers", w, want)
 	wantWork(t, "accounts", a, map[string]float64{"acct": 3 * n})
-	got, err := s.Window(ctx, 3*n)
-	if err != nil || len(got) != 2*n {
-		t.Errorf("Window holds %d entries (%v), want %d", len(got), err, 2*n)
+	sl := pplnsSlices(ctx, t, s)
+	var work float64
+	for _, x := range sl {
+		work += x.Accounts["acct"]
+	}
+	if len(sl) == 0 || work != 3*n {
+		t.Errorf("slices hold %v work of acct in %d slices, want %d", work, len(sl), 3*n)
 	}
 }
 
@@ -170,20 +181,94 @@ func fractional(ctx context.Context, t *testing.T, s Store) {
 	}
 }
 
-func window(ctx context.Context, t *testing.T, s Store) {
-	add(t, s, rec(1, "a.1", "a", 1), rec(2, "b", "b", 2), rec(3, "x.y", "solo-acct", 3))
-	flush(ctx, t, s)
-	got, err := s.Window(ctx, 10)
+func pplnsSlices(ctx context.Context, t *testing.T, s Store) []Slice {
+	t.Helper()
+	sl, err := s.PPLNSSlices(ctx)
 	if err != nil {
-		t.Fatalf("Window: %v", err)
+		t.Fatalf("PPLNSSlices: %v", err)
 	}
-	want := []Share{{"x.y", "solo-acct", 3}, {"b", "b", 2}, {"a.1", "a", 1}}
+	return sl
+}
+
+func pplnsWindow(ctx context.Context, t *testing.T, s Store, hash string) map[string]float64 {
+	t.Helper()
+	w, err := s.PPLNSWindow(ctx, hash)
+	if err != nil {
+		t.Fatalf("PPLNSWindow(%s): %v", hash, err)
+	}
+	return w
+}
+
+// minutes returns the start of the minute m minutes before the current one.
+func minutes(m int) time.Time {
+	return time.Now().Truncate(time.Minute).Add(-time.Duration(m) * time.Minute)
+}
+
+func slices(ctx context.Context, t *testing.T, s Store) {
+	// Two minutes, so two slices; one batch spans both.
+	at := func(r share.Record, m int, sec time.Duration) share.Record {
+		r.Time = minutes(m).Add(sec * time.Second)
+		return r
+	}
+	add(t, s, at(rec(1, "a.1", "a", 1), 2, 5), at(rec(2, "b", "b", 2), 2, 59),
+		at(rec(3, "x.y", "solo-acct", 3), 1, 0), at(rec(4, "a.2", "a", 0.5), 1, 30), at(rec(5, "a.1", "a", 1e-12), 2, 6))
+	flush(ctx, t, s)
+	got := pplnsSlices(ctx, t, s)
+	want := []Slice{
+		{minutes(2), 3 + 1e-12, map[string]float64{"a": 1 + 1e-12, "b": 2}},
+		{minutes(1), 3.5, map[string]float64{"solo-acct": 3, "a": 0.5}},
+	}
 	if len(got) != len(want) {
-		t.Fatalf("Window = %v, want %v", got, want)
+		t.Fatalf("slices %+v, want %+v", got, want)
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("Window[%d] = %v, want %v", i, got[i], want[i])
+	for i, w := range want {
+		if !got[i].Start.Equal(w.Start) || !near(got[i].Work, w.Work) {
+			t.Errorf("slice %d starts %v with %v work, want %v, %v", i, got[i].Start, got[i].Work, w.Start, w.Work)
+		}
+		wantWork(t, fmt.Sprintf("slice %d", i), got[i].Accounts, w.Accounts)
+	}
+}
+
+// windowCut: four slices of known work and a block of network difficulty
+// D = 80, so N × D = 160: the two newest slices (64 each) are taken whole,
+// the one before (80) at (160 - 128) / 80 = 40 %, the oldest not at all.
+func windowCut(ctx context.Context, t *testing.T, s Store) {
+	type cell struct {
+		minute  int
+		account string
+		work    float64
+	}
+	cells := []cell{
+		{4, "a", 60}, {4, "d", 40}, // beyond the window
+		{3, "a", 48}, {3, "b", 32}, // cut at 40 %
+		{2, "a", 16}, {2, "c", 48},
+		{1, "b", 40}, {1, "c", 24},
+	}
+	for i, c := range cells {
+		r := rec(uint64(i+1), c.account+".rig", c.account, c.work)
+		r.Time = minutes(c.minute).Add(time.Duration(i) * time.Second)
+		r.NetDifficulty = 80
+		add(t, s, r)
+	}
+	b := block("00ee", 102, share.BlockAccepted)
+	b.NetDifficulty = 80
+	if err := s.AddBlock(b); err != nil {
+		t.Fatalf("AddBlock: %v", err)
+	}
+	flush(ctx, t, s)
+	if n := len(pplnsSlices(ctx, t, s)); n != 4 {
+		t.Errorf("%d slices, want 4 (none trimmed: 4 x N x D = 640 is above the 308 of work)", n)
+	}
+	// The same arithmetic as the store's, newest slice first, so that the
+	// doubles agree to the bit; the literals check it against the
+	// fractions.
+	f := (160.0 - 128) / 80
+	want := map[string]float64{"b": 40 + 32*f, "c": 24 + 48, "a": 16 + 48*f}
+	got := pplnsWindow(ctx, t, s, "00ee")
+	wantWork(t, "window", got, map[string]float64{"a": 35.2, "b": 52.8, "c": 72})
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("window[%s] = %v, want %v exactly", k, got[k], v)
 		}
 	}
 }
@@ -218,6 +303,9 @@ func freezeOnce(ctx context.Context, t *testing.T, s Store) {
 	w, a := roundWork(ctx, t, s, "00aa")
 	wantWork(t, "frozen workers", w, map[string]float64{"a.1": 4, "b.1": 6})
 	wantWork(t, "frozen accounts", a, map[string]float64{"a": 4, "b": 6})
+	// The block's network difficulty is unknown here (0), so its window
+	// is every slice kept, frozen once: the shares after it are not in it.
+	wantWork(t, "frozen window", pplnsWindow(ctx, t, s, "00aa"), map[string]float64{"a": 4, "b": 6})
 	w, _ = roundWork(ctx, t, s, "current")
 	wantWork(t, "current workers", w, map[string]float64{"a.1": 1, "b.1": 2})
 	if r, st := blockRound(ctx, t, s, "00aa"); r != "00aa" || st != share.BlockAccepted {
@@ -237,6 +325,7 @@ func rejectedBlock(ctx context.Context, t *testing.T, s Store) {
 	if r, st := blockRound(ctx, t, s, "00bb"); r != "" || st != share.BlockRejected {
 		t.Errorf("block round %q status %q, want none, rejected", r, st)
 	}
+	wantWork(t, "window of a rejected block", pplnsWindow(ctx, t, s, "00bb"), map[string]float64{})
 }
 
 func foundThenRejected(ctx context.Context, t *testing.T, s Store) {
@@ -254,6 +343,7 @@ func foundThenRejected(ctx context.Context, t *testing.T, s Store) {
 	wantWork(t, "current accounts", a, map[string]float64{"a": 5, "b": 1})
 	w, _ = roundWork(ctx, t, s, "00cc")
 	wantWork(t, "released round", w, map[string]float64{})
+	wantWork(t, "released window", pplnsWindow(ctx, t, s, "00cc"), map[string]float64{})
 	if r, st := blockRound(ctx, t, s, "00cc"); r != "" || st != share.BlockRejected {
 		t.Errorf("block round %q status %q, want none, rejected", r, st)
 	}
