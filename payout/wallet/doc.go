@@ -4,7 +4,8 @@
 // in its order with the change to payout_address last, sized exactly for
 // P2WPKH and P2PKH inputs with the largest signatures so that the fee,
 // ceil(vsize × rate), never falls short; change below the dust limit goes
-// to the fee. Amounts are int64 satoshis throughout. The key is read by
-// LoadKey from a file only its owner may read, or from TARBELA_PAYOUT_KEY;
-// no error or String method ever shows it.
+// to the fee. In hot mode Sign signs it with the key (LoadKey: a WIF in a
+// file only its owner may read, or in TARBELA_PAYOUT_KEY) and checks every
+// signature with the script engine. Amounts are int64 satoshis throughout,
+// and no error or String method ever shows the key.
 package wallet
