@@ -2,6 +2,8 @@ package wallet
 
 import (
 	"crypto/sha256"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/address/v2"
@@ -63,4 +65,21 @@ func addrOf(t testing.TB, kind string, seed byte, net *chaincfg.Params) string {
 		t.Fatal(err)
 	}
 	return a.EncodeAddress()
+}
+
+// wantErr fails t unless err is an error that wraps is (when not nil) and
+// whose text contains every string of want.
+func wantErr(t testing.TB, err, is error, want ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", want)
+	}
+	if is != nil && !errors.Is(err, is) {
+		t.Errorf("error %q is not %v", err, is)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q, want it to contain %q", err, w)
+		}
+	}
 }

@@ -46,12 +46,7 @@ func TestParseWIF(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatalf("ParseWIF succeeded, want an error containing %q", tc.wantErr)
-			}
-			if !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("error %q, want it to contain %q", err, tc.wantErr)
-			}
+			wantErr(t, err, nil, tc.wantErr)
 			if w := strings.TrimSpace(tc.wif); w != "" && strings.Contains(err.Error(), w) {
 				t.Errorf("error %q contains the WIF", err)
 			}
@@ -120,14 +115,7 @@ func TestLoadKey(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatal("LoadKey succeeded, want an error")
-			}
-			for _, w := range tc.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q, want it to contain %q", err, w)
-				}
-			}
+			wantErr(t, err, nil, tc.wantErr...)
 			if strings.Contains(err.Error(), wif) {
 				t.Errorf("error %q contains the WIF", err)
 			}

@@ -2,8 +2,6 @@ package wallet
 
 import (
 	"bytes"
-	"errors"
-	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/wire/v2"
@@ -113,18 +111,7 @@ func TestSignRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tx, _ := mixedBatch(t)
 			key := tc.change(tx)
-			err := Sign(tx, key)
-			if err == nil {
-				t.Fatal("Sign succeeded")
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Errorf("error %q is not %v", err, tc.is)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q, want it to contain %q", err, w)
-				}
-			}
+			wantErr(t, Sign(tx, key), tc.is, tc.want...)
 			for i, in := range tx.Msg.TxIn {
 				if len(in.Witness) != 0 || len(in.SignatureScript) != 0 {
 					t.Errorf("input %d is left signed", i)
@@ -142,8 +129,5 @@ func TestVerifyCatchesBadSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx.Msg.TxIn[0].Witness[0][10] ^= 1
-	err := verify(tx, tx.Msg, prevOutFetcher(tx), nil)
-	if !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), "input 0 ("+tx.Inputs[0].String()+")") {
-		t.Errorf("verify: %v, want ErrBadSignature naming input 0", err)
-	}
+	wantErr(t, verify(tx, tx.Msg, prevOutFetcher(tx), nil), ErrBadSignature, "input 0 ("+tx.Inputs[0].String()+")")
 }

@@ -2,11 +2,9 @@ package wallet
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math"
 	"math/big"
-	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/chaincfg/v2"
@@ -295,17 +293,7 @@ func TestBuildErrors(t *testing.T) {
 				change = key.Address()
 			}
 			_, err := Build(tc.inputs, tc.outputs, change, tc.rate, regtest)
-			if err == nil {
-				t.Fatal("Build succeeded")
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Errorf("error %q is not %v", err, tc.is)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q, want it to contain %q", err, w)
-				}
-			}
+			wantErr(t, err, tc.is, tc.want...)
 		})
 	}
 }
