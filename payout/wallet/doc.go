@@ -8,4 +8,19 @@
 // file only its owner may read, or in TARBELA_PAYOUT_KEY) and checks every
 // signature with the script engine. Amounts are int64 satoshis throughout,
 // and no error or String method ever shows the key.
+//
+// PSBT: the package reads and writes the subset of BIP 174 version 0 it
+// needs itself (psbt.go: the global unsigned transaction, per input the
+// witness UTXO, partial signatures, sighash type and final witness, every
+// other pair carried along unread and written back as read; the BIP's test
+// vectors in testdata/bip174.json) instead of using
+// github.com/btcsuite/btcd/btcutil/psbt. That module's latest version,
+// v1.1.8, imports the pre-split packages github.com/btcsuite/btcd/wire,
+// txscript and chaincfg, which btcd v0.26.2 (the version this module pins,
+// also as its btcd tool) no longer contains: `go get` of it fails with
+// "cannot find module providing package github.com/btcsuite/btcd/wire".
+// Using it would take btcd downgraded below the split, a second set of
+// transaction types (its wire.MsgTx is not wire/v2's MsgTx) and a trip
+// through bytes at every call; the subset is a few hundred lines with a
+// reader that checks every length before it allocates.
 package wallet
