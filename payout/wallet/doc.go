@@ -6,8 +6,14 @@
 // ceil(vsize × rate), never falls short; change below the dust limit goes
 // to the fee. In hot mode Sign signs it with the key (LoadKey: a WIF in a
 // file only its owner may read, or in TARBELA_PAYOUT_KEY) and checks every
-// signature with the script engine. Amounts are int64 satoshis throughout,
-// and no error or String method ever shows the key.
+// signature with the script engine. In cold mode NewPSBT hands it to an
+// offline signer as a BIP 174 PSBT, and FinalizePSBT takes the signed PSBT
+// back, refuses it unless it pays exactly the batch (naming each
+// difference), checks every signature with the script engine and returns
+// the network transaction. The cold mode spends P2WPKH inputs only (a P2PKH
+// input would need its whole previous transaction in the PSBT); the hot
+// mode signs P2WPKH and P2PKH. Amounts are int64 satoshis throughout, and
+// no error or String method ever shows the key.
 //
 // PSBT: the package reads and writes the subset of BIP 174 version 0 it
 // needs itself (psbt.go: the global unsigned transaction, per input the

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/btcsuite/btcd/wire/v2"
 )
 
@@ -170,14 +171,29 @@ func TestParsePSBTRefuses(t *testing.T) {
 }
 
 // FuzzParsePSBT: the reader never panics, and what it accepts it writes
-// back to the same bytes.
+// back to the same bytes; FinalizePSBT never panics either.
 func FuzzParsePSBT(f *testing.F) {
 	v := loadBIP174(f)
 	for _, c := range append(v.Invalid, v.Valid...) {
 		f.Add(unbase64(f, c.PSBT))
 	}
 	f.Add(unbase64(f, v.Creator))
+	want := coldBatch(f, nil)
+	unsigned, err := NewPSBT(want)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(unsigned)
+	f.Add(offlineSign(f, unsigned, testKey(f, 1), partialSigs, txscript.SigHashAll))
+	f.Add(offlineSign(f, unsigned, testKey(f, 1), finalized, txscript.SigHashAll))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// FinalizePSBT reads what it is given without panicking, and
+		// whatever it returns spends the batch with valid signatures.
+		if msg, err := FinalizePSBT(b, want); err == nil {
+			if err := verify(want, msg, prevOutFetcher(want), nil); err != nil {
+				t.Fatalf("FinalizePSBT returned a transaction that does not verify: %v", err)
+			}
+		}
 		p, err := decodePSBT(b)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), ErrNotPSBT.Error()) {
