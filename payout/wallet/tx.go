@@ -179,17 +179,17 @@ func Build(inputs []UTXO, outputs []Output, changeAddress string, feeRate float6
 	scripts := make([][]byte, 0, len(outputs)+1)
 	var totalOut int64
 	for i, o := range outputs {
-		who := fmt.Sprintf("output %d (account %q)", i, o.Account)
-		script, err := payScript(o.Address, net, who)
+		who := func() string { return fmt.Sprintf("output %d (account %q)", i, o.Account) }
+		script, err := payScript(o.Address, net)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("payout/wallet: build: %s: %w", who(), err)
 		}
 		if o.Amount <= 0 || o.Amount > btcutil.MaxSatoshi {
-			return nil, fmt.Errorf("payout/wallet: build: %s: amount %d sat is not a valid amount", who, o.Amount)
+			return nil, fmt.Errorf("payout/wallet: build: %s: amount %d sat is not a valid amount", who(), o.Amount)
 		}
 		if dust := DustLimit(script); o.Amount < dust {
 			return nil, fmt.Errorf("payout/wallet: build: %w: %s: %d sat to %s is below the %d sat dust limit of its script (raise payout.min_payout)",
-				ErrDust, who, o.Amount, o.Address, dust)
+				ErrDust, who(), o.Amount, o.Address, dust)
 		}
 		if totalOut += o.Amount; totalOut > btcutil.MaxSatoshi {
 			return nil, fmt.Errorf("payout/wallet: build: the outputs add up to more than %d sat", int64(btcutil.MaxSatoshi))
@@ -198,9 +198,9 @@ func Build(inputs []UTXO, outputs []Output, changeAddress string, feeRate float6
 		scripts = append(scripts, script)
 		msg.AddTxOut(wire.NewTxOut(o.Amount, script))
 	}
-	changeScript, err := payScript(changeAddress, net, "the change address")
+	changeScript, err := payScript(changeAddress, net)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("payout/wallet: build: the change address: %w", err)
 	}
 
 	weight := txWeight(kinds, scripts)
@@ -346,35 +346,33 @@ func DustLimit(pkScript []byte) int64 {
 	return int64(size) * dustRelayFee
 }
 
-// payScript returns the output script of addr on net; who names the
-// address in errors. It accepts the standard payable types: P2WPKH,
+// payScript returns the output script of addr on net. It accepts the standard payable types: P2WPKH,
 // P2WSH, P2TR, P2PKH and P2SH.
-func payScript(addr string, net *chaincfg.Params, who string) ([]byte, error) {
+func payScript(addr string, net *chaincfg.Params) ([]byte, error) {
 	a, err := address.DecodeAddress(addr, net)
 	if err != nil {
 		if other := networksOf(addr); other != "" {
-			return nil, fmt.Errorf("payout/wallet: build: %w: %s: %q is a %s address, the pool runs on %s",
-				ErrWrongNetwork, who, addr, other, net.Name)
+			return nil, fmt.Errorf("%w: %q is a %s address, the pool runs on %s",
+				ErrWrongNetwork, addr, other, net.Name)
 		}
-		return nil, fmt.Errorf("payout/wallet: build: %s: %q is not a valid %s address: %w", who, addr, net.Name, err)
+		return nil, fmt.Errorf("%q is not a valid %s address: %w", addr, net.Name, err)
 	}
 	if !a.IsForNet(net) {
-		other := networksOf(addr)
-		if other == "" {
-			other = "another network's"
+		if other := networksOf(addr); other != "" {
+			return nil, fmt.Errorf("%w: %q is a %s address, the pool runs on %s",
+				ErrWrongNetwork, addr, other, net.Name)
 		}
-		return nil, fmt.Errorf("payout/wallet: build: %w: %s: %q is a %s address, the pool runs on %s",
-			ErrWrongNetwork, who, addr, other, net.Name)
+		return nil, fmt.Errorf("%w: %q is not a %s address", ErrWrongNetwork, addr, net.Name)
 	}
 	switch a.(type) {
 	case *address.AddressWitnessPubKeyHash, *address.AddressWitnessScriptHash, *address.AddressTaproot,
 		*address.AddressPubKeyHash, *address.AddressScriptHash:
 	default:
-		return nil, fmt.Errorf("payout/wallet: build: %s: %q is not an address to pay (want P2WPKH, P2WSH, P2TR, P2PKH or P2SH)", who, addr)
+		return nil, fmt.Errorf("%q is not an address to pay (want P2WPKH, P2WSH, P2TR, P2PKH or P2SH)", addr)
 	}
 	s, err := txscript.PayToAddrScript(a)
 	if err != nil {
-		return nil, fmt.Errorf("payout/wallet: build: %s: %q: %w", who, addr, err)
+		return nil, fmt.Errorf("%q: %w", addr, err)
 	}
 	return s, nil
 }

@@ -14,7 +14,7 @@ import (
 // scriptOf is the output script of addr on regtest.
 func scriptOf(t testing.TB, addr string) []byte {
 	t.Helper()
-	s, err := payScript(addr, regtest, "test")
+	s, err := payScript(addr, regtest)
 	if err != nil {
 		t.Fatal(err)
 	}
