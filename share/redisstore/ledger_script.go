@@ -7,21 +7,33 @@ import "github.com/redis/go-redis/v9"
 //   - Fencing: KEYS[1] is pay:lock and ARGV[1] the caller's lease token; the
 //     script changes nothing unless pay:lock still holds that token
 //     (FENCED).
-//   - Every check comes before the first write, so a refused call changes
+//   - Every refusal comes before the first write, so a refused call changes
 //     nothing. (Redis refuses a script for lack of memory only before its
-//     first write, so a script that passed its checks runs to the end.)
+//     first write.)
 //   - The idempotency mark (the block's credited or orphaned field, the
-//     batch's state) is written first, then the totals, then the accounts:
-//     a script that still stopped half-way could never be applied twice,
-//     and CheckInvariant would show the totals ahead of the accounts.
+//     batch's state) is written first, then the totals, then the accounts.
+//     The one way a script can still stop half-way is a write Redis
+//     refuses (HINCRBY of a field that is not an integer, a key of another
+//     type), which only writes outside these scripts can cause. Such a
+//     script is never applied twice, and CheckInvariant shows the totals
+//     ahead of the accounts.
 //
-// A refusal is an error reply "<CODE> <detail>"; ledgerError maps the code
+// A refusal is an error reply "<CODE> <detail>"; Ledger.run maps the code
 // to the package's typed errors.
 //
-// Amounts are integer satoshis. Lua numbers are doubles, exact for integers
-// up to 2^53 (90 million BTC); every amount is at most maxSatoshi (21
-// million BTC) and so is every sum the ledger keeps. They are written back
-// with fmt ('%.0f'), never in exponent form.
+// Amounts are integer satoshis. Credits are added with HINCRBY straight
+// from ARGV (exact 64-bit integers, overflow refused). Where a script
+// computes with amounts (checks, sums, cjson), Lua numbers are doubles,
+// exact for integers up to 2^53 (90 million BTC); every amount is at most
+// maxSatoshi (21 million BTC), and results are written with fmt ('%.0f'),
+// never in exponent form.
+//
+// Cost: moves that must be checked first (a batch's ≤ a few hundred
+// outputs) read the fields with HMGET, check, and write the new values
+// with one HSET per 500. Credits, which only add, go ARGV → HINCRBY
+// directly: for 10,000 accounts building Lua tables costs more than the
+// calls it saves (~4.5 ms of Redis time, against ~9–18 ms for HMGET + HSET
+// over built tables).
 
 // ledgerLib is the Lua prelude shared by the writing scripts.
 const ledgerLib = `
@@ -48,30 +60,36 @@ local function pairs2(first, n)
   return f, d
 end
 -- sums reads fields f of hash key (one HMGET per 500) and returns the
--- (field, value + d[i]) list to write, or nil, the first field that would
--- go below zero and its value.
+-- flat (field, value + d[i]) list for hset, or nil, the first field that
+-- would not stay an integer at or above zero, and what it holds.
 local function sums(key, f, d)
   local out = {}
   for s = 1, #f, 500 do
-    local chunk = {}
-    for i = s, math.min(#f, s + 499) do chunk[#chunk + 1] = f[i] end
-    local cur = redis.call('HMGET', key, unpack(chunk))
-    for j = 1, #chunk do
+    local e = math.min(#f, s + 499)
+    local cur = redis.call('HMGET', key, unpack(f, s, e))
+    for j = 1, e - s + 1 do
       local i = s + j - 1
-      local had = tonumber(cur[j]) or 0
-      local v = had + d[i]
-      if v < 0 then return nil, f[i], had end
+      local had = tonumber(cur[j] or '0')
+      if not had or had % 1 ~= 0 or had + d[i] < 0 then return nil, f[i], cur[j] end
       out[#out + 1] = f[i]
-      out[#out + 1] = fmt(v)
+      out[#out + 1] = fmt(had + d[i])
     end
   end
   return out
+end
+-- incr adds d[i] to field f[i] of hash key.
+local function incr(key, f, d)
+  for i = 1, #f do redis.call('HINCRBY', key, f[i], fmt(d[i])) end
+end
+-- incrArgs adds the n (field, amount) pairs from ARGV[first] to hash key.
+local function incrArgs(key, first, n)
+  for i = first, first + 2*n - 2, 2 do redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1]) end
 end
 -- negative is the refusal of a write that would leave an amount below
 -- zero: the batch's amounts are missing from pending (or a stored amount is
 -- negative), which only a ledger changed behind the scripts' back can be.
 local function negative(key, field, had)
-  return redis.error_reply('INVARIANT ' .. key .. ' of ' .. field .. ' is ' .. fmt(had) .. ', too little for the move')
+  return redis.error_reply('INVARIANT ' .. key .. ' of ' .. field .. ' is ' .. tostring(had or 0) .. ', too little for the move')
 end
 -- hset writes a flat (field, value) list, 500 pairs per HSET.
 local function hset(key, t)
@@ -131,9 +149,6 @@ if b[2] or b[3] == 'rejected' then
   return redis.error_reply('STATE the block is ' .. (b[3] or 'orphaned'))
 end
 local n = tonumber(ARGV[7])
-local f, d = pairs2(8, n)
-local bal, short, had = sums(KEYS[3], f, d)
-if not bal then return negative('bal', short, had) end
 local m = tonumber(ARGV[8 + 2*n])
 
 redis.call('HSET', KEYS[2], 'credited', ARGV[2], 'status', ARGV[3], 'credited_sum', ARGV[4],
@@ -141,7 +156,7 @@ redis.call('HSET', KEYS[2], 'credited', ARGV[2], 'status', ARGV[3], 'credited_su
 redis.call('HINCRBY', KEYS[4], 'credited', ARGV[4])
 redis.call('HINCRBY', KEYS[4], 'fee', ARGV[5])
 redis.call('HINCRBY', KEYS[4], 'reserve_in', ARGV[6])
-hset(KEYS[3], bal)
+incrArgs(KEYS[3], 8, n)
 hset(KEYS[5], slice(9 + 2*n, 2*m))
 return 1
 `)
@@ -217,13 +232,11 @@ for i = 1, #acct do
   end
 end
 if total == 0 then return {} end
-local bal, short, had = sums(KEYS[3], f, d)
-if not bal then return negative('bal', short, had) end
 
 redis.call('HINCRBY', KEYS[4], 'credited', fmt(total))
 redis.call('HINCRBY', KEYS[4], 'reserve_out', fmt(total))
 hset(KEYS[2], owed)
-hset(KEYS[3], bal)
+incr(KEYS[3], f, d)
 return out
 `)
 
@@ -243,17 +256,17 @@ local n = tonumber(ARGV[7])
 local f, d = pairs2(8, n)
 local debit = {}
 for i = 1, n do debit[i] = -d[i] end
-local bal, short, had = sums(KEYS[3], f, debit)
+local bal, acct, had = sums(KEYS[3], f, debit)
 if not bal then
   for i = 1, n do
-    if f[i] == short then
-      return redis.error_reply('INSUFFICIENT account ' .. short .. ' has ' .. fmt(had) .. ', the batch wants ' .. fmt(d[i]))
+    if f[i] == acct then
+      return redis.error_reply('INSUFFICIENT account ' .. acct .. ' has ' .. tostring(had or 0) .. ', the batch wants ' .. fmt(d[i]))
     end
   end
-  return redis.error_reply('INSUFFICIENT account ' .. short)
 end
-local pending, short2, had2 = sums(KEYS[4], f, d)
-if not pending then return negative('pending', short2, had2) end
+local pending
+pending, acct, had = sums(KEYS[4], f, d)
+if not pending then return negative('pending', acct, had) end
 local m = tonumber(ARGV[8 + 2*n])
 local ins, spent = {}, {}
 for i = 1, m do
@@ -301,9 +314,9 @@ local function is(...)
   return false
 end
 local function deny(why) return redis.error_reply('STATE the batch is ' .. state .. (why or '')) end
--- back moves the batch's amounts from pending to key (bal or paid) and
--- returns the (pending, key) lists to write and the total, or an error
--- reply when an amount would go below zero.
+-- back moves the batch's amounts from pending to hash key (bal or paid):
+-- it returns the (field, value) lists for pending and key and the total,
+-- or an error reply when either could not take the move.
 local function back(key)
   local outs = cjson.decode(redis.call('HGET', KEYS[2], 'outputs'))
   local f, d, neg, total = {}, {}, {}, 0
@@ -311,10 +324,11 @@ local function back(key)
     f[i], d[i], neg[i] = o.account, o.amount, -o.amount
     total = total + o.amount
   end
-  local p, short, had = sums(KEYS[4], f, neg)
-  if not p then return nil, nil, nil, negative('pending', short, had) end
-  local q, short2, had2 = sums(key, f, d)
-  if not q then return nil, nil, nil, negative(key, short2, had2) end
+  local p, acct, had = sums(KEYS[4], f, neg)
+  if not p then return nil, nil, nil, negative('pending', acct, had) end
+  local q
+  q, acct, had = sums(key, f, d)
+  if not q then return nil, nil, nil, negative(key, acct, had) end
   return p, q, total
 end
 -- leave sets the state and the op's fields, and who moved it when.
@@ -370,7 +384,7 @@ elseif op == 'cancel' or op == 'clear' then
     if state == 'cancelled' and redis.call('HEXISTS', KEYS[2], 'cleared') == 1 then return 0 end
     if not is('failed') then return deny() end
   end
-  local pending, bal, total, err = back(KEYS[3])
+  local pending, bal, _, err = back(KEYS[3])
   if err then return err end
   if op == 'cancel' then
     leave('cancelled')
