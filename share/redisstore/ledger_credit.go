@@ -36,8 +36,10 @@ func validHash(h string) bool { return validName(h) && !strings.ContainsAny(h, "
 
 // CreditBlock credits a matured block, at most once: the first call adds
 // each credit to bal, the totals (credited += Σ credits, fee, reserve_in),
-// the outputs to utxo, and sets the block's status; a later call for the
-// same block returns applied=false and changes nothing. The block record
+// the outputs to utxo, sets the block's status and deletes the block's
+// frozen PPLNS window (round:<hash>:pplns: the credits are made; the round's
+// w/a/meta are left to ReleaseRound); a later call for the same block
+// returns applied=false and changes nothing. The block record
 // must exist (ErrNoBlock); an orphaned or rejected block is refused
 // (ErrState).
 func (l *Ledger) CreditBlock(ctx context.Context, lease Lease, c BlockCredit) (applied bool, err error) {
@@ -86,7 +88,8 @@ func (l *Ledger) CreditBlock(ctx context.Context, lease Lease, c BlockCredit) (a
 		args = append(args, o.field(), o.value())
 	}
 	k := l.k
-	v, err := l.run(ctx, creditScript, what, "", []string{k.lock(), k.block(c.Hash), k.bal(), k.totals(), k.utxo()}, args...)
+	v, err := l.run(ctx, creditScript, what, "", []string{k.lock(), k.block(c.Hash), k.bal(), k.totals(), k.utxo(),
+		k.frozenWindow(c.Hash)}, args...)
 	if err != nil {
 		return false, err
 	}

@@ -388,6 +388,7 @@ func TestLedgerCreditBlock(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newLedgerEnv(t, c)
 			h := tc.prepare(e)
+			e.c.HSet(e.ctx, e.key("round:"+h+":pplns"), "alice", 1.5)
 			cr := tc.credit(h)
 			before := e.snapshot()
 			applied, err := e.l.CreditBlock(e.ctx, e.lease, cr)
@@ -418,6 +419,9 @@ func TestLedgerCreditBlock(t *testing.T) {
 			}
 			if st := e.c.HGet(e.ctx, e.key("block:"+h), "status").Val(); st != "credited" {
 				t.Errorf("block status = %q, want credited", st)
+			}
+			if e.c.Exists(e.ctx, e.key("round:"+h+":pplns")).Val() != 0 {
+				t.Errorf("the frozen PPLNS window outlived the credit")
 			}
 			e.invariant()
 			// Once only: a second call changes nothing.
