@@ -47,8 +47,11 @@ type Batch struct {
 	Outputs []BatchOutput
 	// Inputs are the spendable outputs the transaction spends.
 	Inputs []Outpoint
-	// Fee is the transaction's fee.
-	Fee int64
+	// Fee is the transaction's fee, and FeeRate (sat/vB) the rate it was
+	// built at: with the inputs and outputs it rebuilds the transaction
+	// (a cold batch's signed PSBT is checked against it).
+	Fee     int64
+	FeeRate float64
 	// TxID and TxHex are the signed transaction (RecordSigned); PSBT the
 	// unsigned one in the cold mode (SetPSBT), base64.
 	TxID  string
@@ -112,6 +115,7 @@ func (l *Ledger) PlanBatch(ctx context.Context, lease Lease, b Batch) error {
 	for _, o := range b.Inputs {
 		args = append(args, o.field(), o.value())
 	}
+	args = append(args, strconv.FormatFloat(b.FeeRate, 'g', -1, 64))
 	k := l.k
 	_, err = l.run(ctx, planScript, what, "", []string{k.lock(), k.batch(b.ID), k.bal(), k.pending(), k.utxo(),
 		k.batches(), k.openBatches()}, args...)
@@ -323,7 +327,7 @@ func (l *Ledger) readBatches(ctx context.Context, ids []string) ([]Batch, error)
 // parseBatch reads a batch record.
 func parseBatch(m map[string]string) (Batch, error) {
 	b := Batch{ID: m["id"], State: m["state"], TxID: m["txid"], TxHex: m["tx"], PSBT: m["psbt"], Error: m["error"],
-		Created: time.UnixMilli(parseInt(m["created"])), Fee: parseInt(m["fee"]), Height: parseInt(m["height"])}
+		Created: time.UnixMilli(parseInt(m["created"])), Fee: parseInt(m["fee"]), FeeRate: parseFloat(m["rate"]), Height: parseInt(m["height"])}
 	if ms := parseInt(m["settled"]); ms > 0 {
 		b.Settled = time.UnixMilli(ms)
 	}

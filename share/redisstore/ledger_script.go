@@ -245,8 +245,9 @@ return out
 // planScript plans a batch. KEYS: 1 pay:lock, 2 batch record, 3 bal, 4
 // pending, 5 utxo, 6 batches, 7 batches:open. ARGV: 1 token, 2 id, 3
 // created ms, 4 outputs JSON, 5 inputs JSON, 6 fee, 7 n, then n (account,
-// amount) pairs, then m, then m (utxo field, utxo value) pairs. Returns 1
-// when planned, 0 when the same batch was planned before.
+// amount) pairs, then m, then m (utxo field, utxo value) pairs, then the
+// fee rate (sat/vB, as text). Returns 1 when planned, 0 when the same batch
+// was planned before.
 var planScript = redis.NewScript(ledgerLib + `
 local e = fenced() if e then return e end
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -282,7 +283,7 @@ for i = 1, m do
 end
 
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'state', 'planned', 'created', ARGV[3], 'outputs', ARGV[4],
-  'inputs', ARGV[5], 'fee', ARGV[6], 'utxo', cjson.encode(spent), 'token', ARGV[1])
+  'inputs', ARGV[5], 'fee', ARGV[6], 'utxo', cjson.encode(spent), 'token', ARGV[1], 'rate', ARGV[9 + 2*n + 2*m])
 redis.call('ZADD', KEYS[6], ARGV[3], ARGV[2])
 redis.call('SADD', KEYS[7], ARGV[2])
 hset(KEYS[3], bal)
