@@ -20,6 +20,7 @@ import (
 	"github.com/tarbela-pool/tarbela/config"
 	"github.com/tarbela-pool/tarbela/internal/daemon"
 	"github.com/tarbela-pool/tarbela/internal/devnet"
+	"github.com/tarbela-pool/tarbela/internal/payoutjob"
 	"github.com/tarbela-pool/tarbela/share"
 )
 
@@ -129,9 +130,18 @@ func (r redisLog) Printf(_ context.Context, format string, v ...any) {
 }
 
 func cmdConfigCheck(path string, stdout, stderr io.Writer) int {
-	if _, err := config.Load(path); err != nil {
+	cfg, err := config.Load(path)
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	if cfg.Payout.Mode == config.PayoutHot && (cfg.Payout.KeyFile != "" || os.Getenv(config.EnvPayoutKey) != "") {
+		if _, err := payoutjob.Key(cfg, os.Getenv); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "OK (the payout key is payout_address's)")
+		return 0
 	}
 	fmt.Fprintln(stdout, "OK")
 	return 0

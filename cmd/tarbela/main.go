@@ -9,7 +9,9 @@ import (
 const usage = `usage:
   tarbela run -config FILE                    run a pool node
   tarbela devnet [-dir D] [-miners N] ...     local regtest devnet (btcd, redis-server, pool, CPU miners)
-  tarbela config check FILE                   validate a config file: prints OK or every problem
+  tarbela config check FILE                   validate a config file (and the payout key): OK or every problem
+  tarbela payout run|status|export|submit|clear -config FILE ...
+                                              the payout job (docs/payout.md); "tarbela payout" lists them
   tarbela share verify -notify JSON -extranonce1 HEX -submit JSON [-mask HEX] [-difficulty D]
                                               rebuild a share as the pool does and print it as JSON
 Run "tarbela <command> -h" for a command's flags.
@@ -35,6 +37,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprint(stderr, "usage: tarbela config check FILE\n")
 		return 2
+	case "payout":
+		return cmdPayout(args[1:], stdout, stderr)
 	case "share":
 		if len(args) >= 2 && args[1] == "verify" {
 			return cmdShareVerify(args[2:], stdout, stderr)
