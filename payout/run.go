@@ -92,6 +92,9 @@ type runner struct {
 	script []byte // payout address's output script
 	rep    Report
 	log    *zap.Logger
+	// dryOutputs are the coinbase outputs a dry run would have added to
+	// the spendable ones, so that its plan shows the batches too.
+	dryOutputs []redisstore.Outpoint
 }
 
 // Run does one pass: reconcile the unfinished batches, unlock and credit
@@ -253,6 +256,7 @@ func (r *runner) credit(ctx context.Context, b redisstore.Block) error {
 		b.Height, b.Hash, reward, fee, len(credits), sum)
 	r.rep.Credited = append(r.rep.Credited, b.Hash)
 	if r.o.DryRun {
+		r.dryOutputs = append(r.dryOutputs, outs...)
 		return nil
 	}
 	bc := redisstore.BlockCredit{Hash: b.Hash, Credits: credits, Fee: fee, Reward: reward, Outputs: outs}
@@ -300,6 +304,12 @@ func (r *runner) pay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if r.o.DryRun {
+		// What this run would have credited counts as if it had.
+		for a, v := range r.rep.Credits {
+			bal.Bal[a] += v
+		}
+	}
 	var due []wallet.Output
 	accounts := make([]string, 0, len(bal.Bal))
 	for a := range bal.Bal {
@@ -318,6 +328,7 @@ func (r *runner) pay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	utxos = append(utxos, r.dryOutputs...)
 	rate, err := r.feeRate(ctx)
 	if err != nil {
 		return err
@@ -329,7 +340,7 @@ func (r *runner) pay(ctx context.Context) error {
 	for n := 0; len(due) > 0; n++ {
 		k := min(len(due), r.o.MaxOutputs)
 		outs := due[:k]
-		tx, rest, err := r.build(outs, utxos, rate)
+		tx, spent, rest, err := r.build(outs, utxos, rate)
 		if err != nil {
 			r.printf("not paid now: %d accounts: %v\n", len(due), err)
 			r.log.Warn("payout: batch not built", zap.Int("accounts", len(due)), zap.Error(err))
@@ -345,7 +356,7 @@ func (r *runner) pay(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := r.payBatch(ctx, id, tx, tip, rate); err != nil {
+		if err := r.payBatch(ctx, id, tx, spent, tip, rate); err != nil {
 			return err
 		}
 	}
@@ -361,21 +372,24 @@ func sumOutputs(outs []wallet.Output) int64 {
 }
 
 // build chooses the oldest outputs that cover outs and the fee at rate and
-// returns the transaction and the outputs left.
-func (r *runner) build(outs []wallet.Output, utxos []redisstore.Outpoint, rate float64) (*wallet.Tx, []redisstore.Outpoint, error) {
+// returns the transaction, the outputs it spends and the outputs left.
+func (r *runner) build(outs []wallet.Output, utxos []redisstore.Outpoint, rate float64) (*wallet.Tx, []redisstore.Outpoint, []redisstore.Outpoint, error) {
 	var in []wallet.UTXO
 	for i, u := range utxos {
 		in = append(in, wallet.UTXO{TxID: u.TxID, Vout: u.Vout, Value: u.Value, PkScript: u.PkScript})
 		tx, err := wallet.Build(in, outs, r.o.PayoutAddress, rate, r.o.Params)
 		if err == nil {
-			return tx, utxos[i+1:], nil
+			return tx, utxos[:i+1], utxos[i+1:], nil
 		}
 		if !errors.Is(err, wallet.ErrInsufficientFunds) {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
+	if len(in) == 0 {
+		return nil, nil, nil, fmt.Errorf("%w: no spendable outputs yet (the pool's blocks are not mature)", wallet.ErrInsufficientFunds)
+	}
 	_, err := wallet.Build(in, outs, r.o.PayoutAddress, rate, r.o.Params)
-	return nil, nil, err
+	return nil, nil, nil, err
 }
 
 // feeRate is the node's estimate within the configured bounds.
@@ -392,13 +406,10 @@ func (r *runner) feeRate(ctx context.Context) (float64, error) {
 
 // payBatch plans one batch, then signs, records and broadcasts it (hot) or
 // writes its PSBT (cold).
-func (r *runner) payBatch(ctx context.Context, id string, tx *wallet.Tx, tip int64, rate float64) error {
-	b := redisstore.Batch{ID: id, Created: r.o.Now(), Fee: tx.Fee, FeeRate: rate}
+func (r *runner) payBatch(ctx context.Context, id string, tx *wallet.Tx, spent []redisstore.Outpoint, tip int64, rate float64) error {
+	b := redisstore.Batch{ID: id, Created: r.o.Now(), Fee: tx.Fee, FeeRate: rate, Inputs: spent}
 	for _, o := range tx.Outputs {
 		b.Outputs = append(b.Outputs, redisstore.BatchOutput{Account: o.Account, Address: o.Address, Amount: o.Amount})
-	}
-	for _, u := range tx.Inputs {
-		b.Inputs = append(b.Inputs, redisstore.Outpoint{TxID: u.TxID, Vout: u.Vout, Value: u.Value, PkScript: u.PkScript})
 	}
 	if err := r.o.Ledger.PlanBatch(ctx, r.lease, b); err != nil {
 		return err

@@ -306,3 +306,34 @@ func ensureRedis(out io.Writer) error {
 	_, err := localnet.FindRedis("")
 	return err
 }
+
+// ConfigFile renders cfg as the TOML file `tarbela run` and `tarbela payout`
+// read: the keys the devnet sets, secrets included (the file is the
+// devnet's own, written 0600), the rest left to their defaults.
+func ConfigFile(cfg *config.Config) string {
+	var b strings.Builder
+	p := cfg.Pool
+	fmt.Fprintf(&b, "# Written by tarbela devnet for its own regtest pool and payout job.\n[pool]\nnetwork = %q\nmode = %q\npayout_address = %q\npool_fee_percent = %v\n\n",
+		p.Network, p.Mode, p.PayoutAddress, p.PoolFeePercent)
+	st := cfg.Stratum
+	fmt.Fprintf(&b, "[stratum]\nlisten = %q\n\n[stratum.difficulty]\ninitial = %v\nmin = %v\nmax = %v\n\n",
+		st.Listen, st.Difficulty.Initial, st.Difficulty.Min, st.Difficulty.Max)
+	for _, n := range cfg.Nodes {
+		fmt.Fprintf(&b, "[[nodes]]\nname = %q\nrpc_url = %q\n", n.Name, n.RPCURL)
+		if n.RPCCookieFile != "" {
+			fmt.Fprintf(&b, "rpc_cookie_file = %q\n", n.RPCCookieFile)
+		} else {
+			fmt.Fprintf(&b, "rpc_user = %q\nrpc_password = %q\n", n.RPCUser, string(n.RPCPassword))
+		}
+		fmt.Fprintf(&b, "websocket_notify = %v\nlongpoll = %v\n\n", n.WebsocketNotify, n.Longpoll)
+	}
+	r := cfg.Redis
+	fmt.Fprintf(&b, "[redis]\naddr = %q\nprefix = %q\njournal_path = %q\n", r.Addr, r.Prefix, r.JournalPath)
+	if r.Password != "" {
+		fmt.Fprintf(&b, "password = %q\n", string(r.Password))
+	}
+	po := cfg.Payout
+	fmt.Fprintf(&b, "\n[metrics]\nlisten = %q\n\n[payout]\nscheme = %q\npplns_window = %v\nmin_payout = %d\nmaturity = %d\nmode = %q\nkey_file = %q\nlock_ttl = %q\n",
+		cfg.Metrics.Listen, po.Scheme, po.PPLNSWindow, po.MinPayout, po.Maturity, po.Mode, po.KeyFile, po.LockTTL.String())
+	return b.String()
+}

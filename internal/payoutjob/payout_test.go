@@ -1,0 +1,399 @@
+package payoutjob_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil/v2"
+	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/tarbela-pool/tarbela/config"
+	"github.com/tarbela-pool/tarbela/internal/devnet"
+	"github.com/tarbela-pool/tarbela/internal/localnet"
+	"github.com/tarbela-pool/tarbela/internal/localnet/localnettest"
+	"github.com/tarbela-pool/tarbela/internal/payoutjob"
+	"github.com/tarbela-pool/tarbela/payout"
+	"github.com/tarbela-pool/tarbela/pool"
+	"github.com/tarbela-pool/tarbela/share"
+	"github.com/tarbela-pool/tarbela/share/redisstore"
+)
+
+// The pool's payout address (btcd mines to it) and three miners' accounts.
+var (
+	poolAddr = localnet.RegtestAddress(1)
+	accounts = []string{localnet.RegtestAddress(2), localnet.RegtestAddress(3), localnet.RegtestAddress(4)}
+)
+
+// regtestNetDifficulty is regtest's network difficulty (nbits 207fffff).
+const regtestNetDifficulty = 4.656542373906925e-10
+
+// chainEnv is a btcd regtest node mining to the pool's address, a
+// redis-server, and the pool's config for both, written to a file.
+type chainEnv struct {
+	node    *localnet.Btcd
+	rds     *localnet.Redis
+	cfg     *config.Config
+	cfgPath string
+	start   int64 // the node's height before the test's blocks
+}
+
+func setup(t *testing.T) *chainEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs btcd and redis-server")
+	}
+	ctx := context.Background()
+	node := localnettest.StartBtcd(t, localnet.BtcdOptions{MiningAddr: poolAddr})
+	rds, err := localnet.StartRedis(ctx, localnet.RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rds.Stop)
+	dir := t.TempDir()
+	wif, err := btcutil.NewWIF(localnet.RegtestKey(1), &chaincfg.RegressionNetParams, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "payout.key")
+	if err := os.WriteFile(keyFile, []byte(wif.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := devnet.Config(devnet.Options{Mode: config.ModePool, Difficulty: 1e-12, Stratum: "127.0.0.1:0"}, node, rds.Addr, poolAddr)
+	cfg.Pool.PoolFeePercent = 1
+	cfg.Payout.KeyFile = keyFile
+	cfg.Payout.MinPayout = 10000
+	cfg.Payout.LockTTL = 10 * time.Second
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "tarbela.toml")
+	if err := os.WriteFile(cfgPath, []byte(devnet.ConfigFile(cfg)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := node.BlockCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &chainEnv{node: node, rds: rds, cfg: cfg, cfgPath: cfgPath, start: h}
+}
+
+// foundBlocks makes n real regtest blocks (their coinbases pay the pool's
+// address) and records each in the ledger as the pool's store does when it
+// finds one: the three accounts' shares first (account i with difficulty
+// (i+1)·1e-10, so the PPLNS window holds all three), then the block. Then
+// it mines the maturity on top.
+func (e *chainEnv) foundBlocks(t *testing.T, n int) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := redisstore.New(redisstore.Options{Addr: e.rds.Addr, Node: 1, PPLNSWindow: 2,
+		SubsidyHalvingInterval: int64(chaincfg.RegressionNetParams.SubsidyReductionInterval)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Stop(ctx)
+	seq := uint64(time.Now().UnixNano())
+	for range n {
+		hashes, err := e.node.Generate(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := e.node.BlockCount(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, a := range accounts {
+			seq++
+			d := float64(i+1) * 1e-10
+			r := share.Record{Node: 1, Seq: seq, Worker: a + ".rig", Account: a, Difficulty: d, ShareDifficulty: d,
+				Time: time.Now(), Height: h, JobID: "1", NetDifficulty: regtestNetDifficulty}
+			if err := st.AddShareWait(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := &share.BlockRecord{Height: h, Hash: hashes[0], Worker: accounts[0] + ".rig", Account: accounts[0],
+			Reward: payout.Subsidy(h, 150), Status: share.BlockAccepted, Time: time.Now(), Node: 1,
+			NetDifficulty: regtestNetDifficulty}
+		if err := st.AddBlockWait(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.node.Generate(ctx, config.CoinbaseMaturity); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// job opens the payout job of the env's config.
+func (e *chainEnv) job(t *testing.T) *payoutjob.Job {
+	t.Helper()
+	j, err := payoutjob.Open(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(j.Close)
+	return j
+}
+
+// received sums, from the chain itself, what each account's address was
+// paid by non-coinbase transactions since the env started.
+func (e *chainEnv) received(t *testing.T) map[string]int64 {
+	t.Helper()
+	ctx := context.Background()
+	rpc, err := pool.NewRPCClient("btcd", e.node.URL(), e.node.User, e.node.Pass, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rpc.Close()
+	chain := payout.NewChain(rpc)
+	scripts := map[string]string{}
+	for _, a := range accounts {
+		s, err := pool.PayoutScript(a, &chaincfg.RegressionNetParams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scripts[string(s)] = a
+	}
+	tip, _, err := chain.Tip(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for h := e.start + 1; h <= tip; h++ {
+		hash, err := chain.BlockHash(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, err := chain.RawBlock(ctx, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tx := range blk.Transactions[1:] {
+			for _, out := range tx.TxOut {
+				if a, ok := scripts[string(out.PkScript)]; ok {
+					got[a] += out.Value
+				}
+			}
+		}
+	}
+	return got
+}
+
+// checkPaidOnce checks, against the chain, that every account received
+// exactly what the ledger says it paid, once, that nothing is left pending
+// or unpaid above the minimum, and that the ledger adds up.
+func (e *chainEnv) checkPaidOnce(t *testing.T, j *payoutjob.Job) {
+	t.Helper()
+	ctx := context.Background()
+	got := e.received(t)
+	bal, err := j.Ledger.Balances(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot, err := j.Ledger.Totals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var credited int64
+	for _, a := range accounts {
+		credit := bal.Bal[a] + bal.Pending[a] + bal.Paid[a]
+		credited += credit
+		switch {
+		case bal.Pending[a] != 0:
+			t.Errorf("%s: %d sat still pending", a, bal.Pending[a])
+		case got[a] != bal.Paid[a]:
+			t.Errorf("%s: the chain paid it %d sat, the ledger says %d", a, got[a], bal.Paid[a])
+		case bal.Bal[a] >= e.cfg.Payout.MinPayout:
+			t.Errorf("%s: %d sat left unpaid above the minimum", a, bal.Bal[a])
+		case got[a] == 0:
+			t.Errorf("%s: paid nothing", a)
+		}
+	}
+	if credited != tot.Credited {
+		t.Errorf("accounts hold %d sat, the ledger credited %d", credited, tot.Credited)
+	}
+	if err := j.Ledger.CheckInvariant(ctx); err != nil {
+		t.Error(err)
+	}
+	t.Logf("paid on chain %v; credited %d, fee %d", got, tot.Credited, tot.Fee)
+}
+
+// TestPayoutRun: blocks found by the pool are unlocked once mature,
+// credited per PPLNS (the three accounts' shares of reward − 1 % fee, to
+// the satoshi), paid in one transaction, settled once it confirms; the
+// chain shows each account paid exactly its credit once, and a second run
+// changes nothing.
+func TestPayoutRun(t *testing.T) {
+	e := setup(t)
+	e.foundBlocks(t, 3)
+	j := e.job(t)
+	ctx := context.Background()
+
+	var plan strings.Builder
+	rep, err := j.Run(ctx, true, &plan, zap.NewNop())
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if len(rep.Credited) != 3 || len(rep.Batches) != 0 {
+		t.Fatalf("dry run credited %d blocks and planned %d batches; want 3 and none (it prints them)", len(rep.Credited), len(rep.Batches))
+	}
+	if tot, _ := j.Ledger.Totals(ctx); tot.Credited != 0 || !strings.Contains(plan.String(), "batch ") {
+		t.Fatalf("dry run changed the ledger (credited %d) or printed no batch:\n%s", tot.Credited, plan.String())
+	}
+
+	rep, err = j.Run(ctx, false, testWriter{t}, zap.NewNop())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if len(rep.Credited) != 3 || len(rep.Batches) != 1 {
+		t.Fatalf("credited %d blocks, %d batches; want 3 and 1", len(rep.Credited), len(rep.Batches))
+	}
+	tot, err := j.Ledger.Totals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reward int64
+	for h := e.start + 1; h <= e.start+3; h++ {
+		reward += payout.Subsidy(h, 150)
+	}
+	if tot.Credited+tot.Fee != reward {
+		t.Fatalf("credited %d + fee %d != the blocks' reward %d", tot.Credited, tot.Fee, reward)
+	}
+	if _, err := e.node.Generate(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = j.Run(ctx, false, testWriter{t}, zap.NewNop()); err != nil || len(rep.Settled) != 1 {
+		t.Fatalf("settling run: %v, settled %v", err, rep)
+	}
+	e.checkPaidOnce(t, j)
+
+	// A repeated run credits and pays nothing more.
+	if rep, err = j.Run(ctx, false, testWriter{t}, zap.NewNop()); err != nil || len(rep.Credited)+len(rep.Batches) != 0 {
+		t.Fatalf("repeated run: %v, %+v", err, rep)
+	}
+	e.checkPaidOnce(t, j)
+}
+
+// TestPayoutLock: a second run while one holds the lock is refused with
+// exit code 3 in the CLI (a *LockedError here).
+func TestPayoutLock(t *testing.T) {
+	e := setup(t)
+	j := e.job(t)
+	lease, err := j.Ledger.Lock(context.Background(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(context.Background())
+	_, err = j.Run(context.Background(), false, testWriter{t}, zap.NewNop())
+	var locked *redisstore.LockedError
+	if !errors.As(err, &locked) {
+		t.Fatalf("run under another's lock: %v; want a LockedError", err)
+	}
+}
+
+// TestPayoutSIGKILL kills a real `tarbela payout run` process with SIGKILL
+// at each step of paying (after the plan, after signing, after storing the
+// signed transaction, after broadcasting it, before recording it paid),
+// then runs the job again until the batch is paid, and checks from the
+// chain that each account received exactly its credit once.
+func TestPayoutSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds tarbela, runs btcd and redis-server")
+	}
+	bin := buildTarbela(t)
+	for _, step := range []string{payout.StepAfterPlan, payout.StepAfterSign, payout.StepAfterRecord,
+		payout.StepAfterBroadcast, payout.StepBeforeSettle} {
+		t.Run(step, func(t *testing.T) {
+			e := setup(t)
+			e.cfg.Payout.LockTTL = time.Second
+			if err := os.WriteFile(e.cfgPath, []byte(devnet.ConfigFile(e.cfg)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			e.foundBlocks(t, 2)
+			ctx := context.Background()
+			if step == payout.StepBeforeSettle {
+				e.runBin(t, bin, "")
+				if _, err := e.node.Generate(ctx, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.runBin(t, bin, step) // killed at step
+			e.waitUnlocked(t)
+			e.runBin(t, bin, "")
+			if _, err := e.node.Generate(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			e.runBin(t, bin, "")
+			e.checkPaidOnce(t, e.job(t))
+		})
+	}
+}
+
+// waitUnlocked waits until the lock of a killed run has expired (the
+// config's lock_ttl is 1 s in the crash test).
+func (e *chainEnv) waitUnlocked(t *testing.T) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: e.rds.Addr})
+	defer rdb.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := rdb.Exists(context.Background(), e.cfg.Redis.Prefix+":{acct}:pay:lock").Result()
+		if err == nil && n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed run's lock is still held: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// runBin runs `tarbela payout run`; with crash set, the process must die of
+// SIGKILL at that step, otherwise exit 0.
+func (e *chainEnv) runBin(t *testing.T, bin, crash string) {
+	t.Helper()
+	cmd := exec.Command(bin, "payout", "run", "-config", e.cfgPath)
+	cmd.Env = append(os.Environ(), "TARBELA_NODE_RPC_PASSWORD="+e.node.Pass, payoutjob.EnvCrash+"="+crash)
+	out, err := cmd.CombinedOutput()
+	if crash == "" {
+		if err != nil {
+			t.Fatalf("payout run: %v\n%s", err, out)
+		}
+		return
+	}
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("payout run with %s=%s ended with %v, want SIGKILL at the step\n%s", payoutjob.EnvCrash, crash, err, out)
+	}
+}
+
+func buildTarbela(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tarbela")
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/tarbela")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// testWriter passes the run's lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
