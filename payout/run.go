@@ -44,15 +44,15 @@ type Options struct {
 	PayoutAddress string
 	// SoloMode says the coinbases pay the miners (pool.mode = "solo"): what
 	// they pay the pool's address is the pool's fee, and nobody is credited.
-	SoloMode bool
-	Scheme        string
-	FeePercent    float64
-	MinPayout     int64
-	Maturity      int64
-	MaxOutputs    int
-	FeeRateMin    float64
-	FeeRateMax    float64
-	ConfTarget    int
+	SoloMode   bool
+	Scheme     string
+	FeePercent float64
+	MinPayout  int64
+	Maturity   int64
+	MaxOutputs int
+	FeeRateMin float64
+	FeeRateMax float64
+	ConfTarget int
 	// Cold writes unsigned PSBTs to PSBTDir instead of signing with Key.
 	Cold    bool
 	PSBTDir string
