@@ -389,6 +389,16 @@ func (r *runner) build(outs []wallet.Output, utxos []redisstore.Outpoint, rate f
 		return nil, nil, nil, fmt.Errorf("%w: no spendable outputs yet (the pool's blocks are not mature)", wallet.ErrInsufficientFunds)
 	}
 	_, err := wallet.Build(in, outs, r.o.PayoutAddress, rate, r.o.Params)
+	var have int64
+	for _, u := range utxos {
+		have += u.Value
+	}
+	if have >= sumOutputs(outs) {
+		// Only the transaction fee is missing: it is the pool's to pay,
+		// from its cut of the blocks, and the spendable outputs hold
+		// nothing but the miners' balances.
+		return nil, nil, nil, fmt.Errorf("%w (the transaction fee is the pool's to pay, from its pool_fee_percent of each block: set pool.pool_fee_percent above 0)", err)
+	}
 	return nil, nil, nil, err
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/btcsuite/btcd/btcutil/v2"
+	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/tarbela-pool/tarbela/config"
 	"github.com/tarbela-pool/tarbela/internal/cpuminer"
 	"github.com/tarbela-pool/tarbela/internal/daemon"
@@ -116,7 +118,7 @@ func Run(ctx context.Context, o Options) error {
 		return unprefixed{err}
 	}
 	fmt.Fprintln(o.Out, "devnet: starting btcd --regtest and redis-server in", dir)
-	payout := localnet.RegtestAddress(1)
+	payout := localnet.RegtestAddress(payoutKeySeed)
 	node, err := localnet.StartBtcd(ctx, localnet.BtcdOptions{Dir: dir, MiningAddr: payout, Binary: btcdBin})
 	if err != nil {
 		return fmt.Errorf("btcd: %w", err)
@@ -165,9 +167,15 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.WriteFile(filepath.Join(dir, "devnet.json"), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("devnet.json: %w", err)
 	}
+	cfgPath, err := writePayoutConfig(dir, cfg, d.StratumAddr())
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(o.Out, "devnet: pool on stratum+tcp://%s (%s mode), metrics %s, node RPC %s, redis %s\n",
 		info.Stratum, o.Mode, info.Metrics, info.NodeRPC, info.Redis)
 	fmt.Fprintf(o.Out, "devnet: connection details in %s\n", filepath.Join(dir, "devnet.json"))
+	fmt.Fprintf(o.Out, "devnet: pay the miners: mature the blocks with `%s`, then `tarbela payout run -config %s` and `tarbela payout status -config %s`\n",
+		generateCommand(node, config.CoinbaseMaturity), cfgPath, cfgPath)
 
 	mctx, stopMiners := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -336,4 +344,44 @@ func ConfigFile(cfg *config.Config) string {
 	fmt.Fprintf(&b, "\n[metrics]\nlisten = %q\n\n[payout]\nscheme = %q\npplns_window = %v\nmin_payout = %d\nmaturity = %d\nmode = %q\nkey_file = %q\nlock_ttl = %q\n",
 		cfg.Metrics.Listen, po.Scheme, po.PPLNSWindow, po.MinPayout, po.Maturity, po.Mode, po.KeyFile, po.LockTTL.String())
 	return b.String()
+}
+
+// payoutKeySeed is the seed of the devnet's payout key (localnet.RegtestKey):
+// the pool's payout address is its address, so the payout job can spend
+// the coinbases.
+const payoutKeySeed = 1
+
+// writePayoutConfig writes the devnet pool's config, with its payout key
+// in a file beside it, as tarbela.toml in dir, so that `tarbela payout run
+// -config <dir>/tarbela.toml` pays the devnet's miners as is. The payout
+// minimum is 0.001 BTC, and in pool mode the pool keeps 1 %, from which it
+// pays the transaction fees.
+func writePayoutConfig(dir string, cfg *config.Config, stratum string) (string, error) {
+	wif, err := btcutil.NewWIF(localnet.RegtestKey(payoutKeySeed), &chaincfg.RegressionNetParams, true)
+	if err != nil {
+		return "", fmt.Errorf("payout key: %w", err)
+	}
+	keyFile := filepath.Join(dir, "payout.key")
+	if err := os.WriteFile(keyFile, []byte(wif.String()+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("payout key: %w", err)
+	}
+	c := *cfg
+	c.Stratum.Listen = stratum
+	c.Payout.KeyFile = keyFile
+	c.Payout.MinPayout = 100000
+	if c.Pool.Mode == config.ModePool {
+		// The pool's cut pays the payout transactions' fees.
+		c.Pool.PoolFeePercent = 1
+	}
+	path := filepath.Join(dir, "tarbela.toml")
+	if err := os.WriteFile(path, []byte(ConfigFile(&c)), 0o600); err != nil {
+		return "", fmt.Errorf("tarbela.toml: %w", err)
+	}
+	return path, nil
+}
+
+// generateCommand is the command that mines n blocks on the devnet's node.
+func generateCommand(node *localnet.Btcd, n int) string {
+	return fmt.Sprintf(`curl -s --user %s:%s -d '{"jsonrpc":"1.0","id":1,"method":"generate","params":[%d]}' http://%s`,
+		node.User, node.Pass, n, node.RPCAddr)
 }
