@@ -186,6 +186,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 	}
 	undo = append(undo, srv.Stop)
 	d.metrics.RegisterGuard(srv)
+	d.metrics.RegisterLedger(ledgerMetrics{redisstore.NewLedger(d.store.Client(), cfg.Redis.Prefix)})
 	serverMu.Lock()
 	d.server = srv
 	serverMu.Unlock()
@@ -359,4 +360,16 @@ func stratumLive(st config.Stratum) stratum.Live {
 		MaxConnections: st.MaxConnections, MaxConnectionsPerIP: st.MaxConnectionsPerIP, AllowIPs: st.AllowIPs,
 		BanDuration: st.BanDuration, BanMinRejects: st.BanMinRejects, BanRejectRatio: st.BanRejectRatio, BanWindow: st.BanWindow,
 	}
+}
+
+// ledgerMetrics gives the metrics the payout ledger's summary.
+type ledgerMetrics struct{ l *redisstore.Ledger }
+
+func (m ledgerMetrics) PayoutTotals(ctx context.Context) (metrics.PayoutTotals, error) {
+	s, err := m.l.Summary(ctx)
+	if err != nil {
+		return metrics.PayoutTotals{}, err
+	}
+	return metrics.PayoutTotals{Balances: s.Balances, Pending: s.Pending, Paid: s.Paid, Credited: s.Credited,
+		Fee: s.Fee, Reserve: s.Reserve(), Batches: s.Batches}, nil
 }

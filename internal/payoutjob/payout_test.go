@@ -277,6 +277,10 @@ func TestPayoutRun(t *testing.T) {
 		t.Fatalf("settling run: %v, settled %v", err, rep)
 	}
 	e.checkPaidOnce(t, j)
+	sum, err := j.Ledger.Summary(ctx)
+	if err != nil || sum.Batches["paid"] != 1 || sum.Pending != 0 || sum.Paid != tot.Credited-sum.Balances {
+		t.Fatalf("ledger summary %+v, %v; want one paid batch, nothing pending, paid = credited - balances", sum, err)
+	}
 
 	// A repeated run credits and pays nothing more.
 	if rep, err = j.Run(ctx, false, testWriter{t}, zap.NewNop()); err != nil || len(rep.Credited)+len(rep.Batches) != 0 {

@@ -225,3 +225,53 @@ func (p findings) err(what string) error {
 	slices.Sort(p)
 	return fmt.Errorf("redisstore: %s: %w: %s", what, ErrInvariant, strings.Join(p, "; "))
 }
+
+// LedgerSummary is the ledger in a few numbers, for metrics: the totals,
+// the sums of the balances and of the pending amounts, and the batches by
+// state (the open ones read, the paid and cancelled ones counted as they
+// close).
+type LedgerSummary struct {
+	LedgerTotals
+	Balances, Pending int64
+	Batches           map[string]int
+}
+
+// Summary reads the summary: a few hash reads and the open batches, never
+// the closed ones, so its cost does not grow with the payment history.
+func (l *Ledger) Summary(ctx context.Context) (LedgerSummary, error) {
+	var s LedgerSummary
+	t, err := l.Totals(ctx)
+	if err != nil {
+		return s, err
+	}
+	s.LedgerTotals = t
+	b, err := l.Balances(ctx)
+	if err != nil {
+		return s, err
+	}
+	for _, v := range b.Bal {
+		s.Balances += v
+	}
+	for _, v := range b.Pending {
+		s.Pending += v
+	}
+	counts, err := l.rdb.HMGet(ctx, l.k.totals(), "batches_paid", "batches_cancelled").Result()
+	if err != nil {
+		return s, fmt.Errorf("redisstore: read summary: HMGET: %w", err)
+	}
+	s.Batches = map[string]int{}
+	for i, state := range []string{BatchPaid, BatchCancelled} {
+		if v, ok := counts[i].(string); ok {
+			n, _ := strconv.Atoi(v)
+			s.Batches[state] = n
+		}
+	}
+	open, err := l.OpenBatches(ctx)
+	if err != nil {
+		return s, err
+	}
+	for _, o := range open {
+		s.Batches[o.State]++
+	}
+	return s, nil
+}

@@ -376,6 +376,7 @@ elseif op == 'settle' then
   leave('paid', 'settled', ARGV[4])
   redis.call('SREM', KEYS[8], ARGV[3])
   redis.call('HINCRBY', KEYS[7], 'paid', fmt(total))
+  redis.call('HINCRBY', KEYS[7], 'batches_paid', 1)
   hset(KEYS[4], pending)
   hset(KEYS[5], paid)
   hset(KEYS[6], slice(7, 2 * tonumber(ARGV[6])))
@@ -395,6 +396,7 @@ elseif op == 'cancel' or op == 'clear' then
     leave('cancelled', 'cleared', ARGV[4])
   end
   redis.call('SREM', KEYS[8], ARGV[3])
+  redis.call('HINCRBY', KEYS[7], 'batches_cancelled', 1)
   hset(KEYS[4], pending)
   hset(KEYS[3], bal)
   if op == 'cancel' then
