@@ -18,6 +18,7 @@ import (
 	"github.com/tarbela-pool/tarbela/internal/daemon"
 	"github.com/tarbela-pool/tarbela/internal/payoutjob"
 	"github.com/tarbela-pool/tarbela/payout"
+	"github.com/tarbela-pool/tarbela/payout/wallet"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
 
@@ -25,6 +26,7 @@ const payoutUsage = `usage:
   tarbela payout run -config FILE [--dry-run]     one pass: reconcile, unlock, credit, pay
   tarbela payout status -config FILE [--json]     blocks, balances, open batches, recent payments
   tarbela payout export -config FILE --from DATE --to DATE   payments as CSV
+  tarbela payout sign -config FILE IN.psbt OUT.psbt   offline signer: sign a cold batch with the payout key
   tarbela payout submit -config FILE FILE.psbt    finalize and broadcast a cold batch's signed PSBT
   tarbela payout clear -config FILE BATCH         return a failed batch's amounts to the balances
 Exit codes: 0 done, 1 error, 2 usage, 3 another run holds the lock, 4 payments halted by a failed batch.
@@ -55,6 +57,10 @@ func cmdPayout(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	if args[0] == "sign" {
+		// The offline signer needs neither Redis nor the node.
+		return cmdPayoutSign(cfg, fs.Args(), stdout, stderr)
 	}
 	job, err := payoutjob.Open(cfg)
 	if err != nil {
@@ -179,4 +185,34 @@ func exportRange(from, to string, now time.Time) (time.Time, time.Time, error) {
 		return f, t, errors.New("--to must be after --from")
 	}
 	return f, t, nil
+}
+
+// cmdPayoutSign signs a cold batch's PSBT with the payout key (key_file or
+// $TARBELA_PAYOUT_KEY), on the machine that keeps it.
+func cmdPayoutSign(cfg *config.Config, args []string, stdout, stderr io.Writer) int {
+	if len(args) != 2 {
+		fmt.Fprint(stderr, "usage: tarbela payout sign -config FILE IN.psbt OUT.psbt\n")
+		return 2
+	}
+	key, err := payoutjob.Key(cfg, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	in, err := os.ReadFile(args[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "payout sign:", err)
+		return 1
+	}
+	signed, err := wallet.SignPSBT(in, key)
+	if err != nil {
+		fmt.Fprintln(stderr, "payout sign:", err)
+		return 1
+	}
+	if err := os.WriteFile(args[1], signed, 0o600); err != nil {
+		fmt.Fprintln(stderr, "payout sign:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "payout: signed %s into %s; submit it with `tarbela payout submit -config FILE %s`\n", args[0], args[1], args[1])
+	return 0
 }

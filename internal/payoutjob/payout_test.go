@@ -23,6 +23,7 @@ import (
 	"github.com/tarbela-pool/tarbela/internal/localnet/localnettest"
 	"github.com/tarbela-pool/tarbela/internal/payoutjob"
 	"github.com/tarbela-pool/tarbela/payout"
+	"github.com/tarbela-pool/tarbela/payout/wallet"
 	"github.com/tarbela-pool/tarbela/pool"
 	"github.com/tarbela-pool/tarbela/share"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
@@ -400,4 +401,65 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestPayoutCold: in cold mode a run writes the batch as an unsigned PSBT
+// and signs nothing; the offline signer signs it; submit checks that it
+// pays exactly the batch, broadcasts it, and a later run settles it: the
+// chain pays each account its credit once. A PSBT for other outputs is
+// refused. The CSV export then lists each payment.
+func TestPayoutCold(t *testing.T) {
+	e := setup(t)
+	e.cfg.Payout.Mode = config.PayoutCold
+	e.cfg.Payout.PSBTDir = t.TempDir()
+	e.foundBlocks(t, 2)
+	j := e.job(t)
+	ctx := context.Background()
+	rep, err := j.Run(ctx, false, testWriter{t}, zap.NewNop())
+	if err != nil || len(rep.Batches) != 1 {
+		t.Fatalf("cold run: %v, %+v", err, rep)
+	}
+	files, _ := filepath.Glob(filepath.Join(e.cfg.Payout.PSBTDir, "*.psbt"))
+	if len(files) != 1 {
+		t.Fatalf("PSBT files %v, want one", files)
+	}
+	unsigned, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := payoutjob.Key(e.cfg, os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := j.Options(false, testWriter{t}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A PSBT signed for another batch (another key's outputs) is refused.
+	if _, err := payout.Submit(ctx, o, []byte("cHNidP8BAAoCAAAAAAAAAAAAAAAA")); err == nil {
+		t.Fatal("submit took a PSBT of no batch")
+	}
+	signed, err := wallet.SignPSBT(unsigned, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := payout.Submit(ctx, o, signed); err != nil || id != rep.Batches[0] {
+		t.Fatalf("submit: %q, %v", id, err)
+	}
+	if _, err := e.node.Generate(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = j.Run(ctx, false, testWriter{t}, zap.NewNop()); err != nil || len(rep.Settled) != 1 {
+		t.Fatalf("settling run: %v, %+v", err, rep)
+	}
+	e.checkPaidOnce(t, j)
+
+	var csv strings.Builder
+	if err := payout.ExportCSV(ctx, j.Ledger, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), &csv); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(csv.String()), "\n")
+	if len(lines) != 1+len(accounts) || !strings.HasPrefix(lines[0], "created,settled,batch,txid,account,address,amount_sat") {
+		t.Fatalf("export:\n%s", csv.String())
+	}
 }

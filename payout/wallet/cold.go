@@ -209,3 +209,43 @@ func (t *Tx) outputName(i int) string {
 	}
 	return fmt.Sprintf("%d sat to %s (change)", t.Change, t.changeAddress)
 }
+
+// SignPSBT signs every input of a PSBT with key, as the offline signer of
+// the cold mode does (`tarbela payout sign` on the machine that holds the
+// key): from the PSBT alone (its transaction and each input's witness
+// UTXO), BIP 143, SIGHASH_ALL, adding a partial signature per input. An
+// input this key cannot sign (another script) is refused, naming it. The
+// result is what `tarbela payout submit` takes.
+func SignPSBT(psbt []byte, key *Key) ([]byte, error) {
+	p, err := decodePSBT(psbt)
+	if err != nil {
+		return nil, err
+	}
+	// The P2WPKH script of the key: OP_0 <HASH160(pub)>.
+	mine := append([]byte{txscript.OP_0, txscript.OP_DATA_20}, key.hash...)
+	fetcher := txscript.NewMultiPrevOutFetcher(nil)
+	utxos := make([]*wire.TxOut, len(p.inputs))
+	for i, m := range p.inputs {
+		in, err := readInput(m)
+		if err != nil {
+			return nil, fmt.Errorf("%w: input %d: %v", ErrNotPSBT, i, err)
+		}
+		if in.witnessUTXO == nil {
+			return nil, fmt.Errorf("payout/wallet: sign PSBT: input %d has no witness UTXO to sign against", i)
+		}
+		if !bytes.Equal(in.witnessUTXO.PkScript, mine) {
+			return nil, fmt.Errorf("payout/wallet: sign PSBT: input %d pays a script this key (%s) cannot sign", i, key.Address())
+		}
+		utxos[i] = in.witnessUTXO
+		fetcher.AddPrevOut(p.tx.TxIn[i].PreviousOutPoint, in.witnessUTXO)
+	}
+	hashes := txscript.NewTxSigHashes(p.tx, fetcher)
+	for i, u := range utxos {
+		sig, err := txscript.RawTxInWitnessSignature(p.tx, hashes, i, u.Value, u.PkScript, txscript.SigHashAll, key.priv)
+		if err != nil {
+			return nil, fmt.Errorf("payout/wallet: sign PSBT: input %d: %w", i, err)
+		}
+		p.inputs[i] = append(p.inputs[i], pair{key: append([]byte{inPartialSig}, key.pub...), value: sig})
+	}
+	return p.encode(), nil
+}

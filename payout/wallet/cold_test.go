@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/txscript/v2"
@@ -245,5 +246,30 @@ func TestFinalizePSBTRefuses(t *testing.T) {
 			}
 			wantErr(t, err, tc.is, tc.want...)
 		})
+	}
+}
+
+// TestSignPSBT: the offline signer's PSBT finalizes to the transaction hot
+// mode would send; another key's signer is refused, naming the key.
+func TestSignPSBT(t *testing.T) {
+	tx := coldBatch(t, nil)
+	signed, err := SignPSBT(newPSBT(t, tx), testKey(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := FinalizePSBT(signed, tx)
+	if err != nil {
+		t.Fatalf("FinalizePSBT: %v", err)
+	}
+	hot := *tx
+	hot.Msg = tx.Msg.Copy()
+	if err := Sign(&hot, testKey(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got.TxHash() != hot.Msg.TxHash() || got.WitnessHash() != hot.Msg.WitnessHash() {
+		t.Fatal("the offline signer's transaction differs from hot mode's")
+	}
+	if _, err := SignPSBT(newPSBT(t, tx), testKey(t, 9)); err == nil || !strings.Contains(err.Error(), "cannot sign") {
+		t.Fatalf("another key: %v, want a refusal", err)
 	}
 }
