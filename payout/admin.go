@@ -298,12 +298,27 @@ func rebuild(b redisstore.Batch, changeAddress string, net *chaincfg.Params) (*w
 }
 
 // Clear returns a failed batch's amounts to the balances once the admin has
-// checked that its transaction will never confirm (docs/payout.md).
-func Clear(ctx context.Context, l *redisstore.Ledger, ttl time.Duration, id string) error {
+// checked that its transaction will never confirm (docs/payout.md); its
+// inputs that the node still holds unspent become spendable again.
+func Clear(ctx context.Context, l *redisstore.Ledger, chain *Chain, ttl time.Duration, id string) error {
 	lease, err := l.Lock(ctx, ttl)
 	if err != nil {
 		return err
 	}
 	defer lease.Release(context.WithoutCancel(ctx))
-	return l.ClearFailed(ctx, lease, id)
+	b, err := l.Batch(ctx, id)
+	if err != nil {
+		return err
+	}
+	var unspent []redisstore.Outpoint
+	for _, in := range b.Inputs {
+		ok, err := chain.OutputUnspent(ctx, in.TxID, in.Vout)
+		if err != nil {
+			return fmt.Errorf("payout: clear %s: %w", id, err)
+		}
+		if ok {
+			unspent = append(unspent, in)
+		}
+	}
+	return l.ClearFailed(ctx, lease, id, unspent...)
 }

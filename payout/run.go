@@ -339,13 +339,20 @@ func (r *runner) pay(ctx context.Context) error {
 	}
 	for n := 0; len(due) > 0; n++ {
 		k := min(len(due), r.o.MaxOutputs)
-		outs := due[:k]
-		tx, spent, rest, err := r.build(outs, utxos, rate)
+		tx, spent, rest, err := r.build(due[:k], utxos, rate)
+		// Short of funds (blocks not yet mature, outputs lost to another
+		// spend): pay as many accounts as the outputs cover, in order; the
+		// others wait for the next run.
+		for errors.Is(err, wallet.ErrInsufficientFunds) && k > 1 {
+			k--
+			tx, spent, rest, err = r.build(due[:k], utxos, rate)
+		}
 		if err != nil {
 			r.printf("not paid now: %d accounts: %v\n", len(due), err)
 			r.log.Warn("payout: batch not built", zap.Int("accounts", len(due)), zap.Error(err))
 			return nil
 		}
+		outs := due[:k]
 		utxos = rest
 		due = due[k:]
 		id := strconv.FormatInt(r.o.Now().UnixMilli(), 10) + "-" + strconv.Itoa(n)
@@ -386,7 +393,7 @@ func (r *runner) build(outs []wallet.Output, utxos []redisstore.Outpoint, rate f
 		}
 	}
 	if len(in) == 0 {
-		return nil, nil, nil, fmt.Errorf("%w: no spendable outputs yet (the pool's blocks are not mature)", wallet.ErrInsufficientFunds)
+		return nil, nil, nil, fmt.Errorf("%w: no spendable outputs (the pool's blocks are not mature yet, or their outputs wait in unconfirmed batches)", wallet.ErrInsufficientFunds)
 	}
 	_, err := wallet.Build(in, outs, r.o.PayoutAddress, rate, r.o.Params)
 	var have int64
@@ -507,6 +514,28 @@ func (r *runner) reconcile(ctx context.Context) (halted bool, err error) {
 	for _, b := range open {
 		switch b.State {
 		case redisstore.BatchFailed:
+			// Its own transaction may have confirmed after all (a
+			// conflicting one was dropped): then it is paid.
+			if b.TxHex != "" {
+				st, found, err := r.o.Chain.TxStatus(ctx, b.TxID, max(b.Height-1, 0))
+				if err != nil {
+					return halted, fmt.Errorf("payout: batch %s: %w", b.ID, err)
+				}
+				if found && st.BlockHash != "" {
+					msg, err := decodeTx(b.TxHex)
+					if err != nil {
+						return halted, fmt.Errorf("payout: batch %s: stored transaction: %w", b.ID, err)
+					}
+					r.printf("batch %s: failed, but its transaction confirmed in block %d: paid\n", b.ID, st.Height)
+					r.rep.Settled = append(r.rep.Settled, b.ID)
+					if !r.o.DryRun {
+						if err := r.o.Ledger.SettleBatch(ctx, r.lease, b.ID, r.change(b, msg, st.Height)...); err != nil {
+							return halted, err
+						}
+					}
+					continue
+				}
+			}
 			r.printf("batch %s: FAILED: %s\n  payouts are halted; after checking, clear it with `tarbela payout clear %s`\n", b.ID, b.Error, b.ID)
 			r.rep.Failed = append(r.rep.Failed, b.ID)
 			halted = true

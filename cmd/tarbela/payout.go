@@ -133,7 +133,7 @@ func cmdPayout(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, "usage: tarbela payout clear -config FILE BATCH\n")
 			return 2
 		}
-		if err := payout.Clear(ctx, job.Ledger, cfg.Payout.LockTTL, fs.Arg(0)); err != nil {
+		if err := payout.Clear(ctx, job.Ledger, job.Chain, cfg.Payout.LockTTL, fs.Arg(0)); err != nil {
 			return payoutExit(stderr, err)
 		}
 		fmt.Fprintf(stdout, "payout: batch %s cleared; its amounts are back in the balances\n", fs.Arg(0))

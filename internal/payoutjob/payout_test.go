@@ -48,7 +48,7 @@ type chainEnv struct {
 	start   int64 // the node's height before the test's blocks
 }
 
-func setup(t *testing.T) *chainEnv {
+func setup(t testing.TB) *chainEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs btcd and redis-server")
@@ -137,7 +137,7 @@ func (e *chainEnv) foundBlocks(t *testing.T, n int) {
 }
 
 // job opens the payout job of the env's config.
-func (e *chainEnv) job(t *testing.T) *payoutjob.Job {
+func (e *chainEnv) job(t testing.TB) *payoutjob.Job {
 	t.Helper()
 	j, err := payoutjob.Open(e.cfg)
 	if err != nil {
@@ -196,6 +196,13 @@ func (e *chainEnv) received(t *testing.T) map[string]int64 {
 // or unpaid above the minimum, and that the ledger adds up.
 func (e *chainEnv) checkPaidOnce(t *testing.T, j *payoutjob.Job) {
 	t.Helper()
+	e.checkPaid(t, j, true)
+}
+
+// checkPaid is checkPaidOnce; all says every account must have been paid
+// down below the minimum (false when the pool is short of funds).
+func (e *chainEnv) checkPaid(t *testing.T, j *payoutjob.Job, all bool) {
+	t.Helper()
 	ctx := context.Background()
 	got := e.received(t)
 	bal, err := j.Ledger.Balances(ctx)
@@ -215,9 +222,9 @@ func (e *chainEnv) checkPaidOnce(t *testing.T, j *payoutjob.Job) {
 			t.Errorf("%s: %d sat still pending", a, bal.Pending[a])
 		case got[a] != bal.Paid[a]:
 			t.Errorf("%s: the chain paid it %d sat, the ledger says %d", a, got[a], bal.Paid[a])
-		case bal.Bal[a] >= e.cfg.Payout.MinPayout:
+		case all && bal.Bal[a] >= e.cfg.Payout.MinPayout:
 			t.Errorf("%s: %d sat left unpaid above the minimum", a, bal.Bal[a])
-		case got[a] == 0:
+		case all && got[a] == 0:
 			t.Errorf("%s: paid nothing", a)
 		}
 	}
@@ -461,5 +468,97 @@ func TestPayoutCold(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(csv.String()), "\n")
 	if len(lines) != 1+len(accounts) || !strings.HasPrefix(lines[0], "created,settled,batch,txid,account,address,amount_sat") {
 		t.Fatalf("export:\n%s", csv.String())
+	}
+}
+
+// errCrash stops a run in-process at a step, as the crash test's SIGKILL
+// does to a process.
+type errCrash struct{ step string }
+
+// TestPayoutFailedBatch: a batch whose transaction was stored but never
+// broadcast, and whose input another transaction then spent, is marked
+// failed by the next run, which halts the payouts (ErrPaymentsHalted: exit
+// code 4 in the CLI) with the amounts still pending. `payout clear` returns
+// them to the balances; the next run pays them from another output, and
+// the chain shows each account paid once.
+func TestPayoutFailedBatch(t *testing.T) {
+	e := setup(t)
+	e.foundBlocks(t, 2)
+	j := e.job(t)
+	ctx := context.Background()
+	o, err := j.Options(false, testWriter{t}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Crash = func(step string) {
+		if step == payout.StepAfterRecord {
+			panic(errCrash{step})
+		}
+	}
+	func() {
+		defer func() {
+			if r := recover(); r == nil {
+				t.Fatal("the run did not reach the recorded step")
+			}
+		}()
+		_, _ = payout.Run(ctx, o)
+	}()
+	// The lock of the stopped run is released by its deferred release:
+	// the panic unwound it.
+	open, err := j.Ledger.OpenBatches(ctx)
+	if err != nil || len(open) != 1 || open[0].State != "signed" {
+		t.Fatalf("open batches %+v, %v; want one signed", open, err)
+	}
+	// Another transaction spends the batch's first input.
+	b := open[0]
+	key, err := payoutjob.Key(e.cfg, os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := b.Inputs[0]
+	other, err := wallet.Build([]wallet.UTXO{{TxID: in.TxID, Vout: in.Vout, Value: in.Value, PkScript: in.PkScript}},
+		[]wallet.Output{{Account: "elsewhere", Address: localnet.RegtestAddress(9), Amount: 100000}}, poolAddr, 1, &chaincfg.RegressionNetParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wallet.Sign(other, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Chain.SendRawTransaction(ctx, other.Msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.node.Generate(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := j.Run(ctx, false, testWriter{t}, zap.NewNop())
+	if !errors.Is(err, payout.ErrPaymentsHalted) || len(rep.Failed) != 1 || len(rep.Batches) != 0 {
+		t.Fatalf("run after the double spend: %v, %+v; want payments halted by the failed batch", err, rep)
+	}
+	bal, _ := j.Ledger.Balances(ctx)
+	if bal.Pending[accounts[0]] == 0 {
+		t.Fatal("the failed batch's amounts are not pending")
+	}
+	if err := payout.Clear(ctx, j.Ledger, j.Chain, time.Minute, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The other spend took one of the two coinbases: the second comes back
+	// spendable and pays whom it can cover, in order.
+	if utxos, _ := j.Ledger.UTXOs(ctx); len(utxos) != 1 || utxos[0].TxID == in.TxID {
+		t.Fatalf("spendable after clear %+v; want the batch's other input alone", utxos)
+	}
+	if rep, err = j.Run(ctx, false, testWriter{t}, zap.NewNop()); err != nil || len(rep.Batches) != 1 {
+		t.Fatalf("run after clear: %v, %+v", err, rep)
+	}
+	if _, err := e.node.Generate(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = j.Run(ctx, false, testWriter{t}, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	e.checkPaid(t, j, false)
+	got := e.received(t)
+	if got[accounts[0]] == 0 || got[accounts[1]] == 0 {
+		t.Fatalf("paid on chain %v; want the first accounts paid from the output left", got)
 	}
 }

@@ -248,10 +248,32 @@ func (l *Ledger) FailBatch(ctx context.Context, lease Lease, id, reason string) 
 
 // ClearFailed gives a failed batch's amounts back to the balances after the
 // admin checked that it was not paid: failed → cancelled, pending → bal.
-// Its inputs do not go back to utxo: another transaction spent them. Again:
-// no change.
-func (l *Ledger) ClearFailed(ctx context.Context, lease Lease, id string) error {
-	return l.move(ctx, lease, "clear failed batch", "failed", id, "clear")
+// Its inputs go back to utxo only as given in unspent (the caller asked the
+// node which are still unspent): another transaction spent at least one of
+// them. Again: no change.
+func (l *Ledger) ClearFailed(ctx context.Context, lease Lease, id string, unspent ...Outpoint) error {
+	what := "clear failed batch"
+	args := []any{"", strconv.Itoa(len(unspent))}
+	if len(unspent) > 0 {
+		b, err := l.Batch(ctx, id)
+		if err != nil {
+			return err
+		}
+		mine := make(map[string]bool, len(b.Inputs))
+		for _, in := range b.Inputs {
+			mine[in.field()] = true
+		}
+		for _, o := range unspent {
+			if err := o.check(); err != nil {
+				return invalid(what+" "+id, "unspent input: %v", err)
+			}
+			if !mine[o.field()] {
+				return invalid(what+" "+id, "%s is not an input of the batch", o.field())
+			}
+			args = append(args, o.field(), o.value())
+		}
+	}
+	return l.move(ctx, lease, what, "failed", id, "clear", args...)
 }
 
 // Batch reads one batch (ErrNoBatch when there is none).

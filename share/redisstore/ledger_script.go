@@ -303,7 +303,7 @@ return 1
 //	settle    5 change txid ("" for none), 6 m, then m (utxo field, value)
 //	cancel    -
 //	fail      5 reason
-//	clear     -
+//	clear     5 "", 6 m, then m (utxo field, value): inputs still unspent
 //
 // Returns 1 when the batch moved, 0 when it already was where the same
 // call leaves it (a repeated call).
@@ -402,6 +402,8 @@ elseif op == 'cancel' or op == 'clear' then
   if op == 'cancel' then
     local spent = redis.call('HGET', KEYS[2], 'utxo')
     if spent then hset(KEYS[6], cjson.decode(spent)) end
+  elseif tonumber(ARGV[6] or '0') > 0 then
+    hset(KEYS[6], slice(7, 2 * tonumber(ARGV[6])))
   end
 elseif op == 'fail' then
   if state == 'failed' then return 0 end
