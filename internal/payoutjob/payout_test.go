@@ -96,7 +96,7 @@ func setup(t testing.TB) *chainEnv {
 func (e *chainEnv) foundBlocks(t *testing.T, n int) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := redisstore.New(redisstore.Options{Addr: e.rds.Addr, Node: 1, PPLNSWindow: 2,
+	st, err := redisstore.New(redisstore.Options{Addr: e.rds.Addr, Node: 1, PPLNSWindow: 2, Scheme: e.cfg.Payout.Scheme,
 		SubsidyHalvingInterval: int64(chaincfg.RegressionNetParams.SubsidyReductionInterval)})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +119,8 @@ func (e *chainEnv) foundBlocks(t *testing.T, n int) {
 			seq++
 			d := float64(i+1) * 1e-10
 			r := share.Record{Node: 1, Seq: seq, Worker: a + ".rig", Account: a, Difficulty: d, ShareDifficulty: d,
-				Time: time.Now(), Height: h, JobID: "1", NetDifficulty: regtestNetDifficulty}
+				Time: time.Now(), Height: h, JobID: "1", NetDifficulty: regtestNetDifficulty,
+				CoinbaseValue: payout.Subsidy(h, 150) + 1000}
 			if err := st.AddShareWait(ctx, r); err != nil {
 				t.Fatal(err)
 			}
@@ -560,5 +561,69 @@ func TestPayoutFailedBatch(t *testing.T) {
 	got := e.received(t)
 	if got[accounts[0]] == 0 || got[accounts[1]] == 0 {
 		t.Fatalf("paid on chain %v; want the first accounts paid from the output left", got)
+	}
+}
+
+// TestPayoutSchemes: each scheme credits the blocks (or the shares) as
+// docs/payout.md says, to the satoshi, and the ledger adds up. Two blocks,
+// each after one share per account of difficulty 1, 2 and 3 × 1e-10.
+func TestPayoutSchemes(t *testing.T) {
+	const reward int64 = 50_00000000
+	net := reward - reward/100 // 1 % fee
+	// Shares of one block split net 1:2:3 (PPLNS: the window holds them
+	// all; PROP: the block's round is exactly them).
+	third := func(k int64) int64 { return net * k / 6 }
+	ppsOf := func(k float64, value int64) int64 {
+		// Σ over the two blocks of d/D × value, floored once.
+		return int64(2 * k * 1e-10 / regtestNetDifficulty * float64(value))
+	}
+	for _, tc := range []struct {
+		scheme string
+		want   []int64 // per account, for the two blocks
+		fee    int64
+	}{
+		{config.SchemePPLNS, []int64{2 * third(1), 2 * third(2), 2 * third(3)}, 2 * (reward / 100)},
+		{config.SchemePROP, []int64{2 * third(1), 2 * third(2), 2 * third(3)}, 2 * (reward / 100)},
+		{config.SchemeSOLO, []int64{2 * net, 0, 0}, 2 * (reward / 100)},
+		{config.SchemePPS, []int64{ppsOf(1, reward), ppsOf(2, reward), ppsOf(3, reward)}, 0},
+		{config.SchemeFPPS, []int64{ppsOf(1, reward+1000), ppsOf(2, reward+1000), ppsOf(3, reward+1000)}, 0},
+	} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			e := setup(t)
+			e.cfg.Payout.Scheme = tc.scheme
+			e.cfg.Payout.MinPayout = 1 << 62 // credit only
+			e.foundBlocks(t, 2)
+			j := e.job(t)
+			ctx := context.Background()
+			if _, err := j.Run(ctx, false, testWriter{t}, zap.NewNop()); err != nil {
+				t.Fatal(err)
+			}
+			bal, err := j.Ledger.Balances(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, a := range accounts {
+				// The split hands leftover satoshis to the largest
+				// remainders, and PPS floors per account: allow 1 sat
+				// per block.
+				if d := bal.Bal[a] - tc.want[i]; d < -2 || d > 2 {
+					t.Errorf("account %d credited %d, want %d", i, bal.Bal[a], tc.want[i])
+				}
+			}
+			tot, _ := j.Ledger.Totals(ctx)
+			if tot.Fee != tc.fee {
+				t.Errorf("pool fee %d, want %d", tot.Fee, tc.fee)
+			}
+			if tc.scheme == config.SchemePPS || tc.scheme == config.SchemeFPPS {
+				if tot.ReserveIn != 2*reward || tot.ReserveOut != tot.Credited {
+					t.Errorf("reserve in %d out %d (credited %d); want the blocks in, the PPS credits out", tot.ReserveIn, tot.ReserveOut, tot.Credited)
+				}
+			} else if tot.Credited+tot.Fee != 2*reward {
+				t.Errorf("credited %d + fee %d != the rewards %d", tot.Credited, tot.Fee, 2*reward)
+			}
+			if err := j.Ledger.CheckInvariant(ctx); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }
