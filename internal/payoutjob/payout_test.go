@@ -2,6 +2,7 @@ package payoutjob_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -38,10 +39,52 @@ var (
 // regtestNetDifficulty is regtest's network difficulty (nbits 207fffff).
 const regtestNetDifficulty = 4.656542373906925e-10
 
+// miningNode is what the tests need of a regtest node: blocks to the
+// pool's address on demand, its height, a client of the pool's own kind.
+type miningNode interface {
+	Generate(ctx context.Context, n int) ([]string, error)
+	BlockCount(ctx context.Context) (int64, error)
+	Client() (*pool.RPCClient, error)
+}
+
+// btcdNode is btcd mining to the pool's address (its --miningaddr).
+type btcdNode struct{ *localnet.Btcd }
+
+func (b btcdNode) Client() (*pool.RPCClient, error) {
+	return pool.NewRPCClient("btcd", b.URL(), b.User, b.Pass, time.Minute)
+}
+
+// coreNode is Bitcoin Core with its cookie; it mines with
+// generatetoaddress to the pool's address.
+type coreNode struct{ *localnet.Bitcoind }
+
+func (c coreNode) Generate(ctx context.Context, n int) ([]string, error) {
+	raw, err := c.Call(ctx, "generatetoaddress", n, poolAddr)
+	if err != nil {
+		return nil, err
+	}
+	var hashes []string
+	return hashes, json.Unmarshal(raw, &hashes)
+}
+
+func (c coreNode) BlockCount(ctx context.Context) (int64, error) {
+	raw, err := c.Call(ctx, "getblockcount")
+	if err != nil {
+		return 0, err
+	}
+	var h int64
+	return h, json.Unmarshal(raw, &h)
+}
+
+func (c coreNode) Client() (*pool.RPCClient, error) {
+	return pool.NewCookieRPCClient("core", c.URL(), c.CookieFile, time.Minute)
+}
+
 // chainEnv is a btcd regtest node mining to the pool's address, a
 // redis-server, and the pool's config for both, written to a file.
 type chainEnv struct {
-	node    *localnet.Btcd
+	node    miningNode
+	btcd    *localnet.Btcd // nil on Bitcoin Core
 	rds     *localnet.Redis
 	cfg     *config.Config
 	cfgPath string
@@ -53,8 +96,29 @@ func setup(t testing.TB) *chainEnv {
 	if testing.Short() {
 		t.Skip("runs btcd and redis-server")
 	}
+	node := btcdNode{localnettest.StartBtcd(t, localnet.BtcdOptions{MiningAddr: poolAddr})}
+	return newChainEnv(t, node, func(cfg *config.Config) {})
+}
+
+// setupCore is setup on Bitcoin Core (skipped where there is none), with
+// the pool's node client on its cookie.
+func setupCore(t testing.TB) *chainEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs bitcoind and redis-server")
+	}
+	node := coreNode{localnettest.StartBitcoind(t, localnet.BitcoindOptions{})}
+	return newChainEnv(t, node, func(cfg *config.Config) {
+		n := config.DefaultNode()
+		n.Name, n.RPCURL, n.RPCCookieFile, n.Longpoll = "core", node.URL(), node.CookieFile, false
+		cfg.Nodes = []config.Node{n}
+	})
+}
+
+// newChainEnv is the rest of setup for node; edit adjusts the config.
+func newChainEnv(t testing.TB, node miningNode, edit func(*config.Config)) *chainEnv {
+	t.Helper()
 	ctx := context.Background()
-	node := localnettest.StartBtcd(t, localnet.BtcdOptions{MiningAddr: poolAddr})
 	rds, err := localnet.StartRedis(ctx, localnet.RedisOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +133,13 @@ func setup(t testing.TB) *chainEnv {
 	if err := os.WriteFile(keyFile, []byte(wif.String()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := devnet.Config(devnet.Options{Mode: config.ModePool, Difficulty: 1e-12, Stratum: "127.0.0.1:0"}, node, rds.Addr, poolAddr)
+	var btcd *localnet.Btcd
+	base := &localnet.Btcd{RPCAddr: "127.0.0.1:1"} // replaced by edit
+	if b, ok := node.(btcdNode); ok {
+		btcd, base = b.Btcd, b.Btcd
+	}
+	cfg := devnet.Config(devnet.Options{Mode: config.ModePool, Difficulty: 1e-12, Stratum: "127.0.0.1:0"}, base, rds.Addr, poolAddr)
+	edit(cfg)
 	cfg.Pool.PoolFeePercent = 1
 	cfg.Payout.KeyFile = keyFile
 	cfg.Payout.MinPayout = 10000
@@ -85,7 +155,7 @@ func setup(t testing.TB) *chainEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &chainEnv{node: node, rds: rds, cfg: cfg, cfgPath: cfgPath, start: h}
+	return &chainEnv{node: node, btcd: btcd, rds: rds, cfg: cfg, cfgPath: cfgPath, start: h}
 }
 
 // foundBlocks makes n real regtest blocks (their coinbases pay the pool's
@@ -153,7 +223,7 @@ func (e *chainEnv) job(t testing.TB) *payoutjob.Job {
 func (e *chainEnv) received(t *testing.T) map[string]int64 {
 	t.Helper()
 	ctx := context.Background()
-	rpc, err := pool.NewRPCClient("btcd", e.node.URL(), e.node.User, e.node.Pass, time.Minute)
+	rpc, err := e.node.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +447,7 @@ func (e *chainEnv) waitUnlocked(t *testing.T) {
 func (e *chainEnv) runBin(t *testing.T, bin, crash string) {
 	t.Helper()
 	cmd := exec.Command(bin, "payout", "run", "-config", e.cfgPath)
-	cmd.Env = append(os.Environ(), "TARBELA_NODE_RPC_PASSWORD="+e.node.Pass, payoutjob.EnvCrash+"="+crash)
+	cmd.Env = append(os.Environ(), "TARBELA_NODE_RPC_PASSWORD="+e.btcd.Pass, payoutjob.EnvCrash+"="+crash)
 	out, err := cmd.CombinedOutput()
 	if crash == "" {
 		if err != nil {
@@ -626,4 +696,25 @@ func TestPayoutSchemes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPayoutRunCore is TestPayoutRun's pass on Bitcoin Core, the node
+// production runs, through its cookie: mature blocks credited, one batch
+// paid, settled once it confirms, checked on Core's chain.
+func TestPayoutRunCore(t *testing.T) {
+	e := setupCore(t)
+	e.foundBlocks(t, 2)
+	j := e.job(t)
+	ctx := context.Background()
+	rep, err := j.Run(ctx, false, testWriter{t}, zap.NewNop())
+	if err != nil || len(rep.Credited) != 2 || len(rep.Batches) != 1 {
+		t.Fatalf("run on Core: %v, %+v", err, rep)
+	}
+	if _, err := e.node.Generate(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = j.Run(ctx, false, testWriter{t}, zap.NewNop()); err != nil || len(rep.Settled) != 1 {
+		t.Fatalf("settling run on Core: %v, %+v", err, rep)
+	}
+	e.checkPaidOnce(t, j)
 }
