@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -18,9 +19,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/tarbela-pool/tarbela/config"
 	"github.com/tarbela-pool/tarbela/internal/daemon"
+	"github.com/tarbela-pool/tarbela/internal/payoutjob"
+	"github.com/tarbela-pool/tarbela/pool"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
 
@@ -76,7 +80,58 @@ func TestDevnet(t *testing.T) {
 		n, _ := strconv.Atoi(m[len(m)-1][1])
 		return n >= 1
 	})
+	checkDevnetPays(t, out.dir, info)
 	stop()
+}
+
+// checkDevnetPays runs the payout job on the devnet's own tarbela.toml, as
+// the README shows: mature the blocks, run (credit and pay), confirm, run
+// (settle): the miner's account is paid, and the ledger adds up.
+func checkDevnetPays(t *testing.T, dir string, info Info) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := config.Load(filepath.Join(dir, "tarbela.toml"))
+	if err != nil {
+		t.Fatalf("devnet's tarbela.toml: %v", err)
+	}
+	if _, err := payoutjob.Key(cfg, func(string) string { return "" }); err != nil {
+		t.Fatalf("devnet's payout key: %v", err)
+	}
+	rpc, err := pool.NewRPCClient("btcd", "http://"+info.NodeRPC, info.NodeRPCUser, info.NodeRPCPass, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rpc.Close()
+	job, err := payoutjob.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close()
+	var settled int
+	for _, mine := range []int{config.CoinbaseMaturity, 1} {
+		if _, err := rpc.Generate(ctx, mine); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := job.Run(ctx, false, io.Discard, zap.NewNop())
+		if err != nil {
+			t.Fatalf("payout run on the devnet: %v", err)
+		}
+		settled += len(rep.Settled)
+	}
+	bal, err := job.Ledger.Balances(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paid int64
+	for _, v := range bal.Paid {
+		paid += v
+	}
+	if settled == 0 || paid == 0 {
+		t.Fatalf("the devnet's payout job settled %d batches, paid %d sat", settled, paid)
+	}
+	if err := job.Ledger.CheckInvariant(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // observed is what the devnet's status hook saw last, for tests.
