@@ -52,6 +52,16 @@ func embeddedFiles(t *testing.T, fsys fs.FS) map[string][]byte {
 	return out
 }
 
+// embeddedCopy is a copy of the embedded tree that a test can change.
+func embeddedCopy(t *testing.T) fstest.MapFS {
+	t.Helper()
+	m := fstest.MapFS{}
+	for name, body := range embeddedFiles(t, static) {
+		m["static/"+name] = &fstest.MapFile{Data: body}
+	}
+	return m
+}
+
 // wantTypes is the Content-Type each kind of embedded file must get.
 var wantTypes = map[string]string{
 	".html": "text/html; charset=utf-8",
@@ -279,10 +289,7 @@ func TestReferencesAreEmbedded(t *testing.T) {
 // TestReferencesCheckFails runs the reference check on trees with a file
 // missing or an outside reference, so that it is known to catch them.
 func TestReferencesCheckFails(t *testing.T) {
-	base := fstest.MapFS{}
-	for name, body := range embeddedFiles(t, static) {
-		base["static/"+name] = &fstest.MapFile{Data: body}
-	}
+	base := embeddedCopy(t)
 	for _, tc := range []struct {
 		name string
 		edit func(fstest.MapFS)
