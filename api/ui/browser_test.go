@@ -278,7 +278,7 @@ func writeScreenshot(t *testing.T, url, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runChromium(t, "--screenshot="+abs, "--window-size=1280,1180", url)
+	runChromium(t, "--screenshot="+abs, "--window-size=1280,960", url)
 	fi, err := os.Stat(abs)
 	if err != nil {
 		t.Fatal(err)
