@@ -15,6 +15,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/v2"
 
+	"github.com/tarbela-pool/tarbela/internal/human"
 	"github.com/tarbela-pool/tarbela/payout/wallet"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
@@ -122,21 +123,21 @@ func (st *Status) WriteTable(w io.Writer, now time.Time) error {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "\nHEIGHT\tHASH\tSTATUS\tREWARD\tFINDER\tFOUND")
 		for _, b := range st.Recent {
-			fmt.Fprintf(tw, "%d\t%s…\t%s\t%s\t%s\t%s\n", b.Height, shortHash(b.Hash), b.Status, BTC(b.Reward), b.Worker, Ago(now, b.Time))
+			fmt.Fprintf(tw, "%d\t%s…\t%s\t%s\t%s\t%s\n", b.Height, shortHash(b.Hash), b.Status, human.BTC(b.Reward), b.Worker, human.Ago(now, b.Time))
 		}
 		tw.Flush()
 	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nACCOUNT\tBALANCE\tPENDING\tPAID")
 	for _, a := range st.Accounts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Account, BTC(a.Balance), BTC(a.Pending), BTC(a.Paid))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Account, human.BTC(a.Balance), human.BTC(a.Pending), human.BTC(a.Paid))
 	}
 	tw.Flush()
 	if len(st.Open) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "\nOPEN BATCH\tSTATE\tOUTPUTS\tAMOUNT\tTXID\tNOTE")
 		for _, b := range st.Open {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.State, len(b.Outputs), BTC(batchAmount(b)), b.TxID, b.Error)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.State, len(b.Outputs), human.BTC(batchAmount(b)), b.TxID, b.Error)
 		}
 		tw.Flush()
 	}
@@ -144,13 +145,13 @@ func (st *Status) WriteTable(w io.Writer, now time.Time) error {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "\nPAID BATCH\tOUTPUTS\tAMOUNT\tFEE\tTXID\tCREATED")
 		for _, b := range st.Payments {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", b.ID, len(b.Outputs), BTC(batchAmount(b)), BTC(b.Fee), b.TxID, Ago(now, b.Created))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", b.ID, len(b.Outputs), human.BTC(batchAmount(b)), human.BTC(b.Fee), b.TxID, human.Ago(now, b.Created))
 		}
 		tw.Flush()
 	}
 	t := st.Totals
 	fmt.Fprintf(w, "\ncredited %s = balances + pending + paid (%s paid); pool fee %s; PPS reserve %s; spendable %s\n",
-		BTC(t.Credited), BTC(t.Paid), BTC(t.Fee), BTC(st.Reserve), BTC(st.Spendable))
+		human.BTC(t.Credited), human.BTC(t.Paid), human.BTC(t.Fee), human.BTC(st.Reserve), human.BTC(st.Spendable))
 	if !st.Consistent {
 		fmt.Fprintf(w, "LEDGER DOES NOT ADD UP: %s\n", st.Discrepancy)
 	}
@@ -170,32 +171,6 @@ func shortHash(h string) string {
 		return h[:16]
 	}
 	return h
-}
-
-// BTC formats satoshis as BTC with all eight decimals.
-func BTC(sat int64) string {
-	sign := ""
-	if sat < 0 {
-		sign, sat = "-", -sat
-	}
-	return fmt.Sprintf("%s%d.%08d", sign, sat/100_000_000, sat%100_000_000)
-}
-
-// Ago says how long before now t was, for people ("3m ago").
-func Ago(now, t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	d := now.Sub(t)
-	switch {
-	case d < time.Minute:
-		return strconv.Itoa(int(d.Seconds())) + "s ago"
-	case d < time.Hour:
-		return strconv.Itoa(int(d.Minutes())) + "m ago"
-	case d < 48*time.Hour:
-		return strconv.Itoa(int(d.Hours())) + "h ago"
-	}
-	return strconv.Itoa(int(d.Hours()/24)) + "d ago"
 }
 
 // ExportCSV writes every payment of the batches created in [from, to) as
