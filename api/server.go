@@ -140,6 +140,11 @@ func (s *Server) Start(ln net.Listener) error {
 		return errors.New("api: server already started")
 	}
 	s.started = true
+	// A client's broken connection is the client's affair: debug.
+	errLog, err := zap.NewStdLogAt(s.log, zap.DebugLevel)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -147,8 +152,7 @@ func (s *Server) Start(ln net.Listener) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
-		// A client's broken connection is the client's affair: debug.
-		ErrorLog: zap.NewStdLog(s.log.WithOptions(zap.IncreaseLevel(zap.DebugLevel))),
+		ErrorLog:          errLog,
 	}
 	s.done = make(chan struct{})
 	go func() {
