@@ -21,6 +21,7 @@ type Config struct {
 	Redis    Redis    `toml:"redis"`
 	Log      Log      `toml:"log"`
 	Metrics  Metrics  `toml:"metrics"`
+	API      API      `toml:"api"`
 	Payout   Payout   `toml:"payout"`
 }
 
@@ -146,6 +147,19 @@ type Metrics struct {
 	// Listen is the host:port of /metrics; "" disables the endpoint.
 	Listen string `toml:"listen"`
 }
+
+// API configures the HTTP JSON API and the dashboard (docs/api.md).
+type API struct {
+	// Listen is the host:port of the API; "" (the default) turns it off.
+	Listen string `toml:"listen"`
+	// TokenFile holds the admin routes' bearer token (a file readable by
+	// its owner only, like the payout key); "" takes the token from
+	// $TARBELA_API_TOKEN. With neither, the admin routes answer 403.
+	TokenFile string `toml:"token_file"`
+}
+
+// EnvAPIToken supplies the API's admin token when api.token_file is "".
+const EnvAPIToken = "TARBELA_API_TOKEN"
 
 // Payout configures the payout job (`tarbela payout run`); see
 // docs/payout.md. The daemon itself only uses Scheme (PPS/FPPS accrue per

@@ -105,6 +105,12 @@ func TestDecodeValues(t *testing.T) {
 			field: "nodes[0].rpc_url", message: "must have a port 1..65535"},
 		{name: "metrics disabled", src: "[metrics]\nlisten = \"\"\n",
 			check: func(c *Config) bool { return c.Metrics.Listen == "" }},
+		{name: "api on", src: "[api]\nlisten = \"127.0.0.1:8080\"\ntoken_file = \"/etc/tarbela/api.token\"\n",
+			check: func(c *Config) bool {
+				return c.API.Listen == "127.0.0.1:8080" && c.API.TokenFile == "/etc/tarbela/api.token"
+			}},
+		{name: "api bad listen", src: "[api]\nlisten = \"8080\"\n",
+			field: "api.listen", message: "must be host:port"},
 		{name: "listen any port", src: "[stratum]\nlisten = \"127.0.0.1:0\"\n",
 			check: func(c *Config) bool { return c.Stratum.Listen == "127.0.0.1:0" }},
 		{name: "listen ipv6", src: "[stratum]\nlisten = \"[::1]:3333\"\n",

@@ -124,6 +124,12 @@ func (c *Config) validate(p *problems) {
 	if c.Metrics.Listen != "" {
 		checkListen(p, "metrics.listen", c.Metrics.Listen, `"127.0.0.1:9100", or "" to disable`)
 	}
+	if c.API.Listen != "" {
+		checkListen(p, "api.listen", c.API.Listen, `"127.0.0.1:8080", or "" to disable`)
+	}
+	if strings.ContainsAny(c.API.TokenFile, "\x00\r\n") {
+		p.add("api.token_file", "must be a file path without control characters")
+	}
 }
 
 // validate checks the pool section, including the payout address against

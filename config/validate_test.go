@@ -47,10 +47,13 @@ level = "verbose"
 format = "text"
 [metrics]
 listen = "9100"
+[api]
+listen = "localhost"
 `
 	_, err := Parse([]byte(src), nil)
 	ps := problemsOf(t, err)
 	want := []string{
+		"api.listen",
 		"log.format",
 		"log.level",
 		"metrics.listen",

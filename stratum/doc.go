@@ -40,6 +40,15 @@
 // given), so rotating addresses inside it neither escapes the limit nor a
 // ban.
 //
+// Admin (admin.go): ListConnections describes this server's connections
+// (workers, user agent from mining.subscribe, difficulty, a hashrate
+// estimate from the vardiff window, extranonce1); KickWorker and
+// KickAddress close connections; Ban, Unban and Bans manage address bans
+// by hand, keyed like the flood bans (IPv4 address, IPv6 prefix) and never
+// for AllowIPs; SetWorkerDifficulty fixes a worker's connections'
+// difficulty as a d=N password does. The HTTP API reaches them through an
+// interface that internal/daemon wires, never a session directly.
+//
 // Acknowledgement: an accepted share is answered "true" only when the share
 // store reports its record durable (share.Acker), so that every share a
 // miner saw accepted survives a crash of the pool. The reader does not wait

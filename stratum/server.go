@@ -55,6 +55,8 @@ type Server struct {
 	// closed session alive; its capacity follows the most sessions seen.
 	published []*session
 	conns     atomic.Int64
+	// connIDs numbers the connections (session.id).
+	connIDs atomic.Uint64
 	// acceptErrors counts failed accepts (EMFILE and the like).
 	acceptErrors atomic.Uint64
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"go.uber.org/zap"
 
@@ -62,6 +63,9 @@ type session struct {
 	closeOnce sync.Once
 	// connected is when the connection was accepted.
 	connected time.Time
+	// id numbers the connection among the server's (from 1), for the
+	// admin's list and logs.
+	id uint64
 	// handshaken is set once the session is subscribed and authorized; the
 	// read deadline stops using HandshakeTimeout then.
 	handshaken atomic.Bool
@@ -116,6 +120,15 @@ type session struct {
 	cur     *share.Job
 	lastID  uint32
 	strikes int
+	// agent is the user agent the miner gave at subscribe (at most
+	// maxAgentBytes, printable ASCII), interned: a site's thousands of
+	// ASICs send the same few agents. The zero handle is none.
+	agent unique.Handle[string]
+	// accepted and rejected count the connection's shares since it
+	// connected; rate is the hashrate (H/s) of the last closed vardiff
+	// window, 0 before one closed. All three are for the admin's list.
+	accepted, rejected uint32
+	rate               float64
 	// floodStart, floodAccepted and floodRejected are the connection's
 	// share tally for the flood rule; the window starts at a rejected
 	// share.
@@ -135,6 +148,7 @@ func newSession(srv *Server, conn net.Conn, addr *addrState) *session {
 		conn:      conn,
 		addr:      addr,
 		connected: time.Now(),
+		id:        srv.connIDs.Add(1),
 		diff:      d,
 		target:    t,
 	}
@@ -197,6 +211,7 @@ func (s *session) fail(req *request, err error) {
 // shareAccepted tallies an accepted share for the flood rule. It is on the
 // hot path: no clock, no lock. s.mu is held.
 func (s *session) shareAccepted() {
+	s.accepted++
 	s.floodAccepted++
 	if s.addr != nil {
 		s.addr.acceptedShare()
@@ -404,7 +419,11 @@ func (s *session) tick(now time.Time) {
 
 // retarget closes the vardiff window and applies its verdict. s.mu is held.
 func (s *session) retarget(now time.Time) {
-	next, changed := retarget(s.diff, s.vd.sum, now.Sub(s.vd.start), s.floor, s.srv.difficulty())
+	elapsed := now.Sub(s.vd.start)
+	next, changed := retarget(s.diff, s.vd.sum, elapsed, s.floor, s.srv.difficulty())
+	if elapsed > 0 {
+		s.rate = s.vd.sum * hashesPerDifficulty / elapsed.Seconds()
+	}
 	s.vd.reset(now)
 	if changed {
 		s.log.Debug("vardiff", zap.Float64("from", s.diff), zap.Float64("to", next))

@@ -38,6 +38,7 @@ func (s *session) handleSubmit(req *request) error {
 	}
 	if err != nil {
 		v.Rejected(share.ReasonBadParams)
+		s.rejected++
 		s.shareRejected()
 		return err
 	}
@@ -83,10 +84,13 @@ func (s *session) handleSubmit(req *request) error {
 			zap.Float64("share_difficulty", sc.res.Difficulty), zap.Bool("block", sc.res.Block))
 	}
 	s.shareAccepted()
+	// A fixed difficulty's window never closes: its sum is the
+	// connection's work since it became fixed or ready, for the
+	// hashrate estimate (admin.go).
+	s.vd.sum += a.Difficulty
+	s.vd.shares++
 	if !s.fixed {
 		now := time.Now()
-		s.vd.sum += a.Difficulty
-		s.vd.shares++
 		if s.vd.due(now, s.srv.difficulty()) {
 			s.retarget(now)
 		}
@@ -103,6 +107,7 @@ func (s *session) reject(id []byte, rej *share.Reject, count bool) error {
 	if count {
 		s.srv.o.Validator.Rejected(rej.Reason)
 	}
+	s.rejected++
 	if ce := s.log.Check(zap.DebugLevel, "share rejected"); ce != nil {
 		ce.Write(zap.Stringer("reason", rej.Reason), zap.String("message", rej.Message))
 	}

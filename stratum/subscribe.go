@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strconv"
 	"time"
+	"unique"
 
 	"go.uber.org/zap"
 )
@@ -41,6 +42,9 @@ func (s *session) handleSubscribe(req *request) error {
 		s.en1v, s.seen = v, seen
 		binary.BigEndian.PutUint32(s.en1[:], v)
 		s.subscribed = true
+		if len(agent) > 0 {
+			s.agent = unique.Make(cleanAgent(agent))
+		}
 		// Checked first: the fields would be allocated even when debug
 		// is off, and every connection subscribes.
 		if ce := s.log.Check(zap.DebugLevel, "subscribed"); ce != nil {
@@ -52,6 +56,26 @@ func (s *session) handleSubscribe(req *request) error {
 	s.send(b)
 	s.becomeReady(time.Now())
 	return nil
+}
+
+// maxAgentBytes bounds the user agent a session keeps: enough for any
+// firmware's name and version, and a miner cannot make the pool hold more.
+const maxAgentBytes = 64
+
+// cleanAgent returns the user agent as the session keeps it: its first
+// maxAgentBytes bytes, each byte outside printable ASCII replaced by '?'
+// so that the admin's tables and logs show it as it is.
+func cleanAgent(agent []byte) string {
+	var buf [maxAgentBytes]byte
+	b := buf[:min(len(agent), maxAgentBytes)]
+	for i := range b {
+		c := agent[i]
+		if c < 0x20 || c > 0x7e {
+			c = '?'
+		}
+		b[i] = c
+	}
+	return string(b)
 }
 
 // parseSessionID reads a session id as subscribe sends it back: exactly 8

@@ -51,6 +51,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("start failed", zap.Error(err))
 		return 1
 	}
+	d.SetConfigFile(*path, &level)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -59,7 +60,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 		case <-ctx.Done():
 			running = false
 		case <-hup:
-			reload(d, *path, &level, log)
+			// A bad file changes nothing; ReloadFile logs what it
+			// applied.
+			if _, _, err := d.ReloadFile(); err != nil {
+				log.Warn("reload on SIGHUP", zap.Error(err))
+			}
 		}
 	}
 	log.Info("stopping: sending client.reconnect to miners and flushing shares")
@@ -72,23 +77,6 @@ func cmdRun(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// reload re-reads the config file on SIGHUP and applies what can change
-// while the pool runs; it says which changes need a restart. A bad file
-// changes nothing.
-func reload(d *daemon.Daemon, path string, level *zap.AtomicLevel, log *zap.Logger) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		log.Warn("reload: config not applied", zap.Error(err))
-		return
-	}
-	applied, restart, err := d.Reload(cfg, level)
-	if err != nil {
-		log.Warn("reload: config not applied", zap.Error(err))
-		return
-	}
-	log.Info("reload: config applied", zap.Strings("applied", applied), zap.Strings("need_restart", restart))
-}
-
 func cmdDevnet(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("devnet", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -97,6 +85,7 @@ func cmdDevnet(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Miners, "miners", 1, "number of built-in CPU miners (0: mine with outside miners)")
 	fs.IntVar(&o.Threads, "threads", 1, "threads per built-in miner")
 	fs.StringVar(&o.Stratum, "stratum", "127.0.0.1:3333", "Stratum listen address")
+	fs.StringVar(&o.API, "api", "127.0.0.1:0", "HTTP API and dashboard listen address (port 0: a free one)")
 	fs.StringVar(&o.Mode, "mode", "pool", `payout mode: "pool" or "solo"`)
 	fs.Float64Var(&o.Difficulty, "difficulty", 0.01, "starting share difficulty")
 	fs.DurationVar(&o.StatusEvery, "status", 5*time.Second, "status line interval")
@@ -134,6 +123,12 @@ func cmdConfigCheck(path string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	if cfg.API.Listen != "" {
+		if _, err := daemon.APIToken(cfg.API, os.Getenv); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
 	}
 	if cfg.Payout.Mode == config.PayoutHot && (cfg.Payout.KeyFile != "" || os.Getenv(config.EnvPayoutKey) != "") {
 		if _, err := payoutjob.Key(cfg, os.Getenv); err != nil {

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,6 +26,50 @@ func TestConfigCheck(t *testing.T) {
 			t.Setenv("TARBELA_NODE_RPC_PASSWORD", c.env)
 			var out, errb bytes.Buffer
 			if code := run([]string{"config", "check", c.file}, &out, &errb); code != c.code {
+				t.Fatalf("exit %d, want %d; stderr %s", code, c.code, errb.String())
+			}
+			if !strings.Contains(out.String()+errb.String(), c.out) {
+				t.Errorf("output %q %q lacks %q", out.String(), errb.String(), c.out)
+			}
+		})
+	}
+}
+
+// TestConfigCheckAPIToken: with the API on, config check reads its token
+// file and refuses one its group or others may read.
+func TestConfigCheckAPIToken(t *testing.T) {
+	sample, err := os.ReadFile("../../config/tarbela.sample.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TARBELA_NODE_RPC_PASSWORD", "secret")
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		mode os.FileMode
+		code int
+		out  string
+	}{
+		{"owner only", 0o600, 0, "OK"},
+		{"readable by others", 0o644, 1, "api.token_file"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tok := filepath.Join(dir, c.name+".token")
+			if err := os.WriteFile(tok, []byte("a-token-of-enough-characters\n"), c.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(tok, c.mode); err != nil {
+				t.Fatal(err)
+			}
+			api := strings.Index(string(sample), "[api]\n")
+			rest := strings.Replace(string(sample[api:]), `listen = ""`, `listen = "127.0.0.1:0"`, 1)
+			rest = strings.Replace(rest, `token_file = ""`, fmt.Sprintf("token_file = %q", tok), 1)
+			file := filepath.Join(dir, c.name+".toml")
+			if err := os.WriteFile(file, append(sample[:api:api], rest...), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			if code := run([]string{"config", "check", file}, &out, &errb); code != c.code {
 				t.Fatalf("exit %d, want %d; stderr %s", code, c.code, errb.String())
 			}
 			if !strings.Contains(out.String()+errb.String(), c.out) {

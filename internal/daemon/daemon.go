@@ -15,6 +15,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/tarbela-pool/tarbela/api"
+	"github.com/tarbela-pool/tarbela/api/ui"
 	"github.com/tarbela-pool/tarbela/config"
 	"github.com/tarbela-pool/tarbela/internal/metrics"
 	"github.com/tarbela-pool/tarbela/pool"
@@ -37,8 +39,18 @@ type Daemon struct {
 	metrics   *metrics.Metrics
 	http      *http.Server
 	httpAddr  string
-	stopOnce  sync.Once
-	stopErr   error
+	// reporter writes the node's counters to Redis; api serves the HTTP
+	// API on apiAddr (nil when api.listen is "").
+	reporter *nodeReporter
+	api      *api.Server
+	apiAddr  string
+	// fileMu guards configFile and level, what ReloadFile re-reads and
+	// the log level it may change (see SetConfigFile).
+	fileMu     sync.Mutex
+	configFile string
+	level      *zap.AtomicLevel
+	stopOnce   sync.Once
+	stopErr    error
 }
 
 // NewLogger builds the zap logger the config asks for. Its level can be
@@ -68,6 +80,14 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 		log = zap.NewNop()
 	}
 	d := &Daemon{cfg: cfg, log: log}
+	// The token is read first, so that a bad token file stops the start
+	// before anything runs.
+	var apiToken string
+	if cfg.API.Listen != "" {
+		if apiToken, err = APIToken(cfg.API, nil); err != nil {
+			return nil, err
+		}
+	}
 	// undo holds a stop for each part started so far, run in reverse order
 	// when a later part fails. It is d's own Stop that ends the parts once
 	// Start has succeeded.
@@ -194,6 +214,10 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 		srv.Publish(w)
 	}
 
+	d.reporter = newNodeReporter(d.store.Reader, uint8(cfg.Pool.NodeID), d.nodeStats, log.Named("nodestats"))
+	d.reporter.Start()
+	undo = append(undo, d.reporter.Stop)
+
 	if cfg.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
@@ -204,10 +228,91 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 		d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		d.httpAddr = ln.Addr().String()
 		go d.http.Serve(ln)
+		undo = append(undo, d.http.Shutdown)
+	}
+	if cfg.API.Listen != "" {
+		if err := d.startAPI(cfg, apiToken); err != nil {
+			return nil, err
+		}
+		undo = append(undo, d.api.Stop)
 	}
 	log.Info("pool started", zap.String("stratum", srv.Addr().String()), zap.String("metrics", d.MetricsURL()),
+		zap.String("api", d.APIURL()),
 		zap.String("mode", cfg.Pool.Mode), zap.String("network", cfg.Pool.Network), zap.Int64("height", d.manager.Height()))
 	return d, nil
+}
+
+// startAPI serves the HTTP API on api.listen.
+func (d *Daemon) startAPI(cfg *config.Config, token string) error {
+	ln, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api.listen: %w", err)
+	}
+	d.api, err = api.New(api.Options{
+		Pool: &apiPool{reader: d.store.Reader, ledger: redisstore.NewLedger(d.store.Client(), cfg.Redis.Prefix),
+			manager: d.manager, server: d.server},
+		Admin: apiAdmin{d}, Token: token, Network: cfg.ChainParams(), UI: ui.Handler(), Log: d.log.Named("api"),
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := d.api.Start(ln); err != nil {
+		ln.Close()
+		return err
+	}
+	d.apiAddr = ln.Addr().String()
+	if token == "" {
+		d.log.Info("api: admin routes are disabled: no api.token_file nor $" + config.EnvAPIToken)
+	}
+	return nil
+}
+
+// nodeStats is the node's counters for Redis.
+func (d *Daemon) nodeStats() redisstore.NodeStats {
+	t := d.metrics.Totals()
+	return redisstore.NodeStats{Accepted: t.Accepted, Rejected: t.Rejected, RejectedBy: d.metrics.RejectedByReason(),
+		Connections: d.server.Connections()}
+}
+
+// APIURL is the HTTP API's base URL ("http://127.0.0.1:8080/"), or "" when
+// it is off.
+func (d *Daemon) APIURL() string {
+	if d.apiAddr == "" {
+		return ""
+	}
+	return "http://" + d.apiAddr + "/"
+}
+
+// SetConfigFile names the config file ReloadFile re-reads (the one the
+// daemon was started from) and the log level it may change (nil: the log
+// level needs a restart).
+func (d *Daemon) SetConfigFile(path string, level *zap.AtomicLevel) {
+	d.fileMu.Lock()
+	defer d.fileMu.Unlock()
+	d.configFile, d.level = path, level
+}
+
+// ReloadFile re-reads the config file given to SetConfigFile and applies
+// what can change while the pool runs, as Reload does (SIGHUP and the
+// API's reload). A file with an error changes nothing.
+func (d *Daemon) ReloadFile() (applied, restart []string, err error) {
+	d.fileMu.Lock()
+	path, level := d.configFile, d.level
+	d.fileMu.Unlock()
+	if path == "" {
+		return nil, nil, errors.New("reload: this node was started without a config file to re-read")
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reload: config not applied: %w", err)
+	}
+	applied, restart, err = d.Reload(cfg, level)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reload: config not applied: %w", err)
+	}
+	d.log.Info("reload: config applied", zap.Strings("applied", applied), zap.Strings("need_restart", restart))
+	return applied, restart, nil
 }
 
 // StratumAddr is the Stratum listener's address.
@@ -250,6 +355,9 @@ func (d *Daemon) Manager() *pool.Manager { return d.manager }
 // Stop ends the parts in the reverse order of Start, each once nothing
 // upstream can feed it (see doc.go, "Lifecycle"):
 //
+//  0. the HTTP API (no admin action reaches the parts that stop next),
+//     then the node's stats writer, which removes the node's counters
+//     from Redis;
 //  1. the Stratum server: no new connection, client.reconnect to every
 //     miner, wait for the sessions to end (until ctx ends);
 //  2. the validator: wait for the blocks found so far to get the node's
@@ -266,6 +374,12 @@ func (d *Daemon) Manager() *pool.Manager { return d.manager }
 func (d *Daemon) Stop(ctx context.Context) error {
 	d.stopOnce.Do(func() {
 		var errs []error
+		if d.api != nil {
+			errs = append(errs, d.api.Stop(ctx))
+		}
+		if d.reporter != nil {
+			errs = append(errs, d.reporter.Stop(ctx))
+		}
 		if d.server != nil {
 			errs = append(errs, d.server.Stop(ctx))
 		}

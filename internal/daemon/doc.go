@@ -16,11 +16,21 @@
 // Start starts, in order: the share store (redisstore.Store), the template
 // manager (pool.Manager, with its node clients), the validator
 // (share.Validator, which owns the block submissions in flight), the
-// Stratum server (stratum.Server), the metrics endpoint. A part that fails
-// to start has Start stop the ones before it in reverse order. Stop ends
-// them in reverse, each once nothing upstream can feed it: the server (no
-// new share, no new block), the validator (the blocks found so far get the
-// node's answer and their record, so the manager and the store must still
-// be up), the manager, the store (the queued shares reach Redis or the
-// journal, under the store's own bound), the metrics endpoint.
+// Stratum server (stratum.Server), the node's stats writer (nodeReporter:
+// one goroutine that writes the node's counters to Redis every 10 s, so
+// that every node's API answers for the whole pool), the metrics endpoint,
+// the HTTP API (api.Server, when api.listen is set). A part that fails to
+// start has Start stop the ones before it in reverse order. Stop ends them
+// in reverse, each once nothing upstream can feed it: the API (no admin
+// action reaches a part that is stopping), the stats writer (it removes
+// the node's counters from Redis), the server (no new share, no new
+// block), the validator (the blocks found so far get the node's answer
+// and their record, so the manager and the store must still be up), the
+// manager, the store (the queued shares reach Redis or the journal, under
+// the store's own bound), the metrics endpoint.
+//
+// The API's seams are in api.go: apiPool reads Redis (the store's reader,
+// the payout ledger), the template manager and this node's connections;
+// apiAdmin acts on the Stratum server and re-reads the config file
+// (ReloadFile, also what SIGHUP does).
 package daemon

@@ -101,6 +101,24 @@ func TestStartFailure(t *testing.T) {
 			want:      []string{"metrics.listen", busy},
 		},
 		{
+			// The last part to start: everything before it is
+			// stopped again, the metrics endpoint included.
+			name:      "API address in use",
+			configure: func(c *config.Config) { c.API.Listen = busy },
+			want:      []string{"api.listen", busy},
+		},
+		{
+			name: "API token file readable by others",
+			configure: func(c *config.Config) {
+				c.API.Listen = freeAddr(t)
+				c.API.TokenFile = filepath.Join(t.TempDir(), "api.token")
+				if err := os.WriteFile(c.API.TokenFile, []byte("a-token-long-enough-for-the-api"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: []string{"api.token_file", "chmod 600"},
+		},
+		{
 			name:      "journal directory is a file",
 			configure: func(c *config.Config) { c.Redis.JournalPath = filepath.Join(notDir, "journal.log") },
 			want:      []string{"journal", notDir},
@@ -137,7 +155,10 @@ func TestStartFailure(t *testing.T) {
 				}
 			}
 			waitGoroutines(t, before)
-			for _, addr := range []string{cfg.Stratum.Listen, cfg.Metrics.Listen} {
+			for _, addr := range []string{cfg.Stratum.Listen, cfg.Metrics.Listen, cfg.API.Listen} {
+				if addr == "" {
+					continue
+				}
 				if addr == busy {
 					continue
 				}

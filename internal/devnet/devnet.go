@@ -2,6 +2,8 @@ package devnet
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +37,9 @@ type Options struct {
 	Threads int
 	// Stratum is the Stratum listen address ("127.0.0.1:3333" by default).
 	Stratum string
+	// API is the HTTP API's and dashboard's listen address
+	// ("127.0.0.1:0", a free port, by default).
+	API string
 	// Mode is "pool" or "solo".
 	Mode string
 	// Difficulty is the starting share difficulty (0.01 by default: a CPU
@@ -70,6 +75,10 @@ type Info struct {
 	NodeRPCPass   string `json:"node_rpc_pass"`
 	Redis         string `json:"redis"`
 	PayoutAddress string `json:"payout_address"`
+	// API is the HTTP API's and dashboard's base URL; APITokenFile
+	// holds its admin token.
+	API          string `json:"api"`
+	APITokenFile string `json:"api_token_file"`
 }
 
 // Run starts everything, runs until ctx is done, then stops everything it
@@ -80,6 +89,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.Stratum == "" {
 		o.Stratum = "127.0.0.1:3333"
+	}
+	if o.API == "" {
+		o.API = "127.0.0.1:0"
 	}
 	if o.Mode == "" {
 		o.Mode = config.ModePool
@@ -151,6 +163,9 @@ func Run(ctx context.Context, o Options) error {
 	// While Redis is away the pool acknowledges shares once they are in
 	// this journal, and replays them when Redis is back.
 	cfg.Redis.JournalPath = filepath.Join(dir, "journal.log")
+	if cfg.API.TokenFile, err = writeAPIToken(dir); err != nil {
+		return err
+	}
 	d, err := daemon.Start(ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("pool: %w", err)
@@ -162,7 +177,7 @@ func Run(ctx context.Context, o Options) error {
 	}()
 
 	info := Info{Stratum: d.StratumAddr(), Metrics: d.MetricsURL(), NodeRPC: node.RPCAddr, NodeRPCUser: node.User,
-		NodeRPCPass: node.Pass, Redis: rds.Addr, PayoutAddress: payout}
+		NodeRPCPass: node.Pass, Redis: rds.Addr, PayoutAddress: payout, API: d.APIURL(), APITokenFile: cfg.API.TokenFile}
 	b, _ := json.MarshalIndent(info, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, "devnet.json"), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("devnet.json: %w", err)
@@ -171,8 +186,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// The API's reload re-reads the devnet's own config file.
+	d.SetConfigFile(cfgPath, nil)
 	fmt.Fprintf(o.Out, "devnet: pool on stratum+tcp://%s (%s mode), metrics %s, node RPC %s, redis %s\n",
 		info.Stratum, o.Mode, info.Metrics, info.NodeRPC, info.Redis)
+	fmt.Fprintf(o.Out, "devnet: dashboard %s , admin token in %s\n", info.API, filepath.Join(o.Dir, "api.token"))
 	fmt.Fprintf(o.Out, "devnet: connection details in %s\n", filepath.Join(dir, "devnet.json"))
 	fmt.Fprintf(o.Out, "devnet: pay the miners: mature the blocks with `%s`, then `tarbela payout run -config %s` and `tarbela payout status -config %s`\n",
 		generateCommand(node, config.CoinbaseMaturity), cfgPath, cfgPath)
@@ -291,7 +309,26 @@ func Config(o Options, node *localnet.Btcd, redisAddr, payout string) *config.Co
 	cfg.Template.PollInterval = time.Second
 	cfg.Redis.Addr = redisAddr
 	cfg.Metrics.Listen = "127.0.0.1:0"
+	cfg.API.Listen = o.API
 	return cfg
+}
+
+// writeAPIToken writes a fresh random admin token for the API to
+// api.token in dir (mode 0600) and returns the file's path.
+func writeAPIToken(dir string) (string, error) {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("api token: %w", err)
+	}
+	path := filepath.Join(dir, "api.token")
+	// A token file left by an earlier run is replaced, mode included.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("api token: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(b[:])+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("api token: %w", err)
+	}
+	return path, nil
 }
 
 // ensureRedis installs redis-server with apt-get when it is missing and we
@@ -324,8 +361,9 @@ func ConfigFile(cfg *config.Config) string {
 	fmt.Fprintf(&b, "# Written by tarbela devnet for its own regtest pool and payout job.\n[pool]\nnetwork = %q\nmode = %q\npayout_address = %q\npool_fee_percent = %v\n\n",
 		p.Network, p.Mode, p.PayoutAddress, p.PoolFeePercent)
 	st := cfg.Stratum
-	fmt.Fprintf(&b, "[stratum]\nlisten = %q\n\n[stratum.difficulty]\ninitial = %v\nmin = %v\nmax = %v\n\n",
-		st.Listen, st.Difficulty.Initial, st.Difficulty.Min, st.Difficulty.Max)
+	fmt.Fprintf(&b, "[stratum]\nlisten = %q\n\n[stratum.difficulty]\ninitial = %v\nmin = %v\nmax = %v\nretarget_interval = %q\n\n",
+		st.Listen, st.Difficulty.Initial, st.Difficulty.Min, st.Difficulty.Max, st.Difficulty.RetargetInterval.String())
+	fmt.Fprintf(&b, "[template]\npoll_interval = %q\n\n", cfg.Template.PollInterval.String())
 	for _, n := range cfg.Nodes {
 		fmt.Fprintf(&b, "[[nodes]]\nname = %q\nrpc_url = %q\n", n.Name, n.RPCURL)
 		if n.RPCCookieFile != "" {
@@ -339,6 +377,9 @@ func ConfigFile(cfg *config.Config) string {
 	fmt.Fprintf(&b, "[redis]\naddr = %q\nprefix = %q\njournal_path = %q\n", r.Addr, r.Prefix, r.JournalPath)
 	if r.Password != "" {
 		fmt.Fprintf(&b, "password = %q\n", string(r.Password))
+	}
+	if a := cfg.API; a.Listen != "" {
+		fmt.Fprintf(&b, "\n[api]\nlisten = %q\ntoken_file = %q\n", a.Listen, a.TokenFile)
 	}
 	po := cfg.Payout
 	fmt.Fprintf(&b, "\n[metrics]\nlisten = %q\n\n[payout]\nscheme = %q\npplns_window = %v\nmin_payout = %d\nmaturity = %d\nmode = %q\nkey_file = %q\nlock_ttl = %q\n",

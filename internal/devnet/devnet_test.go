@@ -80,8 +80,64 @@ func TestDevnet(t *testing.T) {
 		n, _ := strconv.Atoi(m[len(m)-1][1])
 		return n >= 1
 	})
+	checkDevnetAPI(t, out, info)
 	checkDevnetPays(t, out.dir, info)
 	stop()
+}
+
+// checkDevnetAPI: the devnet says where its dashboard and token are, the
+// token file is its owner's only, the public API shows the miner's shares
+// and the admin API, with the token, its connection.
+func checkDevnetAPI(t *testing.T, out *syncBuffer, info Info) {
+	t.Helper()
+	line := "devnet: dashboard " + info.API + " , admin token in " + filepath.Join(out.dir, "api.token")
+	if !strings.HasPrefix(info.API, "http://127.0.0.1:") || !strings.Contains(out.String(), line) {
+		t.Errorf("no line %q in:\n%s", line, out.String())
+	}
+	fi, err := os.Stat(info.APITokenFile)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("api token file %s: %v, %v", info.APITokenFile, fi, err)
+	}
+	tok, err := os.ReadFile(info.APITokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string, token string, out any) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, info.API+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		if out != nil && resp.StatusCode == 200 {
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+		}
+		return resp.StatusCode
+	}
+	var pool struct {
+		Shares struct{ Accepted int64 } `json:"shares"`
+	}
+	waitUntil(t, "the API to count the miner's shares", out, func() bool {
+		return get("api/v1/pool", "", &pool) == 200 && pool.Shares.Accepted > 0
+	})
+	var conns struct {
+		Connections []struct{ Agent string } `json:"connections"`
+	}
+	if code := get("api/v1/admin/connections", strings.TrimSpace(string(tok)), &conns); code != 200 || len(conns.Connections) != 1 {
+		t.Errorf("admin connections: HTTP %d, %+v", code, conns)
+	}
+	if code := get("api/v1/admin/connections", "wrong-token-wrong-token", nil); code != 401 {
+		t.Errorf("admin connections with a wrong token: HTTP %d", code)
+	}
 }
 
 // checkDevnetPays runs the payout job on the devnet's own tarbela.toml, as
@@ -194,7 +250,7 @@ func startDevnet(t *testing.T, o Options) (info Info, out *syncBuffer, stop func
 		case <-time.After(time.Minute):
 			t.Fatalf("devnet did not stop\n%s", out.String())
 		}
-		for _, a := range []string{info.Stratum, info.NodeRPC, info.Redis} {
+		for _, a := range []string{info.Stratum, info.NodeRPC, info.Redis, strings.TrimSuffix(strings.TrimPrefix(info.API, "http://"), "/")} {
 			if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
 				c.Close()
 				t.Errorf("%s still answers after the devnet stopped", a)

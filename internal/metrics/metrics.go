@@ -21,7 +21,9 @@ type Metrics struct {
 	// accepted caches the accepted-share counter (the hot path).
 	accepted prometheus.Counter
 	rejected [32]prometheus.Counter
-	rate     *Rate
+	// rejectedBy counts rejections by reason, for RejectedByReason.
+	rejectedBy [32]atomic.Uint64
+	rate       *Rate
 	// Totals for status lines, without a scrape.
 	nAccepted, nRejected, nBlocks, nBlocksAccepted atomic.Uint64
 
@@ -69,6 +71,7 @@ func (m *Metrics) ShareJudged(r share.Reason, difficulty float64) {
 	m.nRejected.Add(1)
 	if int(r) < len(m.rejected) && m.rejected[r] != nil {
 		m.rejected[r].Inc()
+		m.rejectedBy[r].Add(1)
 	}
 }
 
@@ -91,6 +94,20 @@ type Totals struct {
 // Totals returns the counts since start.
 func (m *Metrics) Totals() Totals {
 	return Totals{m.nAccepted.Load(), m.nRejected.Load(), m.nBlocks.Load(), m.nBlocksAccepted.Load()}
+}
+
+// RejectedByReason returns the rejected shares since start by reason name
+// (share.Reason's String), the reasons with none left out.
+func (m *Metrics) RejectedByReason() map[string]uint64 {
+	out := map[string]uint64{}
+	for _, r := range share.Reasons() {
+		if int(r) < len(m.rejectedBy) {
+			if n := m.rejectedBy[r].Load(); n > 0 {
+				out[r.String()] = n
+			}
+		}
+	}
+	return out
 }
 
 // Hashrate is the estimated pool hashrate in H/s: accepted difficulty ×

@@ -60,3 +60,21 @@ func (guard) Refused() (uint64, uint64) { return 1, 2 }
 func (guard) Floods() (uint64, uint64)  { return 3, 4 }
 func (guard) Banned() int               { return 5 }
 func (guard) AcceptErrors() uint64      { return 6 }
+
+// TestRejectedByReason: rejections are counted by reason name, accepted
+// shares and reasons without rejections left out.
+func TestRejectedByReason(t *testing.T) {
+	m := New(func() int { return 0 })
+	m.ShareJudged(share.ReasonNone, 1)
+	m.ShareJudged(share.ReasonDuplicate, 0)
+	m.ShareJudged(share.ReasonDuplicate, 0)
+	m.ShareJudged(share.ReasonStale, 0)
+	got := m.RejectedByReason()
+	want := map[string]uint64{share.ReasonDuplicate.String(): 2, share.ReasonStale.String(): 1}
+	if len(got) != len(want) || got[share.ReasonDuplicate.String()] != 2 || got[share.ReasonStale.String()] != 1 {
+		t.Errorf("RejectedByReason = %v, want %v", got, want)
+	}
+	if tot := m.Totals(); tot.Rejected != 3 || tot.Accepted != 1 {
+		t.Errorf("Totals = %+v", tot)
+	}
+}

@@ -25,6 +25,7 @@ func (k keys) roundAccounts(round string) string { return k.base + "round:" + ro
 func (k keys) roundMeta(round string) string     { return k.base + "round:" + round + ":meta" }
 
 func (k keys) lastWorker() string      { return k.base + "last:w" }
+func (k keys) workerNames() string     { return k.base + "names:w" }
 func (k keys) lastAccount() string     { return k.base + "last:a" }
 func (k keys) totals() string          { return k.base + "totals" }
 func (k keys) blocks() string          { return k.base + "blocks" }
@@ -32,13 +33,19 @@ func (k keys) block(h string) string   { return k.base + "block:" + h }
 func (k keys) stream(id string) string { return k.base + "seq:" + id }
 
 // hashrateWorkers and hashrateAccounts are the buckets starting at unix
-// second start.
+// second start. An account bucket also holds the bucket's whole work in
+// field PoolField.
 func (k keys) hashrateWorkers(start int64) string {
 	return k.base + "hr:w:" + strconv.FormatInt(start, 10)
 }
 func (k keys) hashrateAccounts(start int64) string {
 	return k.base + "hr:a:" + strconv.FormatInt(start, 10)
 }
+
+// PoolField is the field of an account hashrate bucket (hr:a:<start>)
+// that holds the work of every account in the bucket. No account is named
+// so: AddShare refuses names with '|'.
+const PoolField = "|pool"
 
 // The PPLNS window's slices (see docs/payout.md): pplnsIndex orders the
 // slices by start (ms), pplnsTotals holds each slice's work and, in field

@@ -49,6 +49,12 @@ func (k ledgerKeys) batch(id string) string { return k.base + "batch:" + id }
 func (k ledgerKeys) batches() string        { return k.base + "batches" }
 func (k ledgerKeys) openBatches() string    { return k.base + "batches:open" }
 
+// accountPayments indexes an account's batches (score: created ms).
+func (k ledgerKeys) accountPayments(account string) string {
+	return k.accountPaymentsPrefix() + account
+}
+func (k ledgerKeys) accountPaymentsPrefix() string { return k.base + "pay:a:" }
+
 // frozenWindow is the PPLNS window frozen with a block.
 func (k ledgerKeys) frozenWindow(hash string) string { return k.base + "round:" + hash + ":pplns" }
 

@@ -115,7 +115,7 @@ func (l *Ledger) PlanBatch(ctx context.Context, lease Lease, b Batch) error {
 	for _, o := range b.Inputs {
 		args = append(args, o.field(), o.value())
 	}
-	args = append(args, strconv.FormatFloat(b.FeeRate, 'g', -1, 64))
+	args = append(args, strconv.FormatFloat(b.FeeRate, 'g', -1, 64), l.k.accountPaymentsPrefix())
 	k := l.k
 	_, err = l.run(ctx, planScript, what, "", []string{k.lock(), k.batch(b.ID), k.bal(), k.pending(), k.utxo(),
 		k.batches(), k.openBatches()}, args...)

@@ -246,8 +246,10 @@ return out
 // pending, 5 utxo, 6 batches, 7 batches:open. ARGV: 1 token, 2 id, 3
 // created ms, 4 outputs JSON, 5 inputs JSON, 6 fee, 7 n, then n (account,
 // amount) pairs, then m, then m (utxo field, utxo value) pairs, then the
-// fee rate (sat/vB, as text). Returns 1 when planned, 0 when the same batch
-// was planned before.
+// fee rate (sat/vB, as text), then the prefix of the accounts' payment
+// indexes (pay:a:), to which each account gets the batch (score: created
+// ms); they carry the hash tag of the declared keys. Returns 1 when
+// planned, 0 when the same batch was planned before.
 var planScript = redis.NewScript(ledgerLib + `
 local e = fenced() if e then return e end
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -286,6 +288,7 @@ redis.call('HSET', KEYS[2], 'id', ARGV[2], 'state', 'planned', 'created', ARGV[3
   'inputs', ARGV[5], 'fee', ARGV[6], 'utxo', cjson.encode(spent), 'token', ARGV[1], 'rate', ARGV[9 + 2*n + 2*m])
 redis.call('ZADD', KEYS[6], ARGV[3], ARGV[2])
 redis.call('SADD', KEYS[7], ARGV[2])
+for i = 1, n do redis.call('ZADD', ARGV[10 + 2*n + 2*m] .. f[i], ARGV[3], ARGV[2]) end
 hset(KEYS[3], bal)
 hset(KEYS[4], pending)
 hdel(KEYS[5], ins)

@@ -36,11 +36,20 @@ import (
 // index, whose names it builds from the slice prefix: they carry the same
 // hash tag, so they are in the slot of the declared keys.
 //
+// Pool-wide hashrate: each account bucket also holds the bucket's whole
+// work under the field PoolField, which no account can be named (AddShare
+// refuses names with '|'), so the pool's hashrate is one HGET per bucket
+// however many accounts mine.
+//
+// Worker names: every worker in last:w is also in names:w, a sorted set
+// with score 0 ordered by name, so that an account's workers are one
+// ZRANGEBYLEX; a worker leaves it when its last share leaves last:w.
+//
 // KEYS: 1 stream high-water mark, 2-4 current round w/a/meta, 5 PPLNS slice
 // index, 6-7 last share w/a, 8 totals, 9 blocks index, 10 block record,
 // 11-13 the block's frozen round w/a/meta, 14 PPLNS slice totals, 15 PPS
-// owed, 16 the block's frozen window, 17.. hashrate buckets as (workers,
-// accounts) pairs, then the batch's PPLNS slices.
+// owed, 16 the block's frozen window, 17 worker names, 18.. hashrate
+// buckets as (workers, accounts) pairs, then the batch's PPLNS slices.
 //
 // ARGV: 1 dedupe TTL s, 2 PPLNS N, 3 bucket TTL s, 4 last-share cutoff ms,
 // 5 per-node totals field, 6 shares, 7 work, 8 first share ms, 9 last share
@@ -99,22 +108,30 @@ local function add(keys, i, n, stride)
     done = done + m
   end
 end
-local function seen(key, i, n)
+local function seen(key, i, n, names)
   -- Raises the last share time of the n names of the (name, work, ms)
-  -- section at ARGV[i], then trims the stale ones.
+  -- section at ARGV[i], then trims the stale ones. With names, the names
+  -- also go to that name index (score 0), and leave it when trimmed.
   if n == 0 then return end
   local done = 0
   while done < n do
     local m = math.min(n - done, 500)
     local base = i + 3 * done
-    local t = {'GT'}
+    local t, u = {'GT'}, {}
     for k = 1, m do
       local a = base + 3 * (k - 1)
       t[2*k] = ARGV[a + 2]
       t[2*k+1] = ARGV[a]
+      u[2*k-1] = 0
+      u[2*k] = ARGV[a]
     end
     redis.call('ZADD', key, unpack(t))
+    if names then redis.call('ZADD', names, unpack(u)) end
     done = done + m
+  end
+  if names then
+    local old = redis.call('ZRANGEBYSCORE', key, '-inf', '(' .. ARGV[4])
+    for s = 1, #old, 500 do redis.call('ZREM', names, unpack(old, s, math.min(#old, s + 499))) end
   end
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[4])
 end
@@ -191,11 +208,11 @@ local wi = 16
 local na = tonumber(ARGV[wi + 3 * nw])
 local ai = wi + 3 * nw + 1
 local i = ai + 3 * na
-local sk = 17 + 2 * nb
+local sk = 18 + 2 * nb
 -- The batch's sums go to every hash that takes them whole: the round, and
 -- the hashrate bucket and PPLNS slice when the batch lies in one.
 local wk, ak = {KEYS[2]}, {KEYS[3]}
-if nb == 1 then wk[2] = KEYS[17]; ak[2] = KEYS[18] end
+if nb == 1 then wk[2] = KEYS[18]; ak[2] = KEYS[19] end
 if ns == 1 then ak[#ak+1] = KEYS[sk] end
 add(wk, wi, nw, 3)
 add(ak, ai, na, 3)
@@ -209,18 +226,22 @@ if shares > 0 then
   redis.call('HINCRBY', KEYS[8], ARGV[5], shares)
 end
 redis.call('HINCRBY', KEYS[8], 'batches', 1)
-seen(KEYS[6], wi, nw)
+seen(KEYS[6], wi, nw, KEYS[17])
 seen(KEYS[7], ai, na)
 for b = 0, nb - 1 do
-  local kw, ka = KEYS[17 + 2*b], KEYS[18 + 2*b]
+  local kw, ka = KEYS[18 + 2*b], KEYS[19 + 2*b]
+  local bw = ARGV[7]
   if nb > 1 then
     local n = tonumber(ARGV[i])
     add({kw}, i + 1, n, 2)
     i = i + 1 + 2 * n
     n = tonumber(ARGV[i])
     add({ka}, i + 1, n, 2)
+    bw = 0
+    for k = 1, n do bw = bw + tonumber(ARGV[i + 2*k]) end
     i = i + 1 + 2 * n
   end
+  if shares > 0 then redis.call('HINCRBYFLOAT', ka, '` + PoolField + `', bw) end
   redis.call('EXPIRE', kw, ARGV[3])
   redis.call('EXPIRE', ka, ARGV[3])
 end
@@ -423,12 +444,12 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 	} else {
 		blockHash = "-"
 	}
-	ks := make([]string, 0, 16+2*len(e.buckets)+len(e.slices))
+	ks := make([]string, 0, 17+2*len(e.buckets)+len(e.slices))
 	ks = append(ks, e.k.stream(b.id),
 		e.k.roundWorkers(CurrentRound), e.k.roundAccounts(CurrentRound), e.k.roundMeta(CurrentRound),
 		e.k.pplnsIndex(), e.k.lastWorker(), e.k.lastAccount(), e.k.totals(), e.k.blocks(),
 		e.k.block(blockHash), e.k.roundWorkers(blockHash), e.k.roundAccounts(blockHash), e.k.roundMeta(blockHash),
-		e.k.pplnsTotals(), e.k.ppsOwed(), e.k.roundPPLNS(blockHash))
+		e.k.pplnsTotals(), e.k.ppsOwed(), e.k.roundPPLNS(blockHash), e.k.workerNames())
 	for _, start := range e.buckets {
 		sec := start / 1000
 		ks = append(ks, e.k.hashrateWorkers(sec), e.k.hashrateAccounts(sec))
