@@ -200,7 +200,7 @@ func Run(ctx context.Context, o Options) error {
 	// acceptedBy reads each built-in miner's count of accepted shares.
 	var acceptedBy []func() uint64
 	for i := range o.Miners {
-		user := localnet.RegtestAddress(byte(10+i)) + ".cpu" + strconv.Itoa(i)
+		user := MinerAccount(i) + ".cpu" + strconv.Itoa(i)
 		m, err := cpuminer.New(cpuminer.Options{URL: info.Stratum, User: user, Threads: o.Threads, VersionRolling: true,
 			Log: log.Named("miner")})
 		if err != nil {
@@ -426,3 +426,7 @@ func generateCommand(node *localnet.Btcd, n int) string {
 	return fmt.Sprintf(`curl -s --user %s:%s -d '{"jsonrpc":"1.0","id":1,"method":"generate","params":[%d]}' http://%s`,
 		node.User, node.Pass, n, node.RPCAddr)
 }
+
+// MinerAccount is the account (a regtest address) of the devnet's i-th
+// built-in CPU miner.
+func MinerAccount(i int) string { return localnet.RegtestAddress(byte(10 + i)) }

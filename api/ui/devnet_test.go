@@ -1,0 +1,107 @@
+package ui
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tarbela-pool/tarbela/internal/localnet"
+)
+
+var devnetScreenshot = flag.Bool("update-devnet-screenshot", false,
+	"TestDashboardOnDevnet: write docs/dashboard.png from the live devnet")
+
+// TestDashboardOnDevnet runs the dashboard against a live devnet, the
+// `tarbela devnet` process (real btcd, Redis, the pool's API and one CPU
+// miner), in headless Chromium: once the miner has found blocks, the pool
+// page has a chart with points and the blocks, and the miner's account
+// page lists its worker with a hashrate.
+func TestDashboardOnDevnet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet and Chromium")
+	}
+	chromiumPath(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tarbela")
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./cmd/tarbela")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out := &lockedWriter{}
+	cmd := exec.Command(bin, "devnet", "-dir", filepath.Join(dir, "devnet"), "-stratum", "127.0.0.1:0", "-status", "1s")
+	cmd.Dir = filepath.Join("..", "..") // the source tree: btcd is its pinned tool
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(time.Minute):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	// A few blocks, so the chart and the blocks table have something.
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(out.String(), "blocks=3/") && !strings.Contains(out.String(), "blocks=4/") {
+		select {
+		case err := <-exited:
+			t.Fatalf("devnet ended: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no blocks from the devnet's miner\n%s", out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "devnet", "devnet.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		API string `json:"api"`
+	}
+	if err := json.Unmarshal(b, &info); err != nil || info.API == "" {
+		t.Fatalf("devnet.json %s: %v; want the API's URL", b, err)
+	}
+	// The devnet's first built-in miner mines as this account.
+	account := localnet.RegtestAddress(10)
+	v := checkDashboard(t, info.API, account)
+	if len(v.workers) != 1 {
+		t.Errorf("account page workers %v, want the devnet's one CPU miner", v.workers)
+	}
+	if *devnetScreenshot {
+		writeScreenshot(t, info.API+"/", filepath.Join("..", "..", "docs", "dashboard.png"))
+	}
+}
+
+// lockedWriter is a writer the devnet process and the test share.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
