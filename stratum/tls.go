@@ -155,6 +155,11 @@ type tlsConn struct {
 	// handshaken is set by the reader once the TLS handshake is done;
 	// nothing is written before.
 	handshaken atomic.Bool
+	// drained is set by the reader (and only read by it) when crypto/tls
+	// held nothing to decrypt and the socket was empty as it handed over
+	// to a fresh goroutine: that one then waits for the socket before it
+	// reads, so that it parks on its small stack.
+	drained bool
 }
 
 // errTLSHandshakePending is what a write before the TLS handshake is done
@@ -212,12 +217,12 @@ type tlsTransport struct {
 	// nonBlocking makes Read return errWouldBlock instead of waiting; set
 	// once the handshake is done.
 	nonBlocking bool
-	// b, n and err are the read callback's buffer and results; waited is
-	// the wait callback's state. The callbacks are bound once.
+	// b, n and err are the read callback's buffer and results; peek is
+	// the wait callback's. The callbacks are bound once.
 	b              []byte
 	n              int
 	err            error
-	waited         bool
+	peek           [1]byte
 	readFn, waitFn func(fd uintptr) bool
 }
 
@@ -259,17 +264,23 @@ func (t *tlsTransport) read(fd uintptr) bool {
 // waitReadable parks until the socket is readable, without a buffer. It
 // returns the read deadline's error when that passes first, or the close's.
 func (t *tlsTransport) waitReadable() error {
-	t.waited = false
 	return t.rc.Read(t.waitFn)
 }
 
-// wait is waitReadable's callback: wait once, then report readable.
-func (t *tlsTransport) wait(uintptr) bool {
-	if t.waited {
-		return true
+// wait is waitReadable's callback: it reports whether the socket has data,
+// its end or an error to read, looking without reading (MSG_PEEK); false
+// makes the runtime wait for the socket and call it again. It must look:
+// the runtime forgets the socket's past readiness when a read starts, so
+// data that arrived since the last read, which brings no new readiness,
+// would otherwise be waited for until more came.
+func (t *tlsTransport) wait(fd uintptr) bool {
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), t.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err == syscall.EINTR {
+			continue
+		}
+		return err != syscall.EAGAIN
 	}
-	t.waited = true
-	return false
 }
 
 // Write writes b under WriteTimeout.
@@ -286,11 +297,20 @@ func (t *tlsTransport) Write(b []byte) (int, error) {
 // the reader parks. Afterwards it reads what crypto/tls can decrypt without
 // waiting, into a pooled buffer; with nothing there it gives the buffer
 // back and waits for the socket without one (or, !wait, reports idle).
+// Reading a record grows a small stack, so a fresh goroutine taking over
+// from an idle one waits first: it parks on its small stack, as a TCP
+// reader does.
 func (r *lineReader) fillTLS(wait bool) (data []byte, idle bool, err error) {
 	c := r.tls
 	if !c.handshaken.Load() {
 		return nil, false, c.handshake()
 	}
+	if c.drained && wait && c.t.rc != nil {
+		if err := c.t.waitReadable(); err != nil {
+			return nil, false, err
+		}
+	}
+	c.drained = false
 	if c.t.rc == nil {
 		if !wait {
 			return nil, true, nil
@@ -314,6 +334,7 @@ func (r *lineReader) fillTLS(wait bool) (data []byte, idle bool, err error) {
 			return nil, false, err
 		}
 		if !wait {
+			c.drained = true
 			return nil, true, nil
 		}
 		if err := c.t.waitReadable(); err != nil {

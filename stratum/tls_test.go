@@ -377,12 +377,19 @@ func TestTLSShutdown(t *testing.T) {
 	}
 }
 
-// TestTLSPipelinedLines: several requests in one TLS record, and one
-// request over several records, are all answered: the reader takes what
-// crypto/tls already decrypted before it waits for the socket.
+// TestTLSPipelinedLines: several requests in one TLS record, one request
+// over several records, and many requests each sent once the previous one
+// is answered, are all answered: the reader takes what crypto/tls already
+// decrypted before it waits for the socket, and looks at the socket before
+// it parks (a request that arrives between its last read and its wait
+// brings no new readiness: missing it would stall the miner).
 func TestTLSPipelinedLines(t *testing.T) {
 	e := startTLSServer(t, nil)
 	c := dialTLS(t, e.srv)
+	for i := range 2000 {
+		c.send(fmt.Sprintf(`{"id":%d,"method":"mining.extranonce.subscribe","params":[]}`, i))
+		c.expectResult(fmt.Sprint(i), "true")
+	}
 	var b strings.Builder
 	const n = 50
 	for i := range n {
