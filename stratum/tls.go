@@ -29,17 +29,23 @@ import (
 //     sets first (the handshake deadline, HandshakeTimeout after the accept)
 //     bounds it: a client that sends nothing, or half a ClientHello, is
 //     closed then, like a miner that never subscribes. The handshake
-//     timeout thus covers the TLS and the Stratum handshakes together.
+//     timeout thus covers the TLS and the Stratum handshakes together (and
+//     a handshake write that the socket never takes fails at WriteTimeout).
 //   - Reading still holds no buffer while the miner is idle: crypto/tls
 //     reads the socket through tlsTransport, which after the handshake
 //     never waits: with nothing to read it returns errWouldBlock, which
 //     crypto/tls passes up without failing the connection (a temporary
 //     net.Error). The reader then gives its buffer back and waits for the
 //     socket in the netpoller without one. It asks crypto/tls first, not the
-//     socket, because crypto/tls may already hold the next records. What
-//     crypto/tls itself keeps per connection (its record buffers, sized by
-//     the largest record it has read, and the cipher state) is not pooled:
-//     see BENCHMARKS.md for what an idle TLS miner costs.
+//     socket, because crypto/tls may already hold the next records, and it
+//     looks at the socket (MSG_PEEK) as its wait starts, because data that
+//     came since its last read brings no new readiness. A reader that hands
+//     over to a fresh goroutine (conn.go) after finding nothing lets that
+//     one wait before it reads, so that it parks on its small stack: reading
+//     a record grows one. What crypto/tls itself keeps per connection (its
+//     record and handshake buffers, grown for the ClientHello, and the
+//     cipher state) is not pooled: see BENCHMARKS.md for what an idle TLS
+//     miner costs.
 //   - Writes block: a *tls.Conn has no RawConn, and a record cannot be
 //     half written and resumed later, so every message goes through the
 //     session's flusher goroutine (the path conn.go takes for a connection
