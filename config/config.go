@@ -49,7 +49,18 @@ type Pool struct {
 
 // Stratum configures the miner-facing TCP server.
 type Stratum struct {
-	Listen           string        `toml:"listen"`
+	Listen string `toml:"listen"`
+	// TLSListen is a second listener, for Stratum over TLS
+	// (stratum+ssl://host:port); "" for none. Its miners share the
+	// sessions, limits and bans of Listen's.
+	TLSListen string `toml:"tls_listen"`
+	// TLSCertFile and TLSKeyFile are the PEM certificate (chain) and
+	// private key TLSListen serves; both are required with it. Validate
+	// checks only that they are set: the daemon reads them (and
+	// `tarbela config check` does), since this package reads no file but
+	// the config.
+	TLSCertFile      string        `toml:"tls_cert_file"`
+	TLSKeyFile       string        `toml:"tls_key_file"`
 	MaxLineBytes     int           `toml:"max_line_bytes"`
 	IdleTimeout      time.Duration `toml:"idle_timeout"`
 	HandshakeTimeout time.Duration `toml:"handshake_timeout"`

@@ -210,6 +210,7 @@ func checkAddress(addr, network string) string {
 // validate checks the stratum section and its difficulty table.
 func (s *Stratum) validate(p *problems) {
 	checkListen(p, "stratum.listen", s.Listen, `"0.0.0.0:3333"`)
+	s.validateTLS(p)
 	if s.MaxLineBytes < MinMaxLineBytes || s.MaxLineBytes > MaxMaxLineBytes {
 		p.add("stratum.max_line_bytes", "must be %d..%d (got %d)", MinMaxLineBytes, MaxMaxLineBytes, s.MaxLineBytes)
 	}
@@ -250,6 +251,29 @@ func (s *Stratum) validate(p *problems) {
 		p.add("stratum.ban_duration", "must be >= 0, 0 disables bans (got %s)", s.BanDuration)
 	}
 	s.Difficulty.validate(p)
+}
+
+// validateTLS checks the TLS listener's keys: an address unlike listen's,
+// and both files named. The files themselves are read by the daemon.
+func (s *Stratum) validateTLS(p *problems) {
+	if s.TLSListen == "" {
+		for _, f := range []struct{ key, v string }{{"tls_cert_file", s.TLSCertFile}, {"tls_key_file", s.TLSKeyFile}} {
+			if f.v != "" {
+				p.add("stratum."+f.key, "is set but stratum.tls_listen is empty: set tls_listen (e.g. \"0.0.0.0:3334\") to serve Stratum over TLS, or remove %s", f.key)
+			}
+		}
+		return
+	}
+	checkListen(p, "stratum.tls_listen", s.TLSListen, `"0.0.0.0:3334", or "" for no TLS listener`)
+	if _, port, err := net.SplitHostPort(s.TLSListen); err == nil && port != "0" && s.TLSListen == s.Listen {
+		p.add("stratum.tls_listen", "must differ from stratum.listen (both %q): TLS needs a port of its own, e.g. 3334", s.Listen)
+	}
+	if s.TLSCertFile == "" {
+		p.add("stratum.tls_cert_file", "is required with stratum.tls_listen: the PEM certificate (with its chain) the TLS listener serves")
+	}
+	if s.TLSKeyFile == "" {
+		p.add("stratum.tls_key_file", "is required with stratum.tls_listen: the PEM private key of stratum.tls_cert_file")
+	}
 }
 
 // validate checks vardiff bounds; min <= initial <= max is checked only when

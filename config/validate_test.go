@@ -383,3 +383,40 @@ func TestPayoutSection(t *testing.T) {
 		})
 	}
 }
+
+// TestStratumTLS: tls_listen needs both files named and a port of its own;
+// a file named without tls_listen is a mistake, reported with the fix.
+func TestStratumTLS(t *testing.T) {
+	base := "[pool]\nnetwork = \"regtest\"\npayout_address = \"" + regtestAddr + "\"\n[[nodes]]\nrpc_user = \"u\"\nrpc_password = \"p\"\n[stratum]\nlisten = \"0.0.0.0:3333\"\n"
+	files := "tls_cert_file = \"/etc/tarbela/tls.crt\"\ntls_key_file = \"/etc/tarbela/tls.key\"\n"
+	for _, tc := range []struct {
+		name, src string
+		fields    []string // nil: valid
+		message   string
+	}{
+		{name: "off"},
+		{name: "on", src: "tls_listen = \"0.0.0.0:3334\"\n" + files},
+		{name: "any port", src: "tls_listen = \"127.0.0.1:0\"\n" + files},
+		{"no files", "tls_listen = \"0.0.0.0:3334\"\n", []string{"stratum.tls_cert_file", "stratum.tls_key_file"}, "is required with stratum.tls_listen"},
+		{"no key", "tls_listen = \"0.0.0.0:3334\"\ntls_cert_file = \"/c\"\n", []string{"stratum.tls_key_file"}, "private key"},
+		{"listen's address", "tls_listen = \"0.0.0.0:3333\"\n" + files, []string{"stratum.tls_listen"}, "must differ from stratum.listen"},
+		{"no port", "tls_listen = \"3334\"\n" + files, []string{"stratum.tls_listen"}, "host:port"},
+		{"files without listener", files, []string{"stratum.tls_cert_file", "stratum.tls_key_file"}, "stratum.tls_listen is empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(base+tc.src), nil)
+			if tc.fields == nil {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				if strings.Contains(tc.src, "tls_listen") && (c.Stratum.TLSListen == "" || c.Stratum.TLSCertFile == "" || c.Stratum.TLSKeyFile == "") {
+					t.Fatalf("TLS keys not decoded: %+v", c.Stratum)
+				}
+				return
+			}
+			if got := fields(problemsOf(t, err)); !slices.Equal(got, tc.fields) || !strings.Contains(err.Error(), tc.message) {
+				t.Fatalf("problems %v: %v; want %v with %q", got, err, tc.fields, tc.message)
+			}
+		})
+	}
+}

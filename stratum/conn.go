@@ -32,7 +32,8 @@ import (
 //
 // A miner whose queue reaches SendQueue messages, or whose socket does not
 // take a write within WriteTimeout, is dropped as a slow consumer; no
-// producer (Server.Publish in particular) ever waits on a socket.
+// producer (Server.Publish in particular) ever waits on a socket. tls.go
+// says how a TLS connection differs.
 
 // readLoop reads and handles request lines until the connection ends. It
 // runs on one goroutine at a time, which hands over to a fresh one (with the

@@ -111,14 +111,23 @@ func TestHalfLineTimeout(t *testing.T) {
 }
 
 // TestIdleConnectionsHoldOneGoroutine: an idle miner costs one goroutine,
-// its reader; no writer waits per connection, before or after it was sent
-// jobs.
+// its reader, over TCP and over TLS; no writer waits per connection, before
+// or after it was sent jobs.
 func TestIdleConnectionsHoldOneGoroutine(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testIdleGoroutines(t, tr) })
+	}
+}
+
+func testIdleGoroutines(t *testing.T, tr transport) {
 	const miners = 50
-	e := startServer(t, nil)
+	e := startServer(t, func(o *Options) { tr.listen(t, o) })
 	before := runtime.NumGoroutine()
 	for range miners {
-		c := dial(t, e.srv)
+		c, err := tr.dial(t, e.srv)
+		if err != nil {
+			t.Fatal(err)
+		}
 		c.send(`{"id":1,"method":"mining.subscribe","params":["m"]}`)
 		c.expectReply("1")
 		c.authorize("tb1qidle", "x")

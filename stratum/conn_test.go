@@ -65,14 +65,16 @@ func TestOpaqueIDs(t *testing.T) {
 }
 
 // TestConnectionLimits: a connection is closed for an over-long line, for
-// too many malformed lines, for idling, and for not finishing the handshake.
+// too many malformed lines, for idling, and for not finishing the handshake,
+// over TCP and over TLS alike.
 func TestConnectionLimits(t *testing.T) {
 	tests := []struct {
 		name string
-		edit func(*Options)
+		// edit sets the options; short is the timeout a case tests.
+		edit func(o *Options, short time.Duration)
 		run  func(t *testing.T, e *testEnv, c *client)
 	}{
-		{"over-long line", func(o *Options) { o.MaxLineBytes = 256 }, func(t *testing.T, e *testEnv, c *client) {
+		{"over-long line", func(o *Options, _ time.Duration) { o.MaxLineBytes = 256 }, func(t *testing.T, e *testEnv, c *client) {
 			c.send(`{"id":1,"method":"mining.subscribe","params":["` + strings.Repeat("a", 300) + `"]}`)
 		}},
 		{"too many malformed lines", nil, func(t *testing.T, e *testEnv, c *client) {
@@ -87,13 +89,13 @@ func TestConnectionLimits(t *testing.T) {
 		// one write and no reply is waited for: a test goroutine that
 		// stalls longer than the timeout on a busy machine must not end
 		// the connection half-way. Only the close is checked.
-		{"idle timeout", func(o *Options) { o.IdleTimeout = 100 * time.Millisecond }, func(t *testing.T, e *testEnv, c *client) {
+		{"idle timeout", func(o *Options, short time.Duration) { o.IdleTimeout = short }, func(t *testing.T, e *testEnv, c *client) {
 			// A connection whose handshake did not complete would be
 			// closed only at the default 60 s handshake timeout, so a
 			// close within ioWait is the idle timeout's.
 			c.sendHandshakeAtOnce(e.vec)
 		}},
-		{"handshake timeout", func(o *Options) { o.HandshakeTimeout = 100 * time.Millisecond }, func(t *testing.T, e *testEnv, c *client) {
+		{"handshake timeout", func(o *Options, short time.Duration) { o.HandshakeTimeout = short }, func(t *testing.T, e *testEnv, c *client) {
 			// The timeout runs from the accept, so the subscribe may
 			// arrive after it; when it is answered, the answer is the
 			// subscribe's.
@@ -103,14 +105,33 @@ func TestConnectionLimits(t *testing.T) {
 			}
 		}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := startServer(t, tc.edit)
-			c := dial(t, e.srv)
-			tc.run(t, e, c)
-			c.expectClosed()
-			waitFor(t, "the session to be removed", func() bool { return e.srv.Connections() == 0 })
-		})
+	for _, tr := range transports {
+		for _, tc := range tests {
+			t.Run(tr.name+"/"+tc.name, func(t *testing.T) {
+				// The short timeouts also bound a TLS handshake: when
+				// the machine is too slow to finish it in time, the
+				// case runs again with twice the timeout.
+				for short := 100 * time.Millisecond; ; short *= 2 {
+					e := startServer(t, func(o *Options) {
+						tr.listen(t, o)
+						if tc.edit != nil {
+							tc.edit(o, short)
+						}
+					})
+					c, err := tr.dial(t, e.srv)
+					if err != nil {
+						if short >= ioWait {
+							t.Fatalf("dial: %v", err)
+						}
+						continue
+					}
+					tc.run(t, e, c)
+					c.expectClosed()
+					waitFor(t, "the session to be removed", func() bool { return e.srv.Connections() == 0 })
+					return
+				}
+			})
+		}
 	}
 }
 

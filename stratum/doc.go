@@ -1,6 +1,7 @@
-// Package stratum is Tarbela's Stratum v1 server: the TCP listener, one
-// session per miner connection, the line codec, method dispatch, per-session
-// variable difficulty and extranonce1 allocation.
+// Package stratum is Tarbela's Stratum v1 server: the TCP listener (and
+// optionally a second, TLS one: stratum+ssl://), one session per miner
+// connection, the line codec, method dispatch, per-session variable
+// difficulty and extranonce1 allocation.
 //
 // Each connection has one reading goroutine with a hard line-length cap and
 // an idle deadline. It waits for the socket without holding a buffer (read
@@ -14,6 +15,12 @@
 // or whose write times out, is dropped as a slow consumer, so a stuck socket
 // never delays a notify to anyone else: Server.Publish never waits on a
 // socket, and spreads a new job's notifies over GOMAXPROCS goroutines.
+//
+// Stratum over TLS (Options.TLSListen) shares all of this: the same
+// sessions, limits, bans and extranonce1s. The TLS handshake runs on the
+// session's reader under the handshake timeout, and an idle TLS miner's
+// reader also waits without a buffer; its writes all go through a flusher,
+// since a TLS record cannot be half written without blocking (see tls.go).
 //
 // Jobs are named per session: every mining.notify a session sends gets a
 // short session-local id bound to a share.Assignment that carries the

@@ -542,7 +542,7 @@ func TestAcceptBackoff(t *testing.T) {
 	}
 	ln := &failingListener{failures: 5}
 	s.wg.Add(1)
-	s.acceptLoop(ln)
+	s.acceptLoop(ln, nil)
 	if len(ln.calls) != ln.failures+1 {
 		t.Fatalf("Accept called %d times, want %d", len(ln.calls), ln.failures+1)
 	}

@@ -265,7 +265,13 @@ type client struct {
 
 func dial(t testing.TB, srv *Server) *client {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", srv.Addr().String(), ioWait)
+	return dialAddr(t, srv.Addr().String())
+}
+
+// dialAddr connects to addr over plain TCP.
+func dialAddr(t testing.TB, addr string) *client {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, ioWait)
 	if err != nil {
 		t.Fatal(err)
 	}

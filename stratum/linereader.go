@@ -45,11 +45,15 @@ type lineReader struct {
 	// deadlineDue says a line was handled since the read deadline was
 	// last set.
 	deadlineDue bool
+	// tls is the connection when it came through the TLS listener
+	// (tls.go), nil otherwise.
+	tls *tlsConn
 }
 
 func newLineReader(conn net.Conn, maxLine int, handle func(line []byte) bool) *lineReader {
 	r := &lineReader{conn: conn, rc: rawConn(conn), max: maxLine, handle: handle, deadlineDue: true}
 	r.fn = r.read
+	r.tls, _ = conn.(*tlsConn)
 	return r
 }
 
@@ -82,6 +86,9 @@ func (r *lineReader) read(fd uintptr) bool {
 // fillNow is fill without waiting: idle reports that the socket has nothing
 // to read right now (data and err are then nil).
 func (r *lineReader) fillNow() (data []byte, idle bool, err error) {
+	if r.tls != nil {
+		return r.fillTLS(false)
+	}
 	if r.rc == nil {
 		return nil, true, nil
 	}
@@ -97,17 +104,12 @@ func (r *lineReader) fillNow() (data []byte, idle bool, err error) {
 // fill reads the next chunk into a pooled buffer, which the caller returns
 // with release. io.EOF reports the miner's end of the stream.
 func (r *lineReader) fill() ([]byte, error) {
+	if r.tls != nil {
+		data, _, err := r.fillTLS(true)
+		return data, err
+	}
 	if r.rc == nil {
-		r.buf = readPool.Get().(*[]byte)
-		n, err := r.conn.Read(*r.buf)
-		if n > 0 {
-			return (*r.buf)[:n], nil
-		}
-		r.release()
-		if err == nil {
-			err = io.ErrNoProgress
-		}
-		return nil, err
+		return r.blockingFill()
 	}
 	r.n, r.err = 0, nil
 	err := r.rc.Read(r.fn)
@@ -122,6 +124,21 @@ func (r *lineReader) fill() ([]byte, error) {
 		return nil, err
 	}
 	return (*r.buf)[:r.n], nil
+}
+
+// blockingFill is fill for a connection without a RawConn: a plain read,
+// which holds its buffer while it waits.
+func (r *lineReader) blockingFill() ([]byte, error) {
+	r.buf = readPool.Get().(*[]byte)
+	n, err := r.conn.Read(*r.buf)
+	if n > 0 {
+		return (*r.buf)[:n], nil
+	}
+	r.release()
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return nil, err
 }
 
 // release returns the read buffer to the pool.

@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -79,6 +80,13 @@ type DifficultyOptions struct {
 type Options struct {
 	// Listen is the TCP address to listen on ("127.0.0.1:0" in tests).
 	Listen string
+	// TLSListen, when not empty, is a second address to listen on, for
+	// Stratum over TLS (stratum+ssl://); its miners share everything
+	// with Listen's (sessions, limits, bans, extranonce1s). See tls.go.
+	TLSListen string
+	// TLSConfig is the TLS listener's configuration (its certificate);
+	// required with TLSListen. MinVersion is raised to TLS 1.2.
+	TLSConfig *tls.Config
 	// NodeID is the first byte of every extranonce1, so that several pool
 	// nodes behind one load balancer never hand out the same one.
 	NodeID byte
@@ -240,6 +248,7 @@ func (o *Options) validate() error {
 	if o.Auth == nil {
 		bad("Auth", "required")
 	}
+	o.validateTLS(bad)
 	if o.Extranonce2Size < 1 || o.Extranonce2Size > 32 {
 		bad("Extranonce2Size", "%d: want 1..32", o.Extranonce2Size)
 	}

@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -62,6 +63,7 @@ type Server struct {
 
 	mu       sync.Mutex // guards the fields below; never held while a session's mutex is taken
 	ln       net.Listener
+	tls      tlsSide // the TLS listener (tls.go); its ln is guarded by mu
 	sessions map[*session]struct{}
 	started  bool
 	closing  bool
@@ -87,6 +89,7 @@ func NewServer(o Options) (*Server, error) {
 		quit:          make(chan struct{}),
 		retargetEvery: make(chan time.Duration, 1),
 	}
+	s.tls.cfg = tlsConfig(o.TLSConfig)
 	d := o.Difficulty
 	s.diff.Store(&d)
 	return s, nil
@@ -95,8 +98,9 @@ func NewServer(o Options) (*Server, error) {
 // difficulty returns the difficulty policy in force.
 func (s *Server) difficulty() *DifficultyOptions { return s.diff.Load() }
 
-// Start listens on Options.Listen and accepts miners in the background. It
-// may be called once; after Stop it returns ErrServerClosed.
+// Start listens on Options.Listen (and Options.TLSListen) and accepts miners
+// in the background. It may be called once; after Stop it returns
+// ErrServerClosed.
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -110,11 +114,20 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("stratum: listen on %s: %w", s.o.Listen, err)
 	}
+	tln, err := s.listenTLS()
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	s.ln, s.started = ln, true
 	s.wg.Add(3)
-	go s.acceptLoop(ln)
+	go s.acceptLoop(ln, nil)
 	go s.vardiffLoop()
 	go s.guardLoop()
+	if tln != nil {
+		s.wg.Add(1)
+		go s.acceptLoop(tln, s.tls.cfg)
+	}
 	s.log.Info("listening", zap.Stringer("addr", ln.Addr()))
 	return nil
 }
@@ -248,7 +261,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		s.mu.Lock()
 		s.closing = true
-		ln := s.ln
+		listeners := []net.Listener{s.ln, s.tls.ln}
 		sessions := make([]*session, 0, len(s.sessions))
 		for sess := range s.sessions {
 			sessions = append(sessions, sess)
@@ -258,7 +271,10 @@ func (s *Server) Stop(ctx context.Context) error {
 		for _, sess := range sessions {
 			sess.reconnect()
 		}
-		if ln != nil {
+		for _, ln := range listeners {
+			if ln == nil {
+				continue
+			}
 			if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				s.log.Warn("closing the listener", zap.Error(err))
 			}
@@ -284,8 +300,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// acceptLoop accepts connections until the listener is closed.
-func (s *Server) acceptLoop(ln net.Listener) {
+// acceptLoop accepts connections until the listener is closed; tc is the
+// TLS configuration of the TLS listener, nil for plain TCP.
+func (s *Server) acceptLoop(ln net.Listener, tc *tls.Config) {
 	defer s.wg.Done()
 	var (
 		backoff  time.Duration
@@ -320,7 +337,7 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			s.log.Info("accepting again", zap.Int("failures", failures))
 		}
 		backoff, failures = 0, 0
-		s.serve(conn)
+		s.serve(conn, tc)
 	}
 }
 
@@ -338,13 +355,17 @@ func nextAcceptBackoff(prev time.Duration) time.Duration {
 }
 
 // serve admits conn against the limits and bans, then registers a session
-// for it and starts its goroutines, unless the server is shutting down. A
-// refused connection is closed at once, before anything is allocated for it.
-func (s *Server) serve(conn net.Conn) {
+// for it (under TLS with tc, when not nil) and starts its goroutines, unless
+// the server is shutting down. A refused connection is closed at once,
+// before anything is allocated for it.
+func (s *Server) serve(conn net.Conn, tc *tls.Config) {
 	st, why := s.guard.admit(remoteAddr(conn), s.conns.Load(), time.Now())
 	if why != admitted {
 		refuse(conn)
 		return
+	}
+	if tc != nil {
+		conn = s.wrapTLS(conn, tc)
 	}
 	sess := newSession(s, conn, st)
 	s.mu.Lock()
@@ -356,6 +377,9 @@ func (s *Server) serve(conn net.Conn) {
 	}
 	s.sessions[sess] = struct{}{}
 	s.conns.Add(1)
+	if tc != nil {
+		s.tls.conns.Add(1)
+	}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go sess.readLoop(newLineReader(conn, s.o.MaxLineBytes, sess.handleLine))
@@ -367,6 +391,9 @@ func (s *Server) remove(sess *session) {
 	delete(s.sessions, sess)
 	s.mu.Unlock()
 	s.conns.Add(-1)
+	if isTLS(sess.conn) {
+		s.tls.conns.Add(-1)
+	}
 	s.guard.release(sess.addr, time.Now())
 	sess.releaseExtranonce1()
 }

@@ -36,7 +36,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		noRolling bool
 		debug     bool
 	)
-	fs.StringVar(&o.URL, "o", "", "pool `URL`: stratum+tcp://host:port or host:port")
+	fs.StringVar(&o.URL, "o", "", "pool `URL`: stratum+tcp://host:port, host:port, or stratum+ssl://host:port (stratum+tls://) for TLS")
 	fs.StringVar(&o.URL, "url", "", "same as -o")
 	fs.StringVar(&o.User, "u", "", "worker `name` (e.g. address.worker)")
 	fs.StringVar(&o.User, "user", "", "same as -u")
@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&noRolling, "no-version-rolling", false, "do not ask the pool for version rolling")
 	fs.Float64Var(&o.SuggestDifficulty, "suggest-diff", 0, "send mining.suggest_difficulty with this `difficulty`")
 	fs.BoolVar(&debug, "debug", false, "log every job and share")
+	fs.StringVar(&o.TLSCAFile, "tls-ca", "", "trust the PEM certificates in `FILE` (the pool's CA, or its self-signed certificate) instead of the system's, for stratum+ssl://")
+	fs.BoolVar(&o.TLSInsecure, "tls-insecure", false, "accept any certificate from a stratum+ssl:// pool (encrypted, but the pool is not authenticated)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -130,6 +130,14 @@ func cmdConfigCheck(path string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	tlsCfg, err := daemon.TLSConfig(cfg.Stratum)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if w := daemon.TLSCertificateWarning(tlsCfg, time.Now()); w != "" {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
 	if cfg.Payout.Mode == config.PayoutHot && (cfg.Payout.KeyFile != "" || os.Getenv(config.EnvPayoutKey) != "") {
 		if _, err := payoutjob.Key(cfg, os.Getenv); err != nil {
 			fmt.Fprintln(stderr, err)

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tarbela-pool/tarbela/internal/tlscert"
 	"github.com/tarbela-pool/tarbela/internal/vectors"
 )
 
@@ -66,6 +68,47 @@ func TestConfigCheckAPIToken(t *testing.T) {
 			rest = strings.Replace(rest, `token_file = ""`, fmt.Sprintf("token_file = %q", tok), 1)
 			file := filepath.Join(dir, c.name+".toml")
 			if err := os.WriteFile(file, append(sample[:api:api], rest...), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			if code := run([]string{"config", "check", file}, &out, &errb); code != c.code {
+				t.Fatalf("exit %d, want %d; stderr %s", code, c.code, errb.String())
+			}
+			if !strings.Contains(out.String()+errb.String(), c.out) {
+				t.Errorf("output %q %q lacks %q", out.String(), errb.String(), c.out)
+			}
+		})
+	}
+}
+
+// TestConfigCheckTLS: config check loads the TLS listener's certificate
+// and key, and names the key and the fix when they do not load.
+func TestConfigCheckTLS(t *testing.T) {
+	t.Setenv("TARBELA_NODE_RPC_PASSWORD", "secret")
+	sample, err := os.ReadFile("../../config/tarbela.sample.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if _, err := tlscert.Ensure(cert, key, tlscert.Loopback, 365*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, cert, key string
+		code            int
+		out             string
+	}{
+		{"pair loads", cert, key, 0, "OK"},
+		{"key missing", cert, filepath.Join(dir, "nope.key"), 1, "stratum.tls_key_file: cannot be read"},
+		{"swapped", key, cert, 1, "swapped"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			text := strings.Replace(string(sample), `tls_listen = ""`, `tls_listen = "0.0.0.0:3334"`, 1)
+			text = strings.Replace(text, `tls_cert_file = ""`, `tls_cert_file = "`+c.cert+`"`, 1)
+			text = strings.Replace(text, `tls_key_file = ""`, `tls_key_file = "`+c.key+`"`, 1)
+			file := filepath.Join(t.TempDir(), "tarbela.toml")
+			if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			var out, errb bytes.Buffer

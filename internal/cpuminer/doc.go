@@ -31,6 +31,12 @@
 // is retried with exponential backoff; a rejected authorization ends Run with
 // an *AuthError.
 //
+// TLS. A stratum+ssl:// (or stratum+tls://) URL speaks the same protocol
+// inside TLS 1.2 or newer, checking the pool's certificate for the URL's
+// host against the system's roots, or against Options.TLSCAFile, or not at
+// all with Options.TLSInsecure. A certificate that does not verify ends Run
+// with a *CertError that says how to trust it: retrying cannot help.
+//
 // Robustness. Lines from the pool are bounded (MaxLineSize), malformed
 // messages are logged and skipped, and nothing the pool sends can make the
 // miner panic; at worst it drops the connection and reconnects.

@@ -2,6 +2,7 @@ package cpuminer
 
 import (
 	"context"
+	"crypto/tls"
 	"strings"
 	"sync"
 	"testing"
@@ -62,10 +63,11 @@ func (w staticWork) JobFor(string) (*share.Job, error) { return w.job, nil }
 func (w staticWork) Clean() bool                       { return true }
 func (w staticWork) Height() int64                     { return 2442185 }
 
-// TestMineAgainstTarbelaServer mines against Tarbela's own Stratum server
-// and validator (no Redis or node: the recorded testnet job, whose network
-// target no CPU reaches). Every share the miner sends must be accepted.
-func TestMineAgainstTarbelaServer(t *testing.T) {
+// startTarbela starts Tarbela's own Stratum server and validator on the
+// recorded testnet job (no Redis or node: its network target no CPU
+// reaches), with a TLS listener too when tc is not nil.
+func startTarbela(t *testing.T, tc *tls.Config) (*stratum.Server, *countingStore) {
+	t.Helper()
 	v := loadVector(t)
 	job, err := share.JobFromNotify(v.notifyParams(t, "1", 0x64b3f3ec, true), v.Extranonce2Size)
 	if err != nil {
@@ -76,14 +78,18 @@ func TestMineAgainstTarbelaServer(t *testing.T) {
 		Store: store, Blocks: discardBlocks{},
 		Now: func() time.Time { return time.Unix(0x64b3f3ec+60, 0) },
 	})
-	srv, err := stratum.NewServer(stratum.Options{
+	o := stratum.Options{
 		Listen:          "127.0.0.1:0",
 		Extranonce2Size: v.Extranonce2Size,
 		Validator:       val,
 		Auth:            anyWorker{},
 		Difficulty:      stratum.DifficultyOptions{Initial: 1e-5, Min: 1e-12, Max: 1e12},
 		Log:             zaptest.NewLogger(t).Named("server"),
-	})
+	}
+	if tc != nil {
+		o.TLSListen, o.TLSConfig = "127.0.0.1:0", tc
+	}
+	srv, err := stratum.NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,17 +102,20 @@ func TestMineAgainstTarbelaServer(t *testing.T) {
 		_ = srv.Stop(ctx)
 	})
 	srv.Publish(staticWork{job: job})
+	return srv, store
+}
 
-	const want = 30
-	m, stop := startMiner(t, Options{URL: srv.Addr().String(), User: "tb1qminer.rig1", Threads: 2,
-		VersionRolling: true, SuggestDifficulty: 1e-5})
+// mineAll runs a miner with o until it has want shares accepted, and
+// checks that the server rejected none and stored every one. It returns
+// the miner's stats from before it stopped (still connected).
+func mineAll(t *testing.T, o Options, store *countingStore, want uint64) Stats {
+	t.Helper()
+	m, stop := startMiner(t, o)
 	waitFor(t, "accepted shares", func() bool {
 		s := m.Stats()
 		return s.Accepted >= want || s.Rejected > 0
 	})
-	if mask := m.Stats().VersionMask; mask != 0x1fffe000 {
-		t.Errorf("negotiated mask %08x, want 1fffe000", mask)
-	}
+	running := m.Stats()
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -116,5 +125,17 @@ func TestMineAgainstTarbelaServer(t *testing.T) {
 	}
 	if n := store.count(); uint64(n) < st.Accepted {
 		t.Errorf("store holds %d shares, miner saw %d accepted", n, st.Accepted)
+	}
+	return running
+}
+
+// TestMineAgainstTarbelaServer mines against Tarbela's own Stratum server
+// and validator. Every share the miner sends must be accepted.
+func TestMineAgainstTarbelaServer(t *testing.T) {
+	srv, store := startTarbela(t, nil)
+	st := mineAll(t, Options{URL: srv.Addr().String(), User: "tb1qminer.rig1", Threads: 2,
+		VersionRolling: true, SuggestDifficulty: 1e-5}, store, 30)
+	if mask := st.VersionMask; mask != 0x1fffe000 {
+		t.Errorf("negotiated mask %08x, want 1fffe000", mask)
 	}
 }

@@ -2,6 +2,7 @@ package cpuminer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -32,6 +33,23 @@ func (e *AuthError) Error() string {
 	}
 	return fmt.Sprintf("miner: pool rejected worker %q: %s", e.User, e.Message)
 }
+
+// CertError is returned by Run when the pool's TLS certificate does not
+// verify (an unknown authority, another host's name, expired): retrying
+// cannot succeed until the pool's certificate or the miner's TLS settings
+// change.
+type CertError struct {
+	Addr string
+	Err  error
+}
+
+// Error implements error.
+func (e *CertError) Error() string {
+	return fmt.Sprintf("miner: pool %s: TLS certificate not trusted: %v (trust its CA or certificate with --tls-ca FILE, or accept any certificate with --tls-insecure)", e.Addr, e.Err)
+}
+
+// Unwrap returns the verification error.
+func (e *CertError) Unwrap() error { return e.Err }
 
 // Stats is a snapshot of a miner's counters since it started.
 type Stats struct {
@@ -159,8 +177,9 @@ func (m *Miner) ThreadHashes() []uint64 {
 
 // Run connects to the pool and mines until ctx is done, reconnecting with
 // exponential backoff whenever the connection is lost. It returns nil when
-// ctx ends it, an *AuthError when the pool rejects the credentials, and
-// ErrRunning when called more than once.
+// ctx ends it, an *AuthError when the pool rejects the credentials, a
+// *CertError when a TLS pool's certificate does not verify, and ErrRunning
+// when called more than once.
 func (m *Miner) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -175,14 +194,14 @@ func (m *Miner) Run(ctx context.Context) error {
 	for i := range m.o.Threads {
 		wg.Go(func() { m.mine(ctx, i) })
 	}
-	addr, err := ParseURL(m.o.URL)
+	addr, secure, err := ParseURL(m.o.URL)
 	if err != nil {
 		return err
 	}
 	delay := m.o.RetryMin
 	for {
 		s := newSession(m)
-		err := s.run(ctx, addr)
+		err := s.run(ctx, addr, secure)
 		m.board.set(nil)
 		m.connected.Store(false)
 		m.mask.Store(0)
@@ -191,6 +210,9 @@ func (m *Miner) Run(ctx context.Context) error {
 		}
 		if ae, ok := errors.AsType[*AuthError](err); ok {
 			return ae
+		}
+		if ce, ok := errors.AsType[*CertError](err); ok {
+			return ce
 		}
 		var wait time.Duration
 		if r := s.redirect; r != nil {
@@ -218,12 +240,27 @@ func (m *Miner) Run(ctx context.Context) error {
 	}
 }
 
-// dial connects to the pool.
-func dial(ctx context.Context, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", addr)
+// dial connects to the pool; with secure, it completes the TLS handshake
+// (under the same 10 s) and checks the pool's certificate for addr's host.
+func (m *Miner) dial(ctx context.Context, addr string, secure bool) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if !secure {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("dial pool %s: %w", addr, err)
+		}
+		return c, nil
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	td := tls.Dialer{NetDialer: d, Config: &tls.Config{
+		ServerName: host, RootCAs: m.o.tlsRoots, InsecureSkipVerify: m.o.TLSInsecure, MinVersion: tls.VersionTLS12,
+	}}
+	c, err := td.DialContext(ctx, "tcp", addr)
+	if ve, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		return nil, &CertError{Addr: addr, Err: ve.Err}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("dial pool %s: %w", addr, err)
+		return nil, fmt.Errorf("dial pool %s (TLS): %w", addr, err)
 	}
 	return c, nil
 }

@@ -1,10 +1,12 @@
 package cpuminer
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -20,8 +22,17 @@ const UserAgent = "tarbela-miner/0.1"
 // has a usable default.
 type Options struct {
 	// URL is the pool: stratum+tcp://host:port, tcp://host:port or plain
-	// host:port.
+	// host:port; stratum+ssl://host:port (or stratum+tls://) for Stratum
+	// over TLS, whose certificate is checked against the system's roots
+	// unless TLSCAFile or TLSInsecure says otherwise.
 	URL string
+	// TLSCAFile is a PEM file of certificates to trust instead of the
+	// system's roots for a TLS pool: the pool's CA, or its self-signed
+	// certificate (the devnet's devnet/tls.crt).
+	TLSCAFile string
+	// TLSInsecure accepts any certificate from a TLS pool: the link is
+	// encrypted, but the miner cannot tell it talks to the pool it meant.
+	TLSInsecure bool
 	// User and Pass are the mining.authorize credentials; Pass defaults
 	// to "x", the customary placeholder.
 	User, Pass string
@@ -43,6 +54,9 @@ type Options struct {
 	// RetryMin and RetryMax bound the reconnect backoff; 0 means 250 ms
 	// and 30 s.
 	RetryMin, RetryMax time.Duration
+
+	// tlsRoots are TLSCAFile's certificates, read by withDefaults.
+	tlsRoots *x509.CertPool
 }
 
 // Option defaults.
@@ -56,8 +70,19 @@ const (
 // field at once.
 func (o Options) withDefaults() (Options, error) {
 	var errs []error
-	if _, err := ParseURL(o.URL); err != nil {
+	_, secure, err := ParseURL(o.URL)
+	if err != nil {
 		errs = append(errs, err)
+	}
+	switch {
+	case err == nil && !secure && (o.TLSInsecure || o.TLSCAFile != ""):
+		errs = append(errs, fmt.Errorf("miner: the TLS options (CA file, insecure) need a stratum+ssl:// pool URL, not %q", o.URL))
+	case o.TLSInsecure && o.TLSCAFile != "":
+		errs = append(errs, errors.New("miner: a TLS CA file and insecure TLS exclude each other: trust the CA, or accept any certificate"))
+	case o.TLSCAFile != "":
+		if o.tlsRoots, err = loadRoots(o.TLSCAFile); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if o.User == "" {
 		errs = append(errs, errors.New("miner: user is required"))
@@ -99,25 +124,40 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 // ParseURL turns a pool URL (stratum+tcp://host:port, tcp://host:port or
-// host:port) into the host:port to dial. TLS schemes are refused rather than
-// silently spoken in clear.
-func ParseURL(u string) (string, error) {
-	addr := strings.TrimSpace(u)
+// host:port; stratum+ssl://host:port or stratum+tls://host:port for TLS)
+// into the host:port to dial, and whether to speak TLS.
+func ParseURL(u string) (addr string, secure bool, err error) {
+	addr = strings.TrimSpace(u)
 	if i := strings.Index(addr, "://"); i >= 0 {
 		switch scheme := strings.ToLower(addr[:i]); scheme {
 		case "stratum+tcp", "stratum", "tcp":
-			addr = addr[i+3:]
+		case "stratum+ssl", "stratum+tls", "ssl", "tls":
+			secure = true
 		default:
-			return "", fmt.Errorf("miner: pool URL %q: unsupported scheme %q (want stratum+tcp)", u, scheme)
+			return "", false, fmt.Errorf("miner: pool URL %q: unsupported scheme %q (want stratum+tcp, or stratum+ssl for TLS)", u, scheme)
 		}
+		addr = addr[i+3:]
 	}
 	addr = strings.TrimSuffix(addr, "/")
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", fmt.Errorf("miner: pool URL %q: want host:port: %w", u, err)
+		return "", false, fmt.Errorf("miner: pool URL %q: want host:port: %w", u, err)
 	}
 	if host == "" || port == "" {
-		return "", fmt.Errorf("miner: pool URL %q: want host:port", u)
+		return "", false, fmt.Errorf("miner: pool URL %q: want host:port", u)
 	}
-	return addr, nil
+	return addr, secure, nil
+}
+
+// loadRoots reads the PEM certificates of file into a pool.
+func loadRoots(file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("miner: TLS CA file: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("miner: TLS CA file %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", file)
+	}
+	return roots, nil
 }

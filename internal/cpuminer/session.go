@@ -118,8 +118,8 @@ func newSession(m *Miner) *session {
 
 // run dials addr and speaks Stratum until the connection ends or ctx is
 // done.
-func (s *session) run(ctx context.Context, addr string) error {
-	conn, err := dial(ctx, addr)
+func (s *session) run(ctx context.Context, addr string, secure bool) error {
+	conn, err := s.m.dial(ctx, addr, secure)
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (s *session) run(ctx context.Context, addr string) error {
 	defer stop()
 	s.m.connects.Add(1)
 	s.m.connected.Store(true)
-	s.log.Info("connected to pool", zap.String("addr", addr))
+	s.log.Info("connected to pool", zap.String("addr", addr), zap.Bool("tls", secure))
 
 	if err := s.handshake(); err != nil {
 		return err

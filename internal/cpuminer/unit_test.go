@@ -233,24 +233,28 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestParseURL(t *testing.T) {
 	tests := []struct {
-		name, in, want string
-		wantErr        bool
+		name, in, want  string
+		secure, wantErr bool
 	}{
 		{name: "stratum+tcp", in: "stratum+tcp://pool.example:3333", want: "pool.example:3333"},
 		{name: "plain host:port", in: "127.0.0.1:3333", want: "127.0.0.1:3333"},
 		{name: "tcp scheme", in: "tcp://127.0.0.1:3333", want: "127.0.0.1:3333"},
 		{name: "ipv6", in: "stratum+tcp://[::1]:3333", want: "[::1]:3333"},
 		{name: "trailing slash", in: "stratum+tcp://h:1/", want: "h:1"},
-		{name: "ssl refused", in: "stratum+ssl://h:1", wantErr: true},
+		{name: "ssl", in: "stratum+ssl://pool.example:3334", want: "pool.example:3334", secure: true},
+		{name: "tls", in: "stratum+tls://[::1]:3334", want: "[::1]:3334", secure: true},
+		{name: "ssl in capitals", in: "STRATUM+SSL://h:1", want: "h:1", secure: true},
+		{name: "unknown scheme", in: "stratum+http://h:1", wantErr: true},
 		{name: "no port", in: "stratum+tcp://h", wantErr: true},
+		{name: "ssl without port", in: "stratum+ssl://h", wantErr: true},
 		{name: "empty", in: "", wantErr: true},
 		{name: "no host", in: ":3333", wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseURL(tc.in)
-			if (err != nil) != tc.wantErr || got != tc.want {
-				t.Errorf("ParseURL(%q) = %q, %v; want %q, error %v", tc.in, got, err, tc.want, tc.wantErr)
+			got, secure, err := ParseURL(tc.in)
+			if (err != nil) != tc.wantErr || got != tc.want || secure != tc.secure {
+				t.Errorf("ParseURL(%q) = %q, %v, %v; want %q, %v, error %v", tc.in, got, secure, err, tc.want, tc.secure, tc.wantErr)
 			}
 		})
 	}
@@ -267,6 +271,15 @@ func TestNewValidates(t *testing.T) {
 			wantErr: []string{"pool URL", "user is required", "threads -1", "suggested difficulty"}},
 		{name: "negative suggestion", o: Options{URL: "h:1", User: "w", SuggestDifficulty: -1}, wantErr: []string{"suggested difficulty"}},
 		{name: "negative timeout", o: Options{URL: "h:1", User: "w", IdleTimeout: -1}, wantErr: []string{"timeouts"}},
+		{name: "TLS pool", o: Options{URL: "stratum+ssl://h:1", User: "w", TLSInsecure: true}},
+		{name: "TLS options on a plain pool", o: Options{URL: "stratum+tcp://h:1", User: "w", TLSInsecure: true},
+			wantErr: []string{"need a stratum+ssl:// pool URL"}},
+		{name: "CA file and insecure", o: Options{URL: "stratum+ssl://h:1", User: "w", TLSInsecure: true, TLSCAFile: "ca.pem"},
+			wantErr: []string{"exclude each other"}},
+		{name: "CA file missing", o: Options{URL: "stratum+ssl://h:1", User: "w", TLSCAFile: "testdata/no-such-ca.pem"},
+			wantErr: []string{"TLS CA file", "no-such-ca.pem"}},
+		{name: "CA file without certificates", o: Options{URL: "stratum+ssl://h:1", User: "w", TLSCAFile: "testdata/session-2442185.json"},
+			wantErr: []string{"holds no PEM certificate"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -112,6 +112,13 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 	if err != nil {
 		return nil, err
 	}
+	tlsCfg, err := TLSConfig(cfg.Stratum)
+	if err != nil {
+		return nil, err
+	}
+	if w := TLSCertificateWarning(tlsCfg, time.Now()); w != "" {
+		log.Warn(w, zap.String("file", cfg.Stratum.TLSCertFile))
+	}
 
 	d.metrics = metrics.New(func() int {
 		if d.server == nil {
@@ -189,7 +196,8 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 	st := cfg.Stratum
 	live := stratumLive(st)
 	srv, err := stratum.NewServer(stratum.Options{
-		Listen: st.Listen, NodeID: byte(cfg.Pool.NodeID), Extranonce2Size: cfg.Pool.Extranonce2Size,
+		Listen: st.Listen, TLSListen: st.TLSListen, TLSConfig: tlsCfg,
+		NodeID: byte(cfg.Pool.NodeID), Extranonce2Size: cfg.Pool.Extranonce2Size,
 		Validator: d.validator, Auth: pool.NewAuthorizer(params),
 		VersionMask: st.VersionMask, DisableVersionRolling: st.VersionMask == 0,
 		Difficulty: live.Difficulty, MaxConnections: live.MaxConnections, MaxConnectionsPerIP: live.MaxConnectionsPerIP,
@@ -206,6 +214,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 	}
 	undo = append(undo, srv.Stop)
 	d.metrics.RegisterGuard(srv)
+	d.metrics.RegisterTLS(srv)
 	d.metrics.RegisterLedger(ledgerMetrics{redisstore.NewLedger(d.store.Client(), cfg.Redis.Prefix)})
 	serverMu.Lock()
 	d.server = srv
@@ -236,7 +245,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 		}
 		undo = append(undo, d.api.Stop)
 	}
-	log.Info("pool started", zap.String("stratum", srv.Addr().String()), zap.String("metrics", d.MetricsURL()),
+	log.Info("pool started", zap.String("stratum", srv.Addr().String()), zap.String("stratum_tls", d.StratumTLSAddr()), zap.String("metrics", d.MetricsURL()),
 		zap.String("api", d.APIURL()),
 		zap.String("mode", cfg.Pool.Mode), zap.String("network", cfg.Pool.Network), zap.Int64("height", d.manager.Height()))
 	return d, nil

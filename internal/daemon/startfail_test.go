@@ -18,6 +18,7 @@ import (
 	"github.com/tarbela-pool/tarbela/internal/devnet"
 	"github.com/tarbela-pool/tarbela/internal/localnet"
 	"github.com/tarbela-pool/tarbela/internal/localnet/localnettest"
+	"github.com/tarbela-pool/tarbela/internal/tlscert"
 )
 
 // TestStartFailure runs daemon.Start into each early failure with a config
@@ -119,6 +120,22 @@ func TestStartFailure(t *testing.T) {
 			want: []string{"api.token_file", "chmod 600"},
 		},
 		{
+			name: "TLS certificate missing",
+			configure: func(c *config.Config) {
+				c.Stratum.TLSListen = freeAddr(t)
+				c.Stratum.TLSCertFile, c.Stratum.TLSKeyFile = filepath.Join(notDir+".d", "tls.crt"), filepath.Join(notDir+".d", "tls.key")
+			},
+			want: []string{"stratum.tls_cert_file", "stratum.tls_key_file", "cannot be read"},
+		},
+		{
+			name: "TLS address in use",
+			configure: func(c *config.Config) {
+				c.Stratum.TLSListen = busy
+				c.Stratum.TLSCertFile, c.Stratum.TLSKeyFile = tlsPair(t)
+			},
+			want: []string{"TLS", busy},
+		},
+		{
 			name:      "journal directory is a file",
 			configure: func(c *config.Config) { c.Redis.JournalPath = filepath.Join(notDir, "journal.log") },
 			want:      []string{"journal", notDir},
@@ -188,6 +205,18 @@ func startRecovering(ctx context.Context, cfg *config.Config, logs *logBuffer) (
 		}
 	}()
 	return daemon.Start(ctx, cfg, logs.logger())
+}
+
+// tlsPair writes a self-signed pair for the loopback names and returns its
+// files.
+func tlsPair(t *testing.T) (cert, key string) {
+	t.Helper()
+	dir := t.TempDir()
+	cert, key = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if _, err := tlscert.Ensure(cert, key, tlscert.Loopback, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
 }
 
 // freeAddr is a loopback address nothing listens on a moment ago.

@@ -68,7 +68,11 @@ type Options struct {
 
 // Info is what devnet.json holds: how to reach every part.
 type Info struct {
-	Stratum       string `json:"stratum"`
+	Stratum string `json:"stratum"`
+	// StratumTLS is the Stratum-over-TLS address (stratum+ssl://), whose
+	// self-signed certificate is TLSCert.
+	StratumTLS    string `json:"stratum_tls"`
+	TLSCert       string `json:"tls_cert"`
 	Metrics       string `json:"metrics"`
 	NodeRPC       string `json:"node_rpc"`
 	NodeRPCUser   string `json:"node_rpc_user"`
@@ -157,6 +161,9 @@ func Run(ctx context.Context, o Options) error {
 	defer redisSv.stop()
 
 	cfg := Config(o, node, rds.Addr, payout)
+	if err := enableTLS(cfg, dir); err != nil {
+		return err
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -176,13 +183,13 @@ func Run(ctx context.Context, o Options) error {
 		d.Stop(sctx)
 	}()
 
-	info := Info{Stratum: d.StratumAddr(), Metrics: d.MetricsURL(), NodeRPC: node.RPCAddr, NodeRPCUser: node.User,
+	info := Info{Stratum: d.StratumAddr(), StratumTLS: d.StratumTLSAddr(), TLSCert: cfg.Stratum.TLSCertFile, Metrics: d.MetricsURL(), NodeRPC: node.RPCAddr, NodeRPCUser: node.User,
 		NodeRPCPass: node.Pass, Redis: rds.Addr, PayoutAddress: payout, API: d.APIURL(), APITokenFile: cfg.API.TokenFile}
 	b, _ := json.MarshalIndent(info, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, "devnet.json"), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("devnet.json: %w", err)
 	}
-	cfgPath, err := writePayoutConfig(dir, cfg, d.StratumAddr())
+	cfgPath, err := writePayoutConfig(dir, cfg, info)
 	if err != nil {
 		return err
 	}
@@ -191,6 +198,7 @@ func Run(ctx context.Context, o Options) error {
 	fmt.Fprintf(o.Out, "devnet: pool on stratum+tcp://%s (%s mode), metrics %s, node RPC %s, redis %s\n",
 		info.Stratum, o.Mode, info.Metrics, info.NodeRPC, info.Redis)
 	fmt.Fprintf(o.Out, "devnet: dashboard %s , admin token in %s\n", info.API, filepath.Join(o.Dir, "api.token"))
+	fmt.Fprintf(o.Out, "devnet: TLS stratum+ssl://%s (self-signed: tarbela-miner --tls-ca %s)\n", info.StratumTLS, info.TLSCert)
 	fmt.Fprintf(o.Out, "devnet: connection details in %s\n", filepath.Join(dir, "devnet.json"))
 	fmt.Fprintf(o.Out, "devnet: pay the miners: mature the blocks with `%s`, then `tarbela payout run -config %s` and `tarbela payout status -config %s`\n",
 		generateCommand(node, config.CoinbaseMaturity), cfgPath, cfgPath)
@@ -361,8 +369,12 @@ func ConfigFile(cfg *config.Config) string {
 	fmt.Fprintf(&b, "# Written by tarbela devnet for its own regtest pool and payout job.\n[pool]\nnetwork = %q\nmode = %q\npayout_address = %q\npool_fee_percent = %v\n\n",
 		p.Network, p.Mode, p.PayoutAddress, p.PoolFeePercent)
 	st := cfg.Stratum
-	fmt.Fprintf(&b, "[stratum]\nlisten = %q\n\n[stratum.difficulty]\ninitial = %v\nmin = %v\nmax = %v\nretarget_interval = %q\n\n",
-		st.Listen, st.Difficulty.Initial, st.Difficulty.Min, st.Difficulty.Max, st.Difficulty.RetargetInterval.String())
+	fmt.Fprintf(&b, "[stratum]\nlisten = %q\n", st.Listen)
+	if st.TLSListen != "" {
+		fmt.Fprintf(&b, "tls_listen = %q\ntls_cert_file = %q\ntls_key_file = %q\n", st.TLSListen, st.TLSCertFile, st.TLSKeyFile)
+	}
+	fmt.Fprintf(&b, "\n[stratum.difficulty]\ninitial = %v\nmin = %v\nmax = %v\nretarget_interval = %q\n\n",
+		st.Difficulty.Initial, st.Difficulty.Min, st.Difficulty.Max, st.Difficulty.RetargetInterval.String())
 	fmt.Fprintf(&b, "[template]\npoll_interval = %q\n\n", cfg.Template.PollInterval.String())
 	for _, n := range cfg.Nodes {
 		fmt.Fprintf(&b, "[[nodes]]\nname = %q\nrpc_url = %q\n", n.Name, n.RPCURL)
@@ -397,7 +409,7 @@ const payoutKeySeed = 1
 // -config <dir>/tarbela.toml` pays the devnet's miners as is. The payout
 // minimum is 0.001 BTC, and in pool mode the pool keeps 1 %, from which it
 // pays the transaction fees.
-func writePayoutConfig(dir string, cfg *config.Config, stratum string) (string, error) {
+func writePayoutConfig(dir string, cfg *config.Config, info Info) (string, error) {
 	wif, err := btcutil.NewWIF(localnet.RegtestKey(payoutKeySeed), &chaincfg.RegressionNetParams, true)
 	if err != nil {
 		return "", fmt.Errorf("payout key: %w", err)
@@ -407,7 +419,7 @@ func writePayoutConfig(dir string, cfg *config.Config, stratum string) (string, 
 		return "", fmt.Errorf("payout key: %w", err)
 	}
 	c := *cfg
-	c.Stratum.Listen = stratum
+	c.Stratum.Listen, c.Stratum.TLSListen = info.Stratum, info.StratumTLS
 	c.Payout.KeyFile = keyFile
 	c.Payout.MinPayout = 100000
 	if c.Pool.Mode == config.ModePool {

@@ -22,7 +22,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tarbela-pool/tarbela/config"
+	"github.com/tarbela-pool/tarbela/internal/cpuminer"
 	"github.com/tarbela-pool/tarbela/internal/daemon"
+	"github.com/tarbela-pool/tarbela/internal/localnet"
 	"github.com/tarbela-pool/tarbela/internal/payoutjob"
 	"github.com/tarbela-pool/tarbela/pool"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
@@ -81,6 +83,7 @@ func TestDevnet(t *testing.T) {
 		return n >= 1
 	})
 	checkDevnetAPI(t, out, info)
+	checkDevnetTLS(t, out, info)
 	checkDevnetPays(t, out.dir, info)
 	stop()
 }
@@ -137,6 +140,42 @@ func checkDevnetAPI(t *testing.T, out *syncBuffer, info Info) {
 	}
 	if code := get("api/v1/admin/connections", "wrong-token-wrong-token", nil); code != 401 {
 		t.Errorf("admin connections with a wrong token: HTTP %d", code)
+	}
+}
+
+// checkDevnetTLS: the devnet serves Stratum over TLS on the address it
+// printed and wrote to devnet.json, with its self-signed pair in the
+// devnet's directory (key 0600), and a miner that trusts devnet/tls.crt has
+// a share accepted over it.
+func checkDevnetTLS(t *testing.T, out *syncBuffer, info Info) {
+	t.Helper()
+	if info.StratumTLS == "" || info.TLSCert != filepath.Join(out.dir, "tls.crt") {
+		t.Fatalf("devnet.json: stratum_tls %q, tls_cert %q", info.StratumTLS, info.TLSCert)
+	}
+	if want := "devnet: TLS stratum+ssl://" + info.StratumTLS; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q", want)
+	}
+	if st, err := os.Stat(filepath.Join(out.dir, "tls.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("tls.key: %v, %v; want mode 0600", st, err)
+	}
+	m, err := cpuminer.New(cpuminer.Options{URL: "stratum+ssl://" + info.StratumTLS, TLSCAFile: info.TLSCert,
+		User: localnet.RegtestAddress(40) + ".tls", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	deadline := time.Now().Add(time.Minute)
+	for m.Stats().Accepted == 0 && time.Now().Before(deadline) && len(done) == 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("TLS miner: %v", err)
+	}
+	if st := m.Stats(); st.Accepted == 0 || st.Rejected != 0 {
+		t.Fatalf("TLS miner on the devnet: %+v; want shares accepted, none rejected", st)
 	}
 }
 

@@ -30,6 +30,7 @@ func TestRate(t *testing.T) {
 func TestExposition(t *testing.T) {
 	m := New(func() int { return 3 })
 	m.RegisterGuard(guard{})
+	m.RegisterTLS(guard{})
 	m.ShareJudged(share.ReasonNone, 1)
 	m.ShareJudged(share.ReasonDuplicate, 0)
 	m.BlockJudged(share.BlockAccepted)
@@ -47,6 +48,8 @@ func TestExposition(t *testing.T) {
 		`tarbela_bans_total 4`,
 		`tarbela_banned_addresses 5`,
 		`tarbela_accept_errors_total 6`,
+		`tarbela_tls_connections 7`,
+		`tarbela_tls_handshake_failures_total 8`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
@@ -56,10 +59,12 @@ func TestExposition(t *testing.T) {
 
 type guard struct{}
 
-func (guard) Refused() (uint64, uint64) { return 1, 2 }
-func (guard) Floods() (uint64, uint64)  { return 3, 4 }
-func (guard) Banned() int               { return 5 }
-func (guard) AcceptErrors() uint64      { return 6 }
+func (guard) Refused() (uint64, uint64)    { return 1, 2 }
+func (guard) Floods() (uint64, uint64)     { return 3, 4 }
+func (guard) Banned() int                  { return 5 }
+func (guard) AcceptErrors() uint64         { return 6 }
+func (guard) TLSConnections() int          { return 7 }
+func (guard) TLSHandshakeFailures() uint64 { return 8 }
 
 // TestRejectedByReason: rejections are counted by reason name, accepted
 // shares and reasons without rejections left out.
