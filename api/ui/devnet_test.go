@@ -43,8 +43,14 @@ func TestDashboardOnDevnet(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed once the process has ended, with its error in
+	// exitErr; both the test and its cleanup wait on it.
+	exited := make(chan struct{})
+	var exitErr error
+	go func() {
+		exitErr = cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		select {
@@ -58,8 +64,8 @@ func TestDashboardOnDevnet(t *testing.T) {
 	deadline := time.Now().Add(3 * time.Minute)
 	for !strings.Contains(out.String(), "blocks=3/") && !strings.Contains(out.String(), "blocks=4/") {
 		select {
-		case err := <-exited:
-			t.Fatalf("devnet ended: %v\n%s", err, out.String())
+		case <-exited:
+			t.Fatalf("devnet ended: %v\n%s", exitErr, out.String())
 		default:
 		}
 		if time.Now().After(deadline) {
