@@ -19,6 +19,7 @@ import (
 	"github.com/tarbela-pool/tarbela/api/ui"
 	"github.com/tarbela-pool/tarbela/config"
 	"github.com/tarbela-pool/tarbela/internal/metrics"
+	"github.com/tarbela-pool/tarbela/internal/redisconn"
 	"github.com/tarbela-pool/tarbela/pool"
 	"github.com/tarbela-pool/tarbela/share"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
@@ -137,14 +138,14 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 	if err := os.MkdirAll(filepath.Dir(journal), 0o700); err != nil {
 		return nil, fmt.Errorf("share journal directory: %w", err)
 	}
-	d.store, err = redisstore.New(redisstore.Options{
-		Addr: cfg.Redis.Addr, Password: string(cfg.Redis.Password), DB: cfg.Redis.DB, Prefix: cfg.Redis.Prefix,
-		Node: uint8(cfg.Pool.NodeID), BatchSize: cfg.Redis.BatchSize, BatchInterval: cfg.Redis.BatchInterval,
+	d.store, err = redisstore.New(redisconn.StoreOptions(cfg.Redis, redisstore.Options{
+		Prefix: cfg.Redis.Prefix,
+		Node:   uint8(cfg.Pool.NodeID), BatchSize: cfg.Redis.BatchSize, BatchInterval: cfg.Redis.BatchInterval,
 		QueueSize: cfg.Redis.QueueSize, JournalPath: journal, Log: log.Named("store"),
 		Scheme: cfg.Payout.Scheme, PPLNSWindow: cfg.Payout.PPLNSWindow,
 		SubsidyHalvingInterval: int64(params.SubsidyReductionInterval),
 		Observer:               d.metrics.StoreObserver(),
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
