@@ -72,11 +72,14 @@ func StartSentinelSet(ctx context.Context, o SentinelSetOptions) (_ *SentinelSet
 			set.Stop()
 		}
 	}()
+	// A replica's first copy is sent without waiting for more replicas
+	// (Redis waits 5 s by default), so the set is ready in a moment.
 	auth := func() []string {
+		args := []string{"--repl-diskless-sync-delay", "0"}
 		if o.Password == "" {
-			return nil
+			return args
 		}
-		return []string{"--masterauth", o.Password}
+		return append(args, "--masterauth", o.Password)
 	}
 	primary, err := StartRedis(ctx, RedisOptions{Binary: o.Binary, Password: o.Password, Args: auth()})
 	if err != nil {
@@ -106,6 +109,9 @@ func StartSentinelSet(ctx context.Context, o SentinelSetOptions) (_ *SentinelSet
 	}
 	want := fmt.Sprintf("status=ok,address=%s,slaves=%d,sentinels=%d", primary.Addr, o.Replicas, o.Sentinels)
 	if err := set.waitAll(ctx, 30*time.Second, want); err != nil {
+		return nil, err
+	}
+	if err := primary.WaitReplicasOnline(ctx, o.Replicas, 30*time.Second); err != nil {
 		return nil, err
 	}
 	return set, nil
@@ -199,6 +205,29 @@ func (r *Redis) role(ctx context.Context) (string, error) {
 		return errors.New("redis INFO replication: no role")
 	})
 	return role, err
+}
+
+// WaitReplicasOnline waits until the server, a primary, lists n replicas
+// as online (their first copy loaded, so they acknowledge WAIT).
+func (r *Redis) WaitReplicasOnline(ctx context.Context, n int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last string
+	for {
+		err := r.talk(ctx, func(c net.Conn, br *bufio.Reader) error {
+			info, err := respBulk(c, br, "INFO", "replication")
+			last = info
+			return err
+		})
+		if err == nil && strings.Count(last, ",state=online,") >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("localnet: %s: %d replicas not online: %w (last: %v %q)", r.Addr, n, ctx.Err(), err, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Stop ends every process of the set; safe twice.

@@ -29,7 +29,7 @@ type Options struct {
 	// the connection that wrote it, and a batch that falls short within
 	// WaitTimeout goes to the journal (fsynced) before the acknowledgement,
 	// to be replayed, once, later. WaitAuto waits for one replica while
-	// the primary reports one connected (INFO replication, read at most
+	// the primary reports one online (INFO replication, read at most
 	// once a second), for none otherwise; 0 (the default) never waits.
 	WaitReplicas int
 	// WaitTimeout bounds one WAIT (1 s by default).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,25 +59,28 @@ func (s *Store) waitReplicas(ctx context.Context, node *redis.Client) int {
 		// outage and reports it.
 		return min(r.n, 1)
 	}
-	n := connectedReplicas(info)
+	n := onlineReplicas(info)
 	if n != r.n {
-		s.log.Info("redis primary's connected replicas changed; acknowledgements wait for one replica while there is any",
+		s.log.Info("redis primary's online replicas changed; acknowledgements wait for one replica while there is any",
 			zap.Int("replicas", n), zap.Int("was", r.n))
 	}
 	r.n, r.checked = n, time.Now()
 	return min(n, 1)
 }
 
-// connectedReplicas reads connected_slaves from INFO replication (0 when
-// absent: a replica, or a reply it cannot read).
-func connectedReplicas(info string) int {
+// onlineReplicas counts the replicas INFO replication lists as online
+// (slaveN:...,state=online,...): a replica still loading its first copy
+// (wait_bgsave, send_bulk) acknowledges nothing yet. 0 for a replica's
+// reply, or one it cannot read.
+func onlineReplicas(info string) int {
+	n := 0
 	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
-			n, _ := strconv.Atoi(v)
-			return n
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && strings.HasPrefix(k, "slave") && strings.Contains(","+v+",", ",state=online,") {
+			n++
 		}
 	}
-	return 0
+	return n
 }
 
 // apply runs the batch script for b (keys ks, arguments args) and, when
