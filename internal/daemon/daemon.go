@@ -34,7 +34,7 @@ type Daemon struct {
 	log      *zap.Logger
 	store    *redisstore.Store
 	// lease holds pool.node_id in Redis while the node runs (lease.go).
-	lease   *redisstore.NodeLease
+	lease   *nodeLease
 	manager *pool.Manager
 	server  *stratum.Server
 	// validator owns the block submissions in flight (see Stop).
