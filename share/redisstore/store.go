@@ -597,7 +597,7 @@ func (s *Store) write(ctx context.Context, enc *encoder, bs []*batch) (int, erro
 				out <- encoded{ks, args}
 			}(bs[i+1], next)
 		}
-		c, cancel := context.WithTimeout(ctx, s.o.Timeout+s.o.WaitTimeout)
+		c, cancel := context.WithTimeout(ctx, s.roundTrip())
 		v, err := s.apply(c, b, ks, args)
 		cancel()
 		if err != nil {

@@ -42,6 +42,15 @@ func (r *replicaCount) forget() {
 	r.mu.Unlock()
 }
 
+// roundTrip bounds one batch's call: Timeout, plus WaitTimeout when
+// batches may wait for replicas.
+func (s *Store) roundTrip() time.Duration {
+	if s.o.WaitReplicas == 0 {
+		return s.o.Timeout
+	}
+	return s.o.Timeout + s.o.WaitTimeout
+}
+
 // waitReplicas is how many replicas the next batch waits for on node.
 func (s *Store) waitReplicas(ctx context.Context, node *redis.Client) int {
 	if s.o.WaitReplicas >= 0 {
