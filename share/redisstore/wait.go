@@ -122,9 +122,11 @@ func (s *Store) apply(ctx context.Context, b *batch, ks []string, args []any) (a
 		s.replicas.forget()
 		return nil, err
 	}
-	if applied, ok := v.(int64); ok && applied == 0 && acked < int64(want) {
+	if applied, ok := v.(int64); ok && applied == 0 {
 		// The script found the batch applied before and wrote nothing,
-		// so this connection's WAIT covered none of that earlier write.
+		// so this connection's WAIT covered none of that earlier write
+		// (it may have come from another connection, or before a
+		// reconnect), however many replicas it counted.
 		// A write on this connection now (renewing the stream mark's TTL,
 		// which the script sets anyway) makes WAIT cover everything the
 		// primary holds, that earlier batch included.
