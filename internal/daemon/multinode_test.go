@@ -86,6 +86,8 @@ listen = ""
 // miners of nodes 2 and 3 saw accepted, and for node 1 at least what its
 // miner saw accepted and at most that plus the submits its SIGKILL left
 // unanswered (the pool may have recorded those: the miner never heard).
+// Last, node 2's lease is overwritten by another holder: node 2 stops and
+// exits with status 1, saying so.
 func TestThreeNodesOneLedger(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the daemon and runs btcd, five redis-server processes, three pools and three miners")
@@ -251,7 +253,26 @@ func TestThreeNodesOneLedger(t *testing.T) {
 	if sum != stats.TotalShares {
 		t.Errorf("per-node counts sum to %d, total %d", sum, stats.TotalShares)
 	}
-	for _, n := range nodes {
+
+	// Node 2's lease taken by another node (as after an outage longer
+	// than its TTL): node 2 stops as on SIGTERM and exits with status 1.
+	if err := rc.Set(testContext(t), "tarbela:{acct}:node:2:lease", `0123 {"host":"elsewhere","pid":1}`, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-nodes[1].proc.exited:
+		nodes[1].proc.exited <- err
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Errorf("node 2 ended with %v after losing its lease, want exit status 1", err)
+		}
+		b, _ := os.ReadFile(nodes[1].proc.log)
+		if !strings.Contains(string(b), "another node took this node's pool.node_id") || !strings.Contains(string(b), "elsewhere") {
+			t.Errorf("node 2's log does not say it lost its id to host elsewhere:\n%s", b)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("node 2 still runs after another node took its lease")
+	}
+	for _, n := range []*poolNode{nodes[0], nodes[2]} {
 		n.proc.stop(t)
 	}
 }
