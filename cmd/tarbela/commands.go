@@ -42,6 +42,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer log.Sync()
+	// The Redis client's own lines (a Sentinel's new primary, a failed
+	// dial during a failover) join the node's JSON logs.
+	redis.SetLogger(redisLog{log.Named("redis")})
 	// Every miner is a socket: the Go runtime has already raised the soft
 	// open-files limit to the hard limit at start-up (Linux).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
