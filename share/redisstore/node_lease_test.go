@@ -127,3 +127,38 @@ func TestNodeLease(t *testing.T) {
 		t.Errorf("lease names %+v after the takeover", h)
 	}
 }
+
+// TestNodeLeaseRedisDownAtStart: a node starting while Redis does not
+// answer starts anyway (its shares go to the journal) and takes its lease
+// once Redis answers.
+func TestNodeLeaseRedisDownAtStart(t *testing.T) {
+	r := startRedis(t)
+	c := client(t, r)
+	if err := r.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	defer func() {
+		if !thawed {
+			_ = r.Thaw()
+		}
+	}()
+	l, err := redisstore.NewNodeLease(c, redisstore.NodeLeaseOptions{Node: 4, TTL: 600 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := l.Start(ctx); err != nil {
+		t.Fatalf("Start while Redis is frozen: %v, want a start that takes the lease later", err)
+	}
+	defer l.Stop(context.Background())
+	if err := r.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	thawed = true
+	waitFor(t, "the lease taken once Redis answers", func() bool {
+		h, _, ok, err := redisstore.ReadLease(context.Background(), c, "tarbela", 4)
+		return err == nil && ok && h.PID == os.Getpid()
+	})
+}
