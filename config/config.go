@@ -31,6 +31,11 @@ type Pool struct {
 	// NodeID is the first byte of every extranonce1 this node hands out, so
 	// that pool nodes sharing one Redis never give two miners the same work.
 	NodeID int `toml:"node_id"`
+	// NodeLeaseTTL is the lease on NodeID a running node keeps in Redis
+	// (node:<id>:lease), renewed every third of it: a second node started
+	// with the same id refuses to start, and the lease of a node that
+	// crashed expires this long after its last renewal.
+	NodeLeaseTTL time.Duration `toml:"node_lease_ttl"`
 	// Mode is ModePool or ModeSolo.
 	Mode string `toml:"mode"`
 	// Network is one of the Network* names; see ChainParams.
@@ -145,7 +150,30 @@ type Redis struct {
 	// JournalPath is the local append-only file shares go to while Redis
 	// is unreachable; "" puts it in the user's cache directory.
 	JournalPath string `toml:"journal_path"`
+	// SentinelAddrs and MasterName select a Sentinel-managed primary
+	// instead of Addr: the Sentinels (host:port, at least one) are asked
+	// for the primary of MasterName, and asked again after a failover.
+	// SentinelPassword is the Sentinels' own requirepass, when they have
+	// one (Password stays the data nodes').
+	SentinelAddrs    []string `toml:"sentinel_addrs"`
+	MasterName       string   `toml:"master_name"`
+	SentinelPassword Secret   `toml:"sentinel_password"`
+	// ClusterAddrs selects Redis Cluster instead of Addr: seed nodes,
+	// host:port. The ledger's keys share one hash tag, so they live on
+	// one shard (docs/redis.md, "Sentinel and Cluster").
+	ClusterAddrs []string `toml:"cluster_addrs"`
+	// WaitReplicas is how many replicas must hold a batch before its shares
+	// are acknowledged (Redis WAIT); a batch that falls short within
+	// WaitTimeout is journaled before the acknowledgement. WaitAuto (-1,
+	// the default) waits for one replica while the primary reports at
+	// least one connected, for none otherwise; 0 never waits.
+	WaitReplicas int           `toml:"wait_replicas"`
+	WaitTimeout  time.Duration `toml:"wait_timeout"`
 }
+
+// WaitAuto is redis.wait_replicas's default: wait for one replica when
+// the primary has any.
+const WaitAuto = -1
 
 // Log configures the zap logger.
 type Log struct {
@@ -304,6 +332,7 @@ func Default() *Config {
 	return &Config{
 		Pool: Pool{
 			NodeID:          1,
+			NodeLeaseTTL:    15 * time.Second,
 			Mode:            ModePool,
 			Network:         defaultNetwork,
 			CoinbaseTag:     defaultCoinbaseTag,
@@ -346,6 +375,8 @@ func Default() *Config {
 			BatchSize:     512,
 			BatchInterval: 10 * time.Millisecond,
 			QueueSize:     65536,
+			WaitReplicas:  WaitAuto,
+			WaitTimeout:   time.Second,
 		},
 		Log:     Log{Level: defaultLogLevel, Format: defaultLogFormat},
 		Metrics: Metrics{Listen: defaultMetricsAddr},
@@ -414,6 +445,7 @@ func Parse(data []byte, env func(string) string) (*Config, error) {
 	decodeConfig(raw, c, &probs)
 	c.applyEnv(env)
 	c.fillNodeNames()
+	c.Redis.dropDefaultAddr(raw)
 	// A field that failed to decode keeps its default (or a zero slice
 	// element); validating it or what it contains would only repeat the
 	// problem.

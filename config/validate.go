@@ -138,6 +138,9 @@ func (pl *Pool) validate(p *problems) {
 	if pl.NodeID < 0 || pl.NodeID > 255 {
 		p.add("pool.node_id", "must be 0..255, unique per pool node sharing one Redis (got %d)", pl.NodeID)
 	}
+	if pl.NodeLeaseTTL < minNodeLeaseTTL {
+		p.add("pool.node_lease_ttl", "must be at least %v, so that its renewal every third of it is not a busy loop (got %v)", minNodeLeaseTTL, pl.NodeLeaseTTL)
+	}
 	if pl.Mode != ModePool && pl.Mode != ModeSolo {
 		p.add("pool.mode", "must be %q or %q (got %q)", ModePool, ModeSolo, pl.Mode)
 	}
@@ -380,7 +383,7 @@ func (t *Template) validate(p *problems) {
 
 // validate checks the redis section.
 func (r *Redis) validate(p *problems) {
-	checkHostPort(p, "redis.addr", r.Addr, `"127.0.0.1:6379"`, false)
+	r.validateConnection(p)
 	if r.DB < 0 {
 		p.add("redis.db", "must be >= 0 (got %d)", r.DB)
 	}

@@ -183,6 +183,8 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&so.Status, "status", 5*time.Second, "status line interval (0: none)")
 	fs.StringVar(&redisAddr, "redis", "", "record shares in Redis at `host:port` (share/redisstore, no journal); a share is acknowledged once its batch is in Redis")
 	fs.UintVar(&redisNode, "redis-node", 1, "node id of the Redis store (0..255)")
+	var redisWait int
+	fs.IntVar(&redisWait, "redis-wait", 0, "replicas each batch waits for (Redis WAIT) before its shares are acknowledged: -1 one when the primary has any, 0 none")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	fs.BoolVar(&so.Bare, "bare", false, "run the fan-out floor instead of Tarbela: canned handshake replies, shares unchecked, one write system call per miner per new block (see loadgen.Bare)")
 	if err := fs.Parse(args); err != nil {
@@ -205,7 +207,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	so.Pool.Log = newLogger(stderr, false).Named("pool")
 	if redisAddr != "" {
-		s, err := startStore(ctx, redisAddr, uint8(redisNode), so.Pool.Log.Named("store"))
+		s, err := startStore(ctx, redisstore.Options{Addr: redisAddr, Node: uint8(redisNode), WaitReplicas: redisWait, Log: so.Pool.Log.Named("store")})
 		if err != nil {
 			fmt.Fprintln(stderr, "tarbela-bench pool:", err)
 			return 1
@@ -235,8 +237,9 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // startStore starts a Redis share store and checks that Redis answers, so
 // a wrong address fails at once rather than as a growing backlog.
-func startStore(ctx context.Context, addr string, node uint8, log *zap.Logger) (*redisstore.Store, error) {
-	s, err := redisstore.New(redisstore.Options{Addr: addr, Node: node, Log: log})
+func startStore(ctx context.Context, o redisstore.Options) (*redisstore.Store, error) {
+	addr := o.Addr
+	s, err := redisstore.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("--redis: %w", err)
 	}

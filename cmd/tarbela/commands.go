@@ -42,6 +42,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer log.Sync()
+	// The Redis client's own lines (a Sentinel's new primary, a failed
+	// dial during a failover) join the node's JSON logs.
+	redis.SetLogger(redisLog{log.Named("redis")})
 	// Every miner is a socket: the Go runtime has already raised the soft
 	// open-files limit to the hard limit at start-up (Linux).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -55,10 +58,14 @@ func cmdRun(args []string, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	code := 0
 	for running := true; running; {
 		select {
 		case <-ctx.Done():
 			running = false
+		case <-d.LeaseLost():
+			log.Error("another node took this node's pool.node_id; stopping")
+			running, code = false, 1
 		case <-hup:
 			// A bad file changes nothing; ReloadFile logs what it
 			// applied.
@@ -74,7 +81,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Warn("stop", zap.Error(err))
 		return 1
 	}
-	return 0
+	return code
 }
 
 func cmdDevnet(args []string, stdout, stderr io.Writer) int {

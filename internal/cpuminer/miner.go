@@ -58,8 +58,14 @@ type Stats struct {
 	// Submitted counts shares sent to the pool (replies may be pending).
 	Submitted uint64
 	// Stale counts shares found but not sent because their job was
-	// cleaned or their connection was lost.
+	// cleaned or their connection was lost, or while the miner was held
+	// (Hold).
 	Stale uint64
+	// InFlight counts submits awaiting the pool's reply now; Unanswered
+	// those whose connection ended before the reply came (the pool may
+	// or may not have recorded them).
+	InFlight   int64
+	Unanswered uint64
 	// Hashes is the number of headers hashed by all threads.
 	Hashes uint64
 	// Difficulty is the last difficulty the pool set (1 until it sets one).
@@ -84,11 +90,15 @@ type Miner struct {
 	hashes []counter
 
 	accepted, rejected, submitted, stale atomic.Uint64
-	jobs, connects                       atomic.Uint64
-	difficulty                           atomic.Uint64 // float64 bits
-	mask                                 atomic.Uint32
-	connected                            atomic.Bool
-	running                              atomic.Bool
+	unanswered                           atomic.Uint64
+	inflight                             atomic.Int64
+	// held stops sending shares (Hold).
+	held           atomic.Bool
+	jobs, connects atomic.Uint64
+	difficulty     atomic.Uint64 // float64 bits
+	mask           atomic.Uint32
+	connected      atomic.Bool
+	running        atomic.Bool
 
 	// units hands out extranonce2 values to every job on one tip, across
 	// jobs and connections: the pool resends a job under a new id when the
@@ -159,12 +169,19 @@ func (m *Miner) Stats() Stats {
 		Connects:    m.connects.Load(),
 		Connected:   m.connected.Load(),
 		VersionMask: m.mask.Load(),
+		InFlight:    m.inflight.Load(),
+		Unanswered:  m.unanswered.Load(),
 	}
 	for i := range m.hashes {
 		s.Hashes += m.hashes[i].n.Load()
 	}
 	return s
 }
+
+// Hold stops (true) or resumes (false) sending shares; held shares are
+// counted as Stale. With the miner held, the counters settle once InFlight
+// is 0: a test compares them with what the pool recorded.
+func (m *Miner) Hold(held bool) { m.held.Store(held) }
 
 // ThreadHashes returns the number of hashes each thread has done.
 func (m *Miner) ThreadHashes() []uint64 {
@@ -202,6 +219,10 @@ func (m *Miner) Run(ctx context.Context) error {
 	for {
 		s := newSession(m)
 		err := s.run(ctx, addr, secure)
+		if n := s.open.Swap(0); n > 0 {
+			m.inflight.Add(-n)
+			m.unanswered.Add(uint64(n))
+		}
 		m.board.set(nil)
 		m.connected.Store(false)
 		m.mask.Store(0)

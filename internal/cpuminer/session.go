@@ -90,6 +90,10 @@ type session struct {
 	// replies are never left queued behind a miner busy hashing.
 	inflight chan struct{}
 
+	// open counts this connection's submits awaiting a reply; those
+	// left when it ends are Stats.Unanswered.
+	open atomic.Int64
+
 	// epoch counts clean_jobs notifies; shares of an older epoch are
 	// dropped.
 	epoch atomic.Uint64
@@ -227,7 +231,7 @@ func (s *session) submitLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case f := <-s.m.found:
-			if f.w.sess != s || f.w.epoch != s.epoch.Load() {
+			if f.w.sess != s || f.w.epoch != s.epoch.Load() || s.m.held.Load() {
 				s.m.stale.Add(1)
 				continue
 			}
@@ -247,7 +251,13 @@ func (s *session) submitLoop(ctx context.Context) {
 // submit sends one share.
 func (s *session) submit(f found) error {
 	w := f.w
+	// Counted before the write, so that a reply read at once never finds
+	// the counters behind it.
+	s.open.Add(1)
+	s.m.inflight.Add(1)
 	if err := s.request(reqSubmit, "mining.submit", submitParams(s.m.o.User, f), pendingReq{jobID: w.job.ID, nonce: f.nonce}); err != nil {
+		s.open.Add(-1)
+		s.m.inflight.Add(-1)
 		return err
 	}
 	s.m.submitted.Add(1)
@@ -347,6 +357,8 @@ func (s *session) handleReply(p pendingReq, msg *message) error {
 		case <-s.inflight:
 		default:
 		}
+		s.open.Add(-1)
+		s.m.inflight.Add(-1)
 		if !failed && bytes.Equal(msg.Result, []byte("true")) {
 			s.m.accepted.Add(1)
 			s.log.Debug("share accepted", zap.String("job", p.jobID))

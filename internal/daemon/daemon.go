@@ -19,6 +19,7 @@ import (
 	"github.com/tarbela-pool/tarbela/api/ui"
 	"github.com/tarbela-pool/tarbela/config"
 	"github.com/tarbela-pool/tarbela/internal/metrics"
+	"github.com/tarbela-pool/tarbela/internal/redisconn"
 	"github.com/tarbela-pool/tarbela/pool"
 	"github.com/tarbela-pool/tarbela/share"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
@@ -32,8 +33,10 @@ type Daemon struct {
 	cfg      *config.Config
 	log      *zap.Logger
 	store    *redisstore.Store
-	manager  *pool.Manager
-	server   *stratum.Server
+	// lease holds pool.node_id in Redis while the node runs (lease.go).
+	lease   *nodeLease
+	manager *pool.Manager
+	server  *stratum.Server
 	// validator owns the block submissions in flight (see Stop).
 	validator *share.Validator
 	metrics   *metrics.Metrics
@@ -137,20 +140,25 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 	if err := os.MkdirAll(filepath.Dir(journal), 0o700); err != nil {
 		return nil, fmt.Errorf("share journal directory: %w", err)
 	}
-	d.store, err = redisstore.New(redisstore.Options{
-		Addr: cfg.Redis.Addr, Password: string(cfg.Redis.Password), DB: cfg.Redis.DB, Prefix: cfg.Redis.Prefix,
-		Node: uint8(cfg.Pool.NodeID), BatchSize: cfg.Redis.BatchSize, BatchInterval: cfg.Redis.BatchInterval,
+	d.store, err = redisstore.New(redisconn.StoreOptions(cfg.Redis, redisstore.Options{
+		Prefix: cfg.Redis.Prefix,
+		Node:   uint8(cfg.Pool.NodeID), BatchSize: cfg.Redis.BatchSize, BatchInterval: cfg.Redis.BatchInterval,
 		QueueSize: cfg.Redis.QueueSize, JournalPath: journal, Log: log.Named("store"),
 		Scheme: cfg.Payout.Scheme, PPLNSWindow: cfg.Payout.PPLNSWindow,
 		SubsidyHalvingInterval: int64(params.SubsidyReductionInterval),
 		Observer:               d.metrics.StoreObserver(),
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
 	// Stop releases the Redis client of a store that never started, and
 	// flushes and closes the journal of one that did.
 	undo = append(undo, d.store.Stop)
+	// The node id's lease comes before anything is recorded under the id.
+	if err := d.startLease(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	undo = append(undo, d.lease.Stop)
 	d.metrics.SetBacklog(func() float64 {
 		q, j := d.store.Backlog()
 		return float64(q + j)
@@ -377,7 +385,8 @@ func (d *Daemon) Manager() *pool.Manager { return d.manager }
 //     gets its own bound (redisstore StopTimeout) rather than what the
 //     miners' drain left of ctx, since losing shares is worse than a slow
 //     stop;
-//  5. the metrics endpoint.
+//  5. the node id's lease, released once nothing is recorded under it;
+//  6. the metrics endpoint.
 //
 // Safe to call twice.
 func (d *Daemon) Stop(ctx context.Context) error {
@@ -400,6 +409,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		}
 		if d.store != nil {
 			errs = append(errs, d.store.Stop(context.WithoutCancel(ctx)))
+		}
+		if d.lease != nil {
+			errs = append(errs, d.lease.Stop(ctx))
 		}
 		if d.http != nil {
 			errs = append(errs, d.http.Shutdown(ctx))

@@ -43,6 +43,10 @@ type RedisOptions struct {
 	Args []string
 	// StartTimeout bounds the wait for PING (15 s by default).
 	StartTimeout time.Duration
+	// SentinelConfig, when set, runs the server as a Sentinel: these
+	// lines ("sentinel monitor ...") are written to sentinel.conf in the
+	// working directory, which the Sentinel then keeps its state in.
+	SentinelConfig string
 }
 
 // Redis is a running redis-server on 127.0.0.1.
@@ -163,6 +167,15 @@ func startRedis(ctx context.Context, o RedisOptions, dir string, port int) (*Red
 	}
 	if o.Password != "" {
 		args = append(args, "--requirepass", o.Password)
+	}
+	if o.SentinelConfig != "" {
+		conf := filepath.Join(dir, "sentinel.conf")
+		if _, err := os.Stat(conf); err != nil { // a restart keeps what it learnt
+			if err := os.WriteFile(conf, []byte(o.SentinelConfig), 0o600); err != nil {
+				return nil, fmt.Errorf("sentinel.conf: %w", err)
+			}
+		}
+		args = append([]string{conf, "--sentinel"}, args...)
 	}
 	args = append(args, o.Args...)
 	// Appended to, so that a restart keeps what the previous run said.

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tarbela-pool/tarbela/config"
+	"github.com/tarbela-pool/tarbela/internal/redisconn"
 	"github.com/tarbela-pool/tarbela/payout"
 	"github.com/tarbela-pool/tarbela/payout/wallet"
 	"github.com/tarbela-pool/tarbela/pool"
@@ -29,7 +30,7 @@ const EnvCrash = "TARBELA_PAYOUT_CRASH"
 // Job is the payout job's connections.
 type Job struct {
 	cfg    *config.Config
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	rpc    *pool.RPCClient
 	Ledger *redisstore.Ledger
 	Reader *redisstore.Reader
@@ -55,7 +56,10 @@ func Open(cfg *config.Config) (*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("payout: nodes[0]: %w", err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: string(cfg.Redis.Password), DB: cfg.Redis.DB})
+	rdb, err := redisconn.NewClient(cfg.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("payout: redis: %w", err)
+	}
 	return &Job{cfg: cfg, rdb: rdb, rpc: rpc,
 		Ledger: redisstore.NewLedger(rdb, cfg.Redis.Prefix),
 		Reader: redisstore.NewReader(rdb, cfg.Redis.Prefix, 0),

@@ -12,11 +12,28 @@ import (
 
 // Options configures a Store. The zero value, with Addr set, is usable.
 type Options struct {
-	// Addr is the Redis address, host:port.
+	// Addr is the Redis address, host:port. SentinelAddrs with MasterName
+	// (and SentinelPassword, the Sentinels' own) or ClusterAddrs take its
+	// place; exactly one of the three is set (see Connection).
 	Addr string
 	// Password and DB select the Redis account and database.
-	Password string
-	DB       int
+	Password         string
+	DB               int
+	SentinelAddrs    []string
+	MasterName       string
+	SentinelPassword string
+	ClusterAddrs     []string
+
+	// WaitReplicas is how many replicas must hold a batch before its
+	// shares are acknowledged: the writer sends WAIT after the batch, on
+	// the connection that wrote it, and a batch that falls short within
+	// WaitTimeout goes to the journal (fsynced) before the acknowledgement,
+	// to be replayed, once, later. WaitAuto waits for one replica while
+	// the primary reports one online (INFO replication, read at most
+	// once a second), for none otherwise; 0 (the default) never waits.
+	WaitReplicas int
+	// WaitTimeout bounds one WAIT (1 s by default).
+	WaitTimeout time.Duration
 	// Prefix starts every key ("tarbela" by default); see docs/redis.md.
 	Prefix string
 	// Node is this pool node's id; it goes into batch ids and the per-node
@@ -85,6 +102,24 @@ type Options struct {
 	Observer Observer
 }
 
+// WaitAuto is the WaitReplicas that waits for one replica while the
+// primary has any.
+const WaitAuto = -1
+
+// connection is where o's Redis is; the client's read timeout leaves room
+// for a WAIT.
+func (o Options) connection() Connection {
+	c := Connection{Addr: o.Addr, SentinelAddrs: o.SentinelAddrs, MasterName: o.MasterName,
+		SentinelPassword: o.SentinelPassword, ClusterAddrs: o.ClusterAddrs, Password: o.Password, DB: o.DB,
+		// The store retries by itself (and journals); a client retry of a
+		// script call would only hide the outage.
+		MaxRetries: -1, Timeout: o.Timeout, PoolSize: 4}
+	if o.WaitReplicas != 0 {
+		c.Timeout += o.WaitTimeout
+	}
+	return c
+}
+
 // MaxBatchSize caps BatchSize: one script call's argument list stays well
 // inside Redis' and Lua's limits.
 const MaxBatchSize = 4096
@@ -117,8 +152,9 @@ func (e *OptionsError) Error() string {
 // withDefaults returns o with zero fields defaulted, or an *OptionsError.
 func (o Options) withDefaults() (Options, error) {
 	var bad []string
-	if o.Addr == "" {
-		bad = append(bad, "Addr: empty")
+	bad = append(bad, o.connection().check()...)
+	if o.WaitReplicas < WaitAuto {
+		bad = append(bad, fmt.Sprintf("WaitReplicas: %d is below WaitAuto (-1)", o.WaitReplicas))
 	}
 	if o.Prefix == "" {
 		o.Prefix = "tarbela"
@@ -179,6 +215,7 @@ func (o Options) withDefaults() (Options, error) {
 		bad = append(bad, "DedupeTTL: below 1s")
 	}
 	defd(&o.Timeout, 2*time.Second, "Timeout")
+	defd(&o.WaitTimeout, time.Second, "WaitTimeout")
 	defd(&o.RetryInterval, 250*time.Millisecond, "RetryInterval")
 	defd(&o.StopTimeout, 30*time.Second, "StopTimeout")
 	if o.Log == nil {

@@ -41,8 +41,10 @@ type Store struct {
 	*Reader
 	o   Options
 	k   keys
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	log *zap.Logger
+	// replicas caches what WaitAuto waits for (see waitReplicas).
+	replicas replicaCount
 	// stream names this process's batches; nextID numbers them from 1.
 	stream string
 	nextID atomic.Uint64
@@ -83,16 +85,9 @@ func New(o Options) (*Store, error) {
 		wake:   make(chan struct{}, 1), abort: make(chan struct{}), done: make(chan struct{}),
 		closingCh: make(chan struct{}), replayDone: make(chan struct{}),
 	}
-	s.rdb = redis.NewClient(&redis.Options{
-		Addr: o.Addr, Password: o.Password, DB: o.DB,
-		// The store retries by itself (and journals); a client retry of a
-		// script call would only hide the outage.
-		MaxRetries:   -1,
-		DialTimeout:  o.Timeout,
-		ReadTimeout:  o.Timeout,
-		WriteTimeout: o.Timeout,
-		PoolSize:     4,
-	})
+	if s.rdb, err = NewClient(o.connection()); err != nil {
+		return nil, err
+	}
 	s.Reader = NewReader(s.rdb, o.Prefix, o.HashrateBucket)
 	return s, nil
 }
@@ -395,8 +390,10 @@ func (s *Store) Backlog() (queued, journaled int) {
 }
 
 // Client returns the store's Redis client, for readers that share its
-// connection settings (the admin CLI, tests).
-func (s *Store) Client() *redis.Client { return s.rdb }
+// connection settings (the ledger metrics, the API, the admin CLI, tests):
+// a *redis.Client for one server or Sentinel, a *redis.ClusterClient for a
+// Cluster.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
 func (s *Store) newBatch() *batch {
 	return &batch{id: s.stream, seq: s.nextID.Add(1), shares: make([]share.Record, 0, s.o.BatchSize), created: time.Now(), done: make(chan struct{})}
@@ -600,12 +597,8 @@ func (s *Store) write(ctx context.Context, enc *encoder, bs []*batch) (int, erro
 				out <- encoded{ks, args}
 			}(bs[i+1], next)
 		}
-		c, cancel := context.WithTimeout(ctx, s.o.Timeout)
-		v, err := applyScript.EvalSha(c, s.rdb, ks, args...).Result()
-		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			// Redis restarted or flushed its scripts; EVAL loads it again.
-			v, err = applyScript.Eval(c, s.rdb, ks, args...).Result()
-		}
+		c, cancel := context.WithTimeout(ctx, s.roundTrip())
+		v, err := s.apply(c, b, ks, args)
 		cancel()
 		if err != nil {
 			return i, fmt.Errorf("redisstore: write batch %s/%d (%d shares): %w", b.id, b.seq, len(b.shares), err)

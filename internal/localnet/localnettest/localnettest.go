@@ -44,3 +44,17 @@ func StartBitcoind(t testing.TB, o localnet.BitcoindOptions) *localnet.Bitcoind 
 	t.Cleanup(b.Stop)
 	return b
 }
+
+// StartSentinelSet starts a primary, its replicas and the Sentinels
+// (localnet.StartSentinelSet) for t and stops them at cleanup.
+func StartSentinelSet(t testing.TB, o localnet.SentinelSetOptions) *localnet.SentinelSet {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := localnet.StartSentinelSet(ctx, o)
+	if err != nil {
+		t.Fatalf("start the Sentinel set: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
