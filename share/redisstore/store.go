@@ -25,6 +25,9 @@ type batch struct {
 	seq    uint64
 	shares []share.Record
 	block  *share.BlockRecord
+	// rejects are the rejected shares counted per site and hour while
+	// the batch was open (AddReject).
+	rejects []rejectCount
 	// created is when the batch took its first record; the writer seals
 	// it BatchInterval later at the latest.
 	created time.Time
