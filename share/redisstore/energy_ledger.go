@@ -29,9 +29,9 @@ func NewEnergyLedger(rdb redis.UniversalClient, prefix string) *EnergyLedger {
 	return &EnergyLedger{rdb: rdb, k: newKeys(prefix)}
 }
 
-func (k keys) energyChain() string      { return k.base + "en:chain" }
-func (k keys) energyChainHour() string  { return k.base + "en:chain:hour" }
-func (k keys) energyChainHead() string  { return k.base + "en:chain:head" }
+func (k keys) energyChain() string     { return k.base + "en:chain" }
+func (k keys) energyChainHour() string { return k.base + "en:chain:hour" }
+func (k keys) energyChainHead() string { return k.base + "en:chain:head" }
 func (k keys) energyLateTaken(h int64) string {
 	return k.base + "en:lateq:" + strconv.FormatInt(h, 10)
 }
@@ -259,7 +259,8 @@ var ErrChainMoved = errors.New("redisstore: the energy chain moved")
 
 // appendScript appends records to the chain if its head is still the one
 // they were built on. KEYS: 1 chain, 2 hour index, 3 head, 4 open index, 5
-// taken late hash (or the head again: nothing to drop). ARGV: 1 expected
+// taken late hash (or the head again: nothing to drop), 6 the hour's hash
+// (dropped with the hour from the open index: the chain holds it now). ARGV: 1 expected
 // head seq, 2 new head hash, 3 hour sealed, 4 open hour to drop ("" none),
 // 5 number of records n, then n (seq, record) pairs.
 var appendScript = redis.NewScript(`
@@ -274,7 +275,10 @@ for r = 0, n - 1 do
 end
 local h = tonumber(redis.call('HGET', KEYS[3], 'hour') or '-1')
 redis.call('HSET', KEYS[3], 'seq', seq, 'hash', ARGV[2], 'hour', math.max(h, tonumber(ARGV[3])))
-if ARGV[4] ~= '' then redis.call('ZREM', KEYS[4], ARGV[4]) end
+if ARGV[4] ~= '' then
+  redis.call('ZREM', KEYS[4], ARGV[4])
+  redis.call('DEL', KEYS[6])
+end
 if KEYS[5] ~= KEYS[3] then redis.call('DEL', KEYS[5]) end
 return 1
 `)
@@ -294,7 +298,7 @@ func (l *EnergyLedger) AppendChain(ctx context.Context, head ChainHead, newHash 
 		args = append(args, head.Seq+uint64(i)+1, r)
 	}
 	v, err := appendScript.Run(ctx, l.rdb, []string{l.k.energyChain(), l.k.energyChainHour(), l.k.energyChainHead(),
-		l.k.energyOpen(), taken}, args...).Int()
+		l.k.energyOpen(), taken, l.k.energyHour(hour)}, args...).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: append to the energy chain: %w", err)
 	}
