@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"time"
 
@@ -184,4 +185,27 @@ func (c Curtailment) Report(ctx context.Context, l *redisstore.EnergyLedger, sit
 		rep.DuringMW = sum / float64(len(rep.Points)-idx)
 	}
 	return rep, nil
+}
+
+// WriteCurtailReport writes rep as "table" or "json".
+func WriteCurtailReport(w io.Writer, rep CurtailReport, format string) error {
+	switch format {
+	case "json":
+		return json.NewEncoder(w).Encode(rep)
+	case "table", "":
+		r := rep.Request
+		fmt.Fprintf(w, "curtailment %d: site %s, shed %v MW, %s to %s\n", r.ID, r.Site, r.ShedMW, r.From.Format(time.RFC3339), r.To.Format(time.RFC3339))
+		fmt.Fprintf(w, "  baseline %.6g MW (hour before), target %.6g MW\n", rep.BaselineMW, rep.TargetMW)
+		if rep.Complied != nil {
+			fmt.Fprintf(w, "  complied at %s, %v after the start; mean %.6g MW to the end; target met: %v\n",
+				rep.Complied.Format(time.RFC3339), rep.TimeToComply, rep.DuringMW, rep.Met)
+		} else {
+			fmt.Fprintf(w, "  did not comply: power stayed above the target; target met: false\n")
+		}
+		for _, p := range rep.Points {
+			fmt.Fprintf(w, "  %s %-6s %.6g MW\n", p.Start.Format(time.RFC3339), p.Phase, p.MW)
+		}
+		return nil
+	}
+	return fmt.Errorf("energy: --format %q: want table or json", format)
 }
