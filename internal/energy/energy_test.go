@@ -175,6 +175,17 @@ func TestCloseVerifyMeterCurtail(t *testing.T) {
 		t.Fatal(err)
 	}
 	export := []byte(strings.Join(lines, "\n") + "\n")
+	// Memory per sealed site-hour (docs/energy.md): Redis's own MEMORY
+	// USAGE of the chain and its hour index, over the records.
+	var mem int64
+	for _, k := range []string{"tarbela:{acct}:en:chain", "tarbela:{acct}:en:chain:hour"} {
+		n, err := c.MemoryUsage(ctx, k, 0).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem += n
+	}
+	t.Logf("chain: %d records, %d bytes in Redis, %d bytes per record", len(lines), mem, mem/int64(len(lines)))
 	if _, err := energy.Verify(bytes.NewReader(export), pub); err != nil {
 		t.Fatalf("Verify of the untouched export: %v", err)
 	}

@@ -109,8 +109,8 @@ func (e *VerifyError) Error() string {
 
 // VerifyResult summarises a verified export.
 type VerifyResult struct {
-	Records            int
-	FirstSeq, LastSeq  uint64
+	Records             int
+	FirstSeq, LastSeq   uint64
 	FirstHour, LastHour string
 }
 

@@ -30,7 +30,7 @@ type Row struct {
 	// MeteredKWh is the site's meter for the hour (nil: no reading).
 	MeteredKWh *float64 `json:"metered_kwh,omitempty"`
 	// LateWork is work of shares that arrived after the hour closed.
-	LateWork float64 `json:"late_work,omitempty"`
+	LateWork float64  `json:"late_work,omitempty"`
 	Flags    []string `json:"flags"`
 	Blocks   int      `json:"blocks"`
 	// BTCFound is the coinbase value of the blocks the site found in the
