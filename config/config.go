@@ -352,7 +352,7 @@ func Default() *Config {
 		},
 		Log:     Log{Level: defaultLogLevel, Format: defaultLogFormat},
 		Metrics: Metrics{Listen: defaultMetricsAddr},
-		Energy:  Energy{Grace: 10 * time.Minute, CloseInterval: time.Minute},
+		Energy:  Energy{Grace: 10 * time.Minute, CloseInterval: time.Minute, Bucket: time.Minute},
 		Payout: Payout{
 			Scheme:      SchemePPLNS,
 			PPLNSWindow: 2,

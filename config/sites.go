@@ -52,6 +52,10 @@ type Energy struct {
 	// CloseInterval is how often the daemon looks for hours to close
 	// (default 1m).
 	CloseInterval time.Duration `toml:"close_interval"`
+	// Bucket is the width of the per-site work buckets that curtailment
+	// reports read (default 1m; whole seconds from 1s, dividing an hour;
+	// the same on every node).
+	Bucket time.Duration `toml:"bucket"`
 }
 
 // siteNameRE keeps site names usable in Redis fields, file names and
@@ -163,6 +167,9 @@ func (e *Energy) validate(p *problems) {
 	}
 	if e.CloseInterval < 0 {
 		p.add("energy.close_interval", "%v is negative; want a duration such as \"1m\"", e.CloseInterval)
+	}
+	if e.Bucket < time.Second || e.Bucket%time.Second != 0 || time.Hour%e.Bucket != 0 {
+		p.add("energy.bucket", "%v: want whole seconds from 1s that divide an hour, such as \"1m\" or \"10s\"", e.Bucket)
 	}
 	if strings.ContainsAny(e.KeyFile, "\x00\r\n") {
 		p.add("energy.key_file", "must be a file path without control characters")

@@ -128,7 +128,7 @@ func parseTime(name, v string) (time.Time, error) {
 func runEnergy(ctx context.Context, cmd string, cfg *config.Config, rdb redis.UniversalClient, f energyFlags, stdout io.Writer) (int, error) {
 	l := redisstore.NewEnergyLedger(rdb, cfg.Redis.Prefix)
 	sites := energy.FromConfig(cfg.Sites)
-	bucket := time.Minute
+	bucket := cfg.Energy.Bucket
 	switch cmd {
 	case "close":
 		if cfg.Energy.KeyFile == "" {

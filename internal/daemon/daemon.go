@@ -147,6 +147,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 		Scheme: cfg.Payout.Scheme, PPLNSWindow: cfg.Payout.PPLNSWindow,
 		SubsidyHalvingInterval: int64(params.SubsidyReductionInterval),
 		Observer:               d.metrics.StoreObserver(),
+		EnergyBucket:           cfg.Energy.Bucket,
 	})
 	if err != nil {
 		return nil, err

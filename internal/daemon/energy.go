@@ -34,7 +34,7 @@ func newEnergyCloser(cfg *config.Config, store *redisstore.Store, log *zap.Logge
 	}
 	c := &energy.Closer{
 		Ledger: redisstore.NewEnergyLedger(store.Client(), cfg.Redis.Prefix),
-		Sites:  energy.FromConfig(cfg.Sites), Key: key, Grace: cfg.Energy.Grace, Bucket: time.Minute, Log: log,
+		Sites:  energy.FromConfig(cfg.Sites), Key: key, Grace: cfg.Energy.Grace, Bucket: cfg.Energy.Bucket, Log: log,
 		Ready: func() bool { q, j := store.Backlog(); return q == 0 && j == 0 },
 	}
 	every := cfg.Energy.CloseInterval
