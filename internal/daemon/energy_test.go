@@ -153,6 +153,24 @@ func TestEnergyAuditTwoSites(t *testing.T) {
 			t.Errorf("site %s: %d rejected, the miner saw %d (%d unanswered)", s, rejected[s], st.Rejected, unanswered)
 		}
 	}
+	// Blocks per site: on regtest nearly every share is a block; each
+	// block record carries its finder's site.
+	blocks := tp.settle(t)
+	found := map[string]int{}
+	for _, b := range blocks {
+		found[b.Site]++
+	}
+	rows, err = p.Report(ctx, start, late, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reported := map[string]int{}
+	for _, r := range rows {
+		reported[r.Site] += r.Blocks
+	}
+	if found["alpha"] == 0 || found["beta"] == 0 || reported["alpha"] != found["alpha"] || reported["beta"] != found["beta"] {
+		t.Errorf("blocks per site: reported %v, recorded %v", reported, found)
+	}
 	for h, pw := range pool {
 		if math.Abs(sum[h]-pw) > 1e-9*pw {
 			t.Errorf("hour %s: sites sum to %v, the pool recorded %v", h, sum[h], pw)
