@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // Record is one closed site-hour as sealed into the chain. Its canonical
@@ -131,15 +132,28 @@ func Verify(r io.Reader, pub ed25519.PublicKey) (VerifyResult, error) {
 		if len(raw) == 0 {
 			continue
 		}
-		var wrap struct {
-			Record json.RawMessage `json:"record"`
-		}
-		if json.Unmarshal(raw, &wrap) == nil && len(wrap.Record) > 0 {
-			raw = wrap.Record
+		// A report row (it has "flags") carries its record in "record".
+		var wrap Row
+		var probe map[string]json.RawMessage
+		row := false
+		if json.Unmarshal(raw, &probe) == nil && probe["flags"] != nil {
+			if err := json.Unmarshal(raw, &wrap); err != nil {
+				return res, &VerifyError{Line: line, Problem: "altered", Detail: "not a report row: " + err.Error()}
+			}
+			if len(wrap.Record) == 0 {
+				return res, &VerifyError{Line: line, Problem: "unsealed",
+					Detail: "a report row without a sealed record (an hour not closed yet); export closed hours only"}
+			}
+			raw, row = wrap.Record, true
 		}
 		var rec Record
 		if err := json.Unmarshal(raw, &rec); err != nil {
 			return res, &VerifyError{Line: line, Problem: "altered", Detail: "not a record: " + err.Error()}
+		}
+		if row {
+			if f := rowMismatch(&wrap, &rec); f != "" {
+				return res, &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: "the row's " + f + " differs from its sealed record"}
+			}
 		}
 		canon, err := json.Marshal(rec)
 		if err != nil || !bytes.Equal(canon, raw) {
@@ -186,6 +200,30 @@ func Verify(r io.Reader, pub ed25519.PublicKey) (VerifyResult, error) {
 		return res, errors.New("energy: the export holds no record")
 	}
 	return res, nil
+}
+
+// rowMismatch names the first field of a report row that the sealed record
+// determines and that differs from it ("" when none).
+func rowMismatch(r *Row, rec *Record) string {
+	switch {
+	case r.Hour.UTC().Format(time.RFC3339) != rec.Hour:
+		return "hour"
+	case r.Site != rec.Site:
+		return "site"
+	case r.Work != rec.Work:
+		return "work"
+	case r.TH != rec.Work*HashesPerDifficulty/1e12 || r.AvgTHs != r.TH/3600:
+		return "th"
+	case r.Accepted != rec.Accepted:
+		return "accepted"
+	case r.Rejected != rec.Rejected:
+		return "rejected"
+	case r.Workers != rec.Workers:
+		return "workers"
+	case r.Estimate != Estimate{KWh: rec.KWh, Low: rec.KWhLow, High: rec.KWhHigh}:
+		return "kwh"
+	}
+	return ""
 }
 
 // GenerateKey writes a new Ed25519 key to keyFile (PKCS #8 PEM, mode 0600,
