@@ -19,8 +19,8 @@ import (
 
 	"github.com/tarbela-pool/tarbela/config"
 	"github.com/tarbela-pool/tarbela/internal/daemon"
-	"github.com/tarbela-pool/tarbela/internal/energy"
 	"github.com/tarbela-pool/tarbela/internal/devnet"
+	"github.com/tarbela-pool/tarbela/internal/energy"
 	"github.com/tarbela-pool/tarbela/internal/payoutjob"
 	"github.com/tarbela-pool/tarbela/share"
 )
