@@ -22,7 +22,7 @@ import (
 	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
 
-func startRedis(t *testing.T) redis.UniversalClient {
+func startRedis(t testing.TB) redis.UniversalClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
