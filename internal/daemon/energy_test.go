@@ -74,6 +74,16 @@ func TestEnergyAuditTwoSites(t *testing.T) {
 		c.Energy.Bucket = time.Second
 	}}, nil)
 	ctx := testContext(t)
+	// Rejected shares count for the worker's site: three submits for a job
+	// that does not exist, from a worker of alpha.
+	sc := dial(t, tp.d.StratumAddr())
+	sc.handshake(alpha+".probe", "x", 0)
+	const badSubmits = 3
+	for range badSubmits {
+		if m := sc.call("mining.submit", alpha+".probe", "no-such-job", "00000000", "00000000", "00000000"); m.errorCode() != 21 {
+			t.Fatalf("submit for an unknown job: %s %s", m.Result, m.Error)
+		}
+	}
 	ma := startEnergyMiner(t, tp, alpha+".a1")
 	mb := startEnergyMiner(t, tp, beta+".b1")
 	waitFor(t, "both miners to have shares accepted", func() bool {
@@ -145,6 +155,9 @@ func TestEnergyAuditTwoSites(t *testing.T) {
 		// stopped was judged by the pool but not seen by the miner: the
 		// pool's count may exceed the miner's by those, never more.
 		unanswered := st.Submitted - st.Accepted - st.Rejected
+		if s == "alpha" {
+			st.Rejected += badSubmits // the probe's, on its own connection
+		}
 		lo, hi := float64(st.Accepted)*d, float64(st.Accepted+unanswered)*d
 		if work[s] < lo*(1-1e-9) || work[s] > hi*(1+1e-9) || (unanswered == 0 && math.Abs(work[s]-lo) > 1e-9*lo) {
 			t.Errorf("site %s: work %v, want %v (%d shares the miner saw accepted × %v; %d unanswered)", s, work[s], lo, st.Accepted, d, unanswered)
