@@ -3,6 +3,7 @@ package energy_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"math"
@@ -300,3 +301,48 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 func contains(list []string, s string) bool { return slices.Contains(list, s) }
 
 func fmtG(v float64) string { return strconv.FormatFloat(v, 'f', 12, 64) }
+
+// TestCloserRun: the loop closes what is due and returns when its context
+// ends.
+func TestCloserRun(t *testing.T) {
+	c := startRedis(t)
+	ctx := context.Background()
+	opt := c.(*redis.Client).Options()
+	st, err := redisstore.New(redisstore.Options{Addr: opt.Addr, Password: opt.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Stop(ctx)
+	at := time.Date(2026, 12, 1, 10, 5, 0, 0, time.UTC)
+	if err := st.AddShareWait(ctx, share.Record{Node: 1, Seq: 1, Worker: "accn.r", Account: "accn", Difficulty: 3, Time: at, Site: "north"}); err != nil {
+		t.Fatal(err)
+	}
+	l := redisstore.NewEnergyLedger(c, "")
+	_, priv, _ := ed25519.GenerateKey(nil)
+	closer := energy.Closer{Ledger: l, Sites: testSites(), Key: priv, Now: func() time.Time { return at.Add(2 * time.Hour) }}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		closer.Run(rctx, 10*time.Millisecond)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h, err := l.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Seq > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the closer sealed nothing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
