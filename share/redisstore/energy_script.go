@@ -67,14 +67,18 @@ do
     for u = 1, nu do
       local n = ARGV[e]
       local b = #fields
-      fields[b + 1] = n .. '|w'; inc[b + 1] = tonumber(ARGV[e + 1])
-      fields[b + 2] = n .. '|a'; inc[b + 2] = tonumber(ARGV[e + 2])
-      fields[b + 3] = n .. '|r'; inc[b + 3] = tonumber(ARGV[e + 3])
-      fields[b + 4] = n .. '|q'; inc[b + 4] = tonumber(ARGV[e + 4])
       local first, last = tonumber(ARGV[e + 5]), tonumber(ARGV[e + 6])
       if first > 0 then
-        fields[b + 5] = n .. '|f'; mins[b + 5] = first
-        fields[b + 6] = n .. '|l'; maxs[b + 6] = last
+        fields[b + 1] = n .. '|w'; inc[b + 1] = tonumber(ARGV[e + 1])
+        fields[b + 2] = n .. '|a'; inc[b + 2] = tonumber(ARGV[e + 2])
+        fields[b + 3] = n .. '|q'; inc[b + 3] = tonumber(ARGV[e + 4])
+        fields[b + 4] = n .. '|f'; mins[b + 4] = first
+        fields[b + 5] = n .. '|l'; maxs[b + 5] = last
+        b = b + 5
+      end
+      -- Rejects are rare: their field is written only when there are some.
+      if ARGV[e + 3] ~= '0' then
+        fields[b + 1] = n .. '|r'; inc[b + 1] = tonumber(ARGV[e + 3])
       end
       local nw = tonumber(ARGV[e + 7])
       if nw > 0 then names[#names + 1] = {e + 8, nw} end
