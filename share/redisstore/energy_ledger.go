@@ -113,28 +113,63 @@ func parseHour(hour int64, m map[string]string) HourFigures {
 
 // freezeScript closes an hour: it raises the closed mark to the hour (so
 // later batches for it go to its late hash), counts each unit's worker set
-// into the hour's hash (field <unit>|n) and drops the set, and returns the
-// hash. It is idempotent: a count already taken is kept.
+// into the unit's hash (field n) and drops the set, and returns the pool
+// hash and each unit's hash: {pool fields and values, unit, {fields and
+// values}, unit, …}. It is idempotent: a count already taken is kept.
 //
-// KEYS: 1 closed mark, 2 the hour's hash. ARGV: 1 hour ms, 2 the worker
-// set key prefix of the hour (the sets carry the same hash tag).
+// KEYS: 1 closed mark, 2 the hour's pool hash, 3 its unit index. ARGV: 1
+// hour ms, 2 the unit hash key prefix, 3 the worker set key prefix (the
+// unit hashes and sets carry the same hash tag).
 var freezeScript = redis.NewScript(`
 local c = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1]) end
-local kv = redis.call('HGETALL', KEYS[2])
-for p = 1, #kv, 2 do
-  local f = kv[p]
-  if string.sub(f, -2) == '|w' and f ~= '|pool|w' then
-    local u = string.sub(f, 1, -3)
-    if redis.call('HEXISTS', KEYS[2], u .. '|n') == 0 then
-      local set = ARGV[2] .. u
-      redis.call('HSET', KEYS[2], u .. '|n', redis.call('SCARD', set))
-      redis.call('DEL', set)
-    end
+local out = {redis.call('HGETALL', KEYS[2])}
+for _, u in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local uk = ARGV[2] .. u
+  if redis.call('HEXISTS', uk, 'n') == 0 then
+    local set = ARGV[3] .. u
+    redis.call('HSET', uk, 'n', redis.call('SCARD', set))
+    redis.call('DEL', set)
   end
+  out[#out + 1] = u
+  out[#out + 1] = redis.call('HGETALL', uk)
 end
-return redis.call('HGETALL', KEYS[2])
+return out
 `)
+
+// unitHour reads one unit's hash (fields w a q f l r n).
+func unitHour(unit string, m map[string]string) UnitHour {
+	u := UnitHour{Unit: unit, Workers: -1}
+	u.Work, _ = strconv.ParseFloat(m["w"], 64)
+	u.SumSq, _ = strconv.ParseFloat(m["q"], 64)
+	u.Accepted, u.Rejected = parseInt(m["a"]), parseInt(m["r"])
+	u.First, u.Last = parseInt(m["f"]), parseInt(m["l"])
+	if n, ok := m["n"]; ok {
+		u.Workers = parseInt(n)
+	}
+	return u
+}
+
+func stringPairs(v any) map[string]string {
+	list, _ := v.([]any)
+	m := make(map[string]string, len(list)/2)
+	for i := 0; i+1 < len(list); i += 2 {
+		k, _ := list[i].(string)
+		s, _ := list[i+1].(string)
+		m[k] = s
+	}
+	return m
+}
+
+// hourFrom builds an hour's figures from its pool hash and unit hashes.
+func hourFrom(hour int64, pool map[string]string, units map[string]map[string]string) HourFigures {
+	f := parseHour(hour, pool)
+	for u, m := range units {
+		f.Units = append(f.Units, unitHour(u, m))
+	}
+	sort.Slice(f.Units, func(i, j int) bool { return f.Units[i].Unit < f.Units[j].Unit })
+	return f
+}
 
 // OpenHours returns the hours (start ms, ascending) with figures that are
 // not yet in the chain and start before before.
@@ -173,12 +208,20 @@ func (l *EnergyLedger) ClosedMark(ctx context.Context) (int64, error) {
 // close in order: closing hour H closes every hour before it too, so a
 // caller freezes the open hours oldest first.
 func (l *EnergyLedger) FreezeHour(ctx context.Context, hour int64) (HourFigures, error) {
-	v, err := freezeScript.Run(ctx, l.rdb, []string{l.k.energyClosed(), l.k.energyHour(hour)},
-		hour, l.k.base+"en:u:"+strconv.FormatInt(hour, 10)+":").StringSlice()
+	v, err := freezeScript.Run(ctx, l.rdb, []string{l.k.energyClosed(), l.k.energyHour(hour), l.k.energyUnits(hour)},
+		hour, l.k.energyUnitHour(hour, ""), l.k.energyWorkers(hour, "")).Slice()
 	if err != nil {
 		return HourFigures{}, fmt.Errorf("redisstore: freeze energy hour %d: %w", hour, err)
 	}
-	return parseHour(hour, pairs(v)), nil
+	if len(v) == 0 {
+		return HourFigures{Hour: hour}, nil
+	}
+	units := map[string]map[string]string{}
+	for i := 1; i+1 < len(v); i += 2 {
+		u, _ := v[i].(string)
+		units[u] = stringPairs(v[i+1])
+	}
+	return hourFrom(hour, stringPairs(v[0]), units), nil
 }
 
 func pairs(v []string) map[string]string {
@@ -191,11 +234,29 @@ func pairs(v []string) map[string]string {
 
 // Hour returns an hour's figures as they are now (open or closed).
 func (l *EnergyLedger) Hour(ctx context.Context, hour int64) (HourFigures, error) {
-	m, err := l.rdb.HGetAll(ctx, l.k.energyHour(hour)).Result()
+	pool, err := l.rdb.HGetAll(ctx, l.k.energyHour(hour)).Result()
 	if err != nil {
 		return HourFigures{}, fmt.Errorf("redisstore: read energy hour %d: %w", hour, err)
 	}
-	return parseHour(hour, m), nil
+	names, err := l.rdb.SMembers(ctx, l.k.energyUnits(hour)).Result()
+	if err != nil {
+		return HourFigures{}, fmt.Errorf("redisstore: read energy hour %d: %w", hour, err)
+	}
+	units := map[string]map[string]string{}
+	if len(names) > 0 {
+		pipe := l.rdb.Pipeline()
+		cmds := make([]*redis.MapStringStringCmd, len(names))
+		for i, u := range names {
+			cmds[i] = pipe.HGetAll(ctx, l.k.energyUnitHour(hour, u))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return HourFigures{}, fmt.Errorf("redisstore: read energy hour %d: %w", hour, err)
+		}
+		for i, u := range names {
+			units[u] = cmds[i].Val()
+		}
+	}
+	return hourFrom(hour, pool, units), nil
 }
 
 // LateHours returns the closed hours that received late batches not yet
@@ -259,10 +320,13 @@ var ErrChainMoved = errors.New("redisstore: the energy chain moved")
 
 // appendScript appends records to the chain if its head is still the one
 // they were built on. KEYS: 1 chain, 2 hour index, 3 head, 4 open index, 5
-// taken late hash (or the head again: nothing to drop), 6 the hour's hash
-// (dropped with the hour from the open index: the chain holds it now). ARGV: 1 expected
+// taken late hash (or the head again: nothing to drop), 6 the hour's pool
+// hash, 7 its unit index (dropped, with the unit hashes, when the hour
+// leaves the open index: the chain holds it now). ARGV 6 is the unit hash
+// key prefix. ARGV: 1 expected
 // head seq, 2 new head hash, 3 hour sealed, 4 open hour to drop ("" none),
-// 5 number of records n, then n (seq, record) pairs.
+// 5 number of records n, then n (seq, record) pairs, then the unit hash
+// key prefix.
 var appendScript = redis.NewScript(`
 local seq = tonumber(redis.call('HGET', KEYS[3], 'seq') or '0')
 if seq ~= tonumber(ARGV[1]) then return 0 end
@@ -277,7 +341,8 @@ local h = tonumber(redis.call('HGET', KEYS[3], 'hour') or '-1')
 redis.call('HSET', KEYS[3], 'seq', seq, 'hash', ARGV[2], 'hour', math.max(h, tonumber(ARGV[3])))
 if ARGV[4] ~= '' then
   redis.call('ZREM', KEYS[4], ARGV[4])
-  redis.call('DEL', KEYS[6])
+  for _, u in ipairs(redis.call('SMEMBERS', KEYS[7])) do redis.call('DEL', ARGV[6 + 2*n] .. u) end
+  redis.call('DEL', KEYS[6], KEYS[7])
 end
 if KEYS[5] ~= KEYS[3] then redis.call('DEL', KEYS[5]) end
 return 1
@@ -297,8 +362,9 @@ func (l *EnergyLedger) AppendChain(ctx context.Context, head ChainHead, newHash 
 	for i, r := range records {
 		args = append(args, head.Seq+uint64(i)+1, r)
 	}
+	args = append(args, l.k.energyUnitHour(hour, ""))
 	v, err := appendScript.Run(ctx, l.rdb, []string{l.k.energyChain(), l.k.energyChainHour(), l.k.energyChainHead(),
-		l.k.energyOpen(), taken, l.k.energyHour(hour)}, args...).Int()
+		l.k.energyOpen(), taken, l.k.energyHour(hour), l.k.energyUnits(hour)}, args...).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: append to the energy chain: %w", err)
 	}
