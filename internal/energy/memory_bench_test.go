@@ -58,7 +58,11 @@ func benchChain(b *testing.B, c redis.UniversalClient, sitesN, workersPerSite in
 			b.Fatal(err)
 		}
 		if h == 0 {
-			keys, _ := c.Keys(ctx, "tarbela:{acct}:en:[hu]:*").Result()
+			var keys []string
+			for _, pat := range []string{"tarbela:{acct}:en:h*", "tarbela:{acct}:en:u:*"} {
+				ks, _ := c.Keys(ctx, pat).Result()
+				keys = append(keys, ks...)
+			}
 			for _, k := range keys {
 				n, _ := c.MemoryUsage(ctx, k, 0).Result()
 				openBytes += n
