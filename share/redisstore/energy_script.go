@@ -381,6 +381,15 @@ func (e *energyEnc) encode(k keys, o *Options, b *batch, ks []string, args []any
 	return ks, args
 }
 
+// maxRejectBatches bounds the batches waiting for Redis that a reject may
+// add to (each reject-only batch is small, but without a bound an outage
+// without a journal would queue one per BatchInterval for as long as
+// rejects come).
+const maxRejectBatches = 4096
+
+// RejectsDropped returns how many rejects AddReject dropped for backlog.
+func (s *Store) RejectsDropped() uint64 { return s.rejectsDropped.Load() }
+
 // rejectCount is a batch's rejected shares of one site in one hour.
 type rejectCount struct {
 	site string
@@ -391,8 +400,10 @@ type rejectCount struct {
 // AddReject counts one rejected share of a worker of site (share.Worker.Site;
 // empty is unassigned) at time at. Rejects ride on the share batches: the
 // count is added to the current batch (one is opened if none is), never a
-// Redis command per reject. Rejects are not refused for backlog; after
-// Stop they are dropped. It satisfies share.RejectStore.
+// Redis command per reject. After Stop they are dropped, and so are
+// rejects that would open a batch while maxRejectBatches batches already
+// wait (Redis down without a journal, and rejects only): they are counted
+// by RejectsDropped. It satisfies share.RejectStore.
 func (s *Store) AddReject(site string, at time.Time) {
 	hour := periodStart(at.UnixMilli(), EnergyHour)
 	s.mu.Lock()
@@ -401,6 +412,10 @@ func (s *Store) AddReject(site string, at time.Time) {
 		return
 	}
 	b := s.cur
+	if b == nil && len(s.ready) >= maxRejectBatches {
+		s.rejectsDropped.Add(1)
+		return
+	}
 	if b == nil {
 		b = s.newBatch()
 		s.cur = b

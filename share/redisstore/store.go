@@ -65,6 +65,8 @@ type Store struct {
 	refused  atomic.Uint64
 	// givenUp counts shares of batches that Stop gave up on.
 	givenUp atomic.Uint64
+	// rejectsDropped counts rejects AddReject dropped for backlog.
+	rejectsDropped atomic.Uint64
 
 	abort      chan struct{} // closed when Stop gives up waiting
 	done       chan struct{} // closed when the writer has returned
