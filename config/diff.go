@@ -35,7 +35,7 @@ func diffValue(a, b reflect.Value, path string, out *[]string) {
 			diffValue(a.Field(i), b.Field(i), joinPath(path, key), out)
 		}
 	case reflect.Slice:
-		if a.Type().Elem().Kind() == reflect.Struct {
+		if a.Type().Elem().Kind() == reflect.Struct && hasKeys(a.Type().Elem()) {
 			if a.Len() != b.Len() {
 				*out = append(*out, path)
 				return
