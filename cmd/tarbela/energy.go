@@ -25,7 +25,8 @@ const energyUsage = `usage:
   tarbela energy import-meter -config FILE --site S FILE.csv
   tarbela energy curtail -config FILE --site S --from T --to T --shed-mw X
   tarbela energy curtailments -config FILE [--format table|json]
-  tarbela energy verify -pub FILE EXPORT           check an export's chain and signatures
+  tarbela energy verify -pub FILE [-partial] EXPORT   check an export's chain and signatures
+                                                  (-partial: an export of one site's records)
 Times are RFC 3339 (2026-12-01T10:00:00Z). See docs/energy.md.
 `
 
@@ -44,6 +45,7 @@ func cmdEnergy(args []string, stdout, stderr io.Writer) int {
 	to := fs.String("to", "", "end (exclusive), RFC 3339")
 	format := fs.String("format", "table", "report: table, csv or json")
 	shed := fs.Float64("shed-mw", 0, "curtail: megawatts to shed")
+	partial := fs.Bool("partial", false, "verify: the export holds some of the chain's records (one site's): gaps in seq are allowed")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -68,7 +70,7 @@ func cmdEnergy(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "verify":
 		if *pub == "" || fs.NArg() != 1 {
-			fmt.Fprint(stderr, "usage: tarbela energy verify -pub FILE EXPORT\n")
+			fmt.Fprint(stderr, "usage: tarbela energy verify -pub FILE [-partial] EXPORT\n")
 			return 2
 		}
 		pk, err := energy.LoadPublicKey(*pub)
@@ -80,7 +82,11 @@ func cmdEnergy(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		defer f.Close()
-		res, err := energy.Verify(f, pk)
+		check := energy.Verify
+		if *partial {
+			check = energy.VerifyPartial
+		}
+		res, err := check(f, pk)
 		if err != nil {
 			return fail(err)
 		}

@@ -244,6 +244,14 @@ func TestCloseVerifyMeterCurtail(t *testing.T) {
 	if _, err := energy.Verify(strings.NewReader(removed), pub); !errors.As(err, &ve) || ve.Line != 2 || ve.Problem != "removed" {
 		t.Errorf("removed record: %v", err)
 	}
+	// An export of one site's records has gaps: VerifyPartial takes it,
+	// Verify calls the gap a removal; a swap is caught by both.
+	if _, err := energy.VerifyPartial(strings.NewReader(removed), pub); err != nil {
+		t.Errorf("VerifyPartial of an export with a gap: %v", err)
+	}
+	if _, err := energy.VerifyPartial(strings.NewReader(strings.Join([]string{lines[2], lines[0]}, "\n")), pub); !errors.As(err, &ve) || ve.Problem != "reordered" {
+		t.Errorf("VerifyPartial of swapped records: %v", err)
+	}
 	swapped := strings.Join([]string{lines[0], lines[2], lines[1]}, "\n")
 	if _, err := energy.Verify(strings.NewReader(swapped), pub); !errors.As(err, &ve) || ve.Line != 2 {
 		t.Errorf("swapped records: %v", err)
