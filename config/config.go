@@ -23,6 +23,9 @@ type Config struct {
 	Metrics  Metrics  `toml:"metrics"`
 	API      API      `toml:"api"`
 	Payout   Payout   `toml:"payout"`
+	// Sites and Energy configure the energy audit (docs/energy.md).
+	Sites  []Site `toml:"sites"`
+	Energy Energy `toml:"energy"`
 }
 
 // Pool holds what makes this pool node's blocks its own: who the coinbase
@@ -380,6 +383,7 @@ func Default() *Config {
 		},
 		Log:     Log{Level: defaultLogLevel, Format: defaultLogFormat},
 		Metrics: Metrics{Listen: defaultMetricsAddr},
+		Energy:  Energy{Grace: 10 * time.Minute, CloseInterval: time.Minute, Bucket: time.Minute},
 		Payout: Payout{
 			Scheme:      SchemePPLNS,
 			PPLNSWindow: 2,

@@ -208,8 +208,13 @@ func TestSampleDefaultsMatchCode(t *testing.T) {
 			// decode it over Default: nothing may change.
 			table, key := parentPath(path), path[len(parentPath(path))+1:]
 			header := "[" + table + "]"
-			if table == "nodes[0]" {
+			switch table {
+			case "nodes[0]":
 				header = "[[nodes]]"
+			case "sites[0]":
+				header = "[[sites]]"
+			case "sites[0].fleets[0]":
+				header = "[[sites]]\n[[sites.fleets]]"
 			}
 			doc := header + "\n" + key + " = " + value + "\n"
 			if table == "" {
@@ -226,8 +231,13 @@ func TestSampleDefaultsMatchCode(t *testing.T) {
 				t.Fatalf("documented default %s: %v", value, ps)
 			}
 			want := Default()
-			if table == "nodes[0]" {
+			switch table {
+			case "nodes[0]":
 				want.Nodes = []Node{DefaultNode()}
+			case "sites[0]":
+				want.Sites = []Site{{}}
+			case "sites[0].fleets[0]":
+				want.Sites = []Site{{Fleets: []Fleet{{}}}}
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("sample documents %s = %s, but Default() differs", path, value)

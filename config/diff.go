@@ -19,6 +19,13 @@ func diffValue(a, b reflect.Value, path string, out *[]string) {
 	switch a.Kind() {
 	case reflect.Struct:
 		t := a.Type()
+		if !hasKeys(t) {
+			// A value type such as netip.Prefix: compared whole.
+			if !reflect.DeepEqual(a.Interface(), b.Interface()) {
+				*out = append(*out, path)
+			}
+			return
+		}
 		for i := range t.NumField() {
 			f := t.Field(i)
 			key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
@@ -28,7 +35,7 @@ func diffValue(a, b reflect.Value, path string, out *[]string) {
 			diffValue(a.Field(i), b.Field(i), joinPath(path, key), out)
 		}
 	case reflect.Slice:
-		if a.Type().Elem().Kind() == reflect.Struct {
+		if a.Type().Elem().Kind() == reflect.Struct && hasKeys(a.Type().Elem()) {
 			if a.Len() != b.Len() {
 				*out = append(*out, path)
 				return
@@ -46,4 +53,15 @@ func diffValue(a, b reflect.Value, path string, out *[]string) {
 			*out = append(*out, path)
 		}
 	}
+}
+
+// hasKeys reports whether struct type t has fields with toml keys (a config
+// table) rather than being a value (netip.Prefix).
+func hasKeys(t reflect.Type) bool {
+	for i := range t.NumField() {
+		if key, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ","); key != "" && key != "-" {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -35,5 +36,23 @@ func TestDiff(t *testing.T) {
 				t.Errorf("Diff = %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// TestDiffPrefixes: a changed address range in a list of the same length
+// is a difference of the list (netip.Prefix is a value, not a table of
+// keys), so that stratum.allow_ips stays a live key.
+func TestDiffPrefixes(t *testing.T) {
+	a, b := Default(), Default()
+	a.Stratum.AllowIPs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	b.Stratum.AllowIPs = []netip.Prefix{netip.MustParsePrefix("11.0.0.0/8")}
+	a.Sites = []Site{{Name: "x", Addresses: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}}
+	b.Sites = []Site{{Name: "x", Addresses: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/16")}}}
+	got := Diff(a, b)
+	if !slices.Equal(got, []string{"stratum.allow_ips", "sites[0].addresses"}) {
+		t.Errorf("Diff = %v", got)
+	}
+	if got := Diff(a, a); len(got) != 0 {
+		t.Errorf("Diff of a config with itself = %v", got)
 	}
 }

@@ -121,6 +121,8 @@ func (c *Config) validate(p *problems) {
 	c.Redis.validate(p)
 	c.Log.validate(p)
 	c.Payout.validate(p)
+	validateSites(c.Sites, p)
+	c.Energy.validate(p)
 	if c.Metrics.Listen != "" {
 		checkListen(p, "metrics.listen", c.Metrics.Listen, `"127.0.0.1:9100", or "" to disable`)
 	}

@@ -20,6 +20,10 @@ type Worker struct {
 	Account string
 	// Rig is the part after the first '.', possibly empty.
 	Rig string
+	// Site is the energy site the worker's shares count for (see
+	// internal/energy), resolved once when the connection authorizes it;
+	// empty is the site "unassigned".
+	Site string
 }
 
 // Record is one accepted share as the store keeps it.
@@ -52,6 +56,9 @@ type Record struct {
 	// CoinbaseValue is the job's coinbase value in satoshis (subsidy and
 	// fees), the value of a share under FPPS.
 	CoinbaseValue int64
+	// Site is the worker's energy site (Worker.Site); empty is
+	// "unassigned".
+	Site string
 
 	// Ack, when set, is told once the share is durable (or was given up),
 	// with Token: see Store. It is how the connection learns that it may
@@ -107,6 +114,8 @@ type BlockRecord struct {
 	// NetDifficulty is the block's network difficulty, the D of the PPLNS
 	// window (N·D of work) frozen with it.
 	NetDifficulty float64
+	// Site is the finder's energy site (Worker.Site).
+	Site string
 }
 
 // Store records accepted shares and found blocks. Implementations batch
@@ -239,7 +248,7 @@ func (v *Validator) Submit(w *Worker, a *Assignment, sub *Submission, mask uint3
 		Node: v.node, Seq: v.seq.Add(1), Worker: w.Name, Account: w.Account,
 		Difficulty: a.Difficulty, ShareDifficulty: res.Difficulty, Time: now,
 		Height: a.Job.Height, JobID: a.Job.ID, Block: res.Block,
-		NetDifficulty: a.Job.NetDifficulty(), CoinbaseValue: a.Job.CoinbaseValue, Ack: ack, Token: token,
+		NetDifficulty: a.Job.NetDifficulty(), CoinbaseValue: a.Job.CoinbaseValue, Site: w.Site, Ack: ack, Token: token,
 	}
 	err := v.store.AddShare(rec)
 	if res.Block {
@@ -265,6 +274,22 @@ func (v *Validator) Submit(w *Worker, a *Assignment, sub *Submission, mask uint3
 	return nil
 }
 
+// RejectStore is a Store that also counts rejected shares per energy
+// site, aggregated per batch (no write per reject). The Redis store
+// satisfies it.
+type RejectStore interface {
+	AddReject(site string, at time.Time)
+}
+
+// SiteRejected counts one rejected share of a worker of site with the
+// store, when the store counts rejects (RejectStore). Connections call it
+// for every rejected mining.submit, whoever decided the rejection.
+func (v *Validator) SiteRejected(site string) {
+	if rs, ok := v.store.(RejectStore); ok {
+		rs.AddReject(site, v.now())
+	}
+}
+
 // Rejected counts a rejection decided outside Submit (for example an unknown
 // job id or an unauthorized worker, which the connection layer detects).
 func (v *Validator) Rejected(r Reason) {
@@ -281,7 +306,7 @@ func (v *Validator) solved(w *Worker, job *Job, res *Result, now time.Time) {
 	txid := hasher.DoubleSHA256(s.Coinbase)
 	rec := &BlockRecord{Height: job.Height, Hash: DisplayHex(&res.Hash), Worker: w.Name,
 		Account: w.Account, Reward: job.CoinbaseValue, Status: BlockSubmitted, Time: now, Node: v.node,
-		CoinbaseTxID: DisplayHex(&txid), NetDifficulty: job.NetDifficulty()}
+		CoinbaseTxID: DisplayHex(&txid), NetDifficulty: job.NetDifficulty(), Site: w.Site}
 	v.log.Info("block found", zap.Int64("height", job.Height), zap.String("hash", rec.Hash), zap.String("worker", w.Name))
 	if v.observer != nil {
 		v.observer.BlockJudged(BlockSubmitted)

@@ -39,6 +39,11 @@ func (s *session) handleAuthorize(req *request) error {
 		s.replyError(req.id, "false", 24, err.Error())
 		return nil
 	}
+	if f := s.srv.o.Site; f != nil {
+		cp := *w
+		cp.Site = f(w.Account, w.Name, remoteAddr(s.conn))
+		w = &cp
+	}
 	s.addWorker(user, w)
 	if !s.authorized {
 		s.authorized, s.account = true, w.Account

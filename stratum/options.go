@@ -97,6 +97,12 @@ type Options struct {
 	Validator *share.Validator
 	// Auth validates usernames.
 	Auth Authorizer
+	// Site, when set, names the energy site of a worker as it authorizes:
+	// its account, its full username and the connection's remote address
+	// (invalid when the connection has none, e.g. a pipe). It is called
+	// once per authorize, never per share; the name goes into the share
+	// records (share.Worker.Site). Nil leaves every worker "unassigned".
+	Site func(account, worker string, addr netip.Addr) string
 	// VersionMask is the server's BIP310 mask (default 0x1fffe000); a
 	// miner gets VersionMask & its own mask.
 	VersionMask uint32

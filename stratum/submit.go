@@ -38,20 +38,21 @@ func (s *session) handleSubmit(req *request) error {
 	}
 	if err != nil {
 		v.Rejected(share.ReasonBadParams)
+		v.SiteRejected(s.site(nil))
 		s.rejected++
 		s.shareRejected()
 		return err
 	}
 	if !s.subscribed {
-		return s.reject(req.id, share.ErrNotSubscribed, true)
+		return s.reject(req.id, nil, share.ErrNotSubscribed, true)
 	}
 	w := s.findWorker(view(p[0]))
 	if w == nil {
-		return s.reject(req.id, share.ErrUnauthorized, true)
+		return s.reject(req.id, nil, share.ErrUnauthorized, true)
 	}
 	a, rej := s.jobs.lookup(p[1])
 	if rej != nil {
-		return s.reject(req.id, rej, true)
+		return s.reject(req.id, w, rej, true)
 	}
 	var versionBits string
 	if n == 6 {
@@ -65,19 +66,19 @@ func (s *session) handleSubmit(req *request) error {
 		scratchPool.Put(sc)
 	}()
 	if rej := share.ParseSubmit(&sc.sub, s.en1[:], view(p[2]), view(p[3]), view(p[4]), versionBits, s.srv.o.Extranonce2Size); rej != nil {
-		return s.reject(req.id, rej, true)
+		return s.reject(req.id, w, rej, true)
 	}
 	// The reply waits for the share's record (ack.go): park the id
 	// first, since the store may report before Submit returns.
 	token, ok := s.acks.reserve(req.id)
 	if !ok {
-		return s.reject(req.id, errAcksFull, true)
+		return s.reject(req.id, w, errAcksFull, true)
 	}
 	if rej := v.Submit(w, a, &sc.sub, s.mask, &sc.res, s, token); rej != nil {
 		// The store never took the share; Submit has counted the
 		// rejection itself.
 		s.acks.unreserve(token)
-		return s.reject(req.id, rej, false)
+		return s.reject(req.id, w, rej, false)
 	}
 	if ce := s.log.Check(zap.DebugLevel, "share accepted"); ce != nil {
 		ce.Write(zap.String("worker", w.Name), zap.Float64("difficulty", a.Difficulty),
@@ -103,10 +104,14 @@ func (s *session) handleSubmit(req *request) error {
 // Only the miner's own faults count toward the flood rule: a share the pool
 // refused for its own reasons (share.Reason.PoolFault: its store is down or
 // behind) never disconnects nor bans anyone.
-func (s *session) reject(id []byte, rej *share.Reject, count bool) error {
+//
+// Every rejected submit also counts for the energy site of its worker w (nil
+// when the worker is unknown: the connection's first worker's site).
+func (s *session) reject(id []byte, w *share.Worker, rej *share.Reject, count bool) error {
 	if count {
 		s.srv.o.Validator.Rejected(rej.Reason)
 	}
+	s.srv.o.Validator.SiteRejected(s.site(w))
 	s.rejected++
 	if ce := s.log.Check(zap.DebugLevel, "share rejected"); ce != nil {
 		ce.Write(zap.Stringer("reason", rej.Reason), zap.String("message", rej.Message))
@@ -116,6 +121,18 @@ func (s *session) reject(id []byte, rej *share.Reject, count bool) error {
 		s.shareRejected()
 	}
 	return nil
+}
+
+// site is the energy site of w, or of the connection's first worker when w
+// is nil ("" before any authorized: unassigned). s.mu is held.
+func (s *session) site(w *share.Worker) string {
+	if w == nil {
+		w = s.worker
+	}
+	if w == nil {
+		return ""
+	}
+	return w.Site
 }
 
 // view returns b as a string without copying. It is used only for the

@@ -20,6 +20,7 @@ import (
 	"github.com/tarbela-pool/tarbela/config"
 	"github.com/tarbela-pool/tarbela/internal/daemon"
 	"github.com/tarbela-pool/tarbela/internal/devnet"
+	"github.com/tarbela-pool/tarbela/internal/energy"
 	"github.com/tarbela-pool/tarbela/internal/payoutjob"
 	"github.com/tarbela-pool/tarbela/share"
 )
@@ -144,6 +145,12 @@ func cmdConfigCheck(path string, stdout, stderr io.Writer) int {
 	}
 	if w := daemon.TLSCertificateWarning(tlsCfg, time.Now()); w != "" {
 		fmt.Fprintln(stderr, "warning:", w)
+	}
+	if cfg.Energy.KeyFile != "" {
+		if _, err := energy.LoadKey(cfg.Energy.KeyFile); err != nil {
+			fmt.Fprintf(stderr, "energy.key_file: %v\n", err)
+			return 1
+		}
 	}
 	if cfg.Payout.Mode == config.PayoutHot && (cfg.Payout.KeyFile != "" || os.Getenv(config.EnvPayoutKey) != "") {
 		if _, err := payoutjob.Key(cfg, os.Getenv); err != nil {

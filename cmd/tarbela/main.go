@@ -12,6 +12,8 @@ const usage = `usage:
   tarbela config check FILE                   validate a config file (and the payout key): OK or every problem
   tarbela payout run|status|export|submit|clear -config FILE ...
                                               the payout job (docs/payout.md); "tarbela payout" lists them
+  tarbela energy keygen|close|report|import-meter|curtail|curtailments|verify ...
+                                              the energy audit (docs/energy.md); "tarbela energy" lists them
   tarbela share verify -notify JSON -extranonce1 HEX -submit JSON [-mask HEX] [-difficulty D]
                                               rebuild a share as the pool does and print it as JSON
 Run "tarbela <command> -h" for a command's flags.
@@ -39,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	case "payout":
 		return cmdPayout(args[1:], stdout, stderr)
+	case "energy":
+		return cmdEnergy(args[1:], stdout, stderr)
 	case "share":
 		if len(args) >= 2 && args[1] == "verify" {
 			return cmdShareVerify(args[2:], stdout, stderr)

@@ -18,6 +18,7 @@ import (
 	"github.com/tarbela-pool/tarbela/api"
 	"github.com/tarbela-pool/tarbela/api/ui"
 	"github.com/tarbela-pool/tarbela/config"
+	"github.com/tarbela-pool/tarbela/internal/energy"
 	"github.com/tarbela-pool/tarbela/internal/metrics"
 	"github.com/tarbela-pool/tarbela/internal/redisconn"
 	"github.com/tarbela-pool/tarbela/pool"
@@ -45,8 +46,10 @@ type Daemon struct {
 	// reporter writes the node's counters to Redis; api serves the HTTP
 	// API on apiAddr (nil when api.listen is "").
 	reporter *nodeReporter
-	api      *api.Server
-	apiAddr  string
+	// energy closes energy hours when energy.key_file is set (energy.go).
+	energy  *energyCloser
+	api     *api.Server
+	apiAddr string
 	// fileMu guards configFile and level, what ReloadFile re-reads and
 	// the log level it may change (see SetConfigFile).
 	fileMu     sync.Mutex
@@ -147,6 +150,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 		Scheme: cfg.Payout.Scheme, PPLNSWindow: cfg.Payout.PPLNSWindow,
 		SubsidyHalvingInterval: int64(params.SubsidyReductionInterval),
 		Observer:               d.metrics.StoreObserver(),
+		EnergyBucket:           cfg.Energy.Bucket,
 	}))
 	if err != nil {
 		return nil, err
@@ -206,7 +210,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 	srv, err := stratum.NewServer(stratum.Options{
 		Listen: st.Listen, TLSListen: st.TLSListen, TLSConfig: tlsCfg,
 		NodeID: byte(cfg.Pool.NodeID), Extranonce2Size: cfg.Pool.Extranonce2Size,
-		Validator: d.validator, Auth: pool.NewAuthorizer(params),
+		Validator: d.validator, Auth: pool.NewAuthorizer(params), Site: energy.FromConfig(cfg.Sites).Resolve,
 		VersionMask: st.VersionMask, DisableVersionRolling: st.VersionMask == 0,
 		Difficulty: live.Difficulty, MaxConnections: live.MaxConnections, MaxConnectionsPerIP: live.MaxConnectionsPerIP,
 		AllowIPs: live.AllowIPs, BanDuration: live.BanDuration, BanMinRejects: live.BanMinRejects,
@@ -234,6 +238,12 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 	d.reporter = newNodeReporter(d.store.Reader, uint8(cfg.Pool.NodeID), d.nodeStats, log.Named("nodestats"))
 	d.reporter.Start()
 	undo = append(undo, d.reporter.Stop)
+	if d.energy, err = newEnergyCloser(cfg, d.store, log.Named("energy")); err != nil {
+		return nil, err
+	} else if d.energy != nil {
+		d.energy.Start()
+		undo = append(undo, d.energy.Stop)
+	}
 
 	if cfg.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
@@ -397,6 +407,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		}
 		if d.reporter != nil {
 			errs = append(errs, d.reporter.Stop(ctx))
+		}
+		if d.energy != nil {
+			errs = append(errs, d.energy.Stop(ctx))
 		}
 		if d.server != nil {
 			errs = append(errs, d.server.Stop(ctx))

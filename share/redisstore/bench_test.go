@@ -75,13 +75,28 @@ func BenchmarkAddShare(b *testing.B) {
 	r := startRedis(b)
 	c := client(b, r)
 	s := newStore(b, r, redisstore.Options{})
+	measureAddShare(b, s, c, benchRecords(0))
+}
+
+// benchRecords returns 1,000 shares of 1,000 workers in 100 accounts;
+// with sites > 0 the workers are spread over that many energy sites.
+func benchRecords(sites int) []share.Record {
 	recs := make([]share.Record, 1000)
 	for i := range recs {
 		acct := "bc1qbenchaccount" + strconv.Itoa(i%100)
 		recs[i] = share.Record{Node: 1, Worker: acct + ".rig" + strconv.Itoa(i), Account: acct,
 			Difficulty: 65536, ShareDifficulty: 70000, Height: 900000, JobID: "1a2b",
 			NetDifficulty: 1.2e14, CoinbaseValue: 320_000_000}
+		if sites > 0 {
+			recs[i].Site = "site-" + strconv.Itoa(i%sites)
+		}
 	}
+	return recs
+}
+
+// measureAddShare adds recs to s round robin b.N times and reports the
+// rate, Redis memory and CPU per share.
+func measureAddShare(b *testing.B, s *redisstore.Store, c *redis.Client, recs []share.Record) {
 	ctx := context.Background()
 	// Warm up: script loaded, buckets and round hashes created.
 	for i := range 2000 {

@@ -27,7 +27,9 @@ import (
 //
 // Payload versions: 1, the shares and block as first released; 2 (written
 // now) adds each share's network difficulty and coinbase value and the
-// block's coinbase txid and network difficulty. Both are read, so a
+// block's coinbase txid and network difficulty; 3 adds each share's and
+// the block's energy site and the batch's rejected shares per site and
+// hour. All are read, so a
 // journal left by the previous release replays after an upgrade (its
 // records carry those fields as zero: unknown).
 //
@@ -37,7 +39,7 @@ import (
 const (
 	recordHeader    = 8
 	maxRecord       = 64 << 20
-	journalVersion  = 2
+	journalVersion  = 3
 	corruptSuffix   = ".corrupt-"
 	maxStringLength = 1 << 20
 )
@@ -441,6 +443,7 @@ func appendBatch(p []byte, b *batch) []byte {
 		p = appendBool(p, r.Block)
 		p = binary.LittleEndian.AppendUint64(p, math.Float64bits(r.NetDifficulty))
 		p = binary.AppendVarint(p, r.CoinbaseValue)
+		p = appendString(p, r.Site)
 	}
 	if bl := b.block; bl != nil {
 		p = append(p, 1)
@@ -455,8 +458,15 @@ func appendBatch(p []byte, b *batch) []byte {
 		p = append(p, bl.Node)
 		p = appendString(p, bl.CoinbaseTxID)
 		p = binary.LittleEndian.AppendUint64(p, math.Float64bits(bl.NetDifficulty))
+		p = appendString(p, bl.Site)
 	} else {
 		p = append(p, 0)
+	}
+	p = binary.AppendUvarint(p, uint64(len(b.rejects)))
+	for _, rc := range b.rejects {
+		p = appendString(p, rc.site)
+		p = binary.AppendVarint(p, rc.hour)
+		p = binary.AppendUvarint(p, uint64(rc.n))
 	}
 	return p
 }
@@ -575,6 +585,9 @@ func decodeBatch(p []byte) (*batch, error) {
 			r.NetDifficulty = d.float("network difficulty")
 			r.CoinbaseValue = d.varint("coinbase value")
 		}
+		if v >= 3 {
+			r.Site = d.string("site")
+		}
 		if d.err == nil {
 			if err := check(&r); err != nil {
 				return nil, fmt.Errorf("share %d: %w", i, err)
@@ -599,9 +612,27 @@ func decodeBatch(p []byte) (*batch, error) {
 			bl.CoinbaseTxID = d.string("block coinbase txid")
 			bl.NetDifficulty = d.float("block network difficulty")
 		}
+		if v >= 3 {
+			bl.Site = d.string("block site")
+		}
 		b.block = bl
 	default:
 		d.fail("block marker")
+	}
+	if v >= 3 {
+		n := d.uvarint("reject count")
+		if d.err == nil && n > uint64(len(d.p)) {
+			d.fail("reject count")
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			rc := rejectCount{site: d.string("reject site"), hour: d.varint("reject hour")}
+			c := d.uvarint("rejects")
+			if c > math.MaxUint32 {
+				d.fail("rejects")
+			}
+			rc.n = uint32(c)
+			b.rejects = append(b.rejects, rc)
+		}
 	}
 	if d.err == nil && len(d.p) != 0 {
 		d.fail("record length (trailing bytes)")

@@ -79,6 +79,12 @@ type Options struct {
 	// replayed batch is recorded once (7 days by default). A journal replayed
 	// later than this after it was written would count its batches again.
 	DedupeTTL time.Duration
+	// EnergyBucket is the width of the per-site work buckets (en:m:*)
+	// that curtailment reports read (1 minute by default; at least 1 s,
+	// whole seconds, the same on every node); EnergyBucketTTL is how long
+	// one lives (48 h by default). See docs/energy.md.
+	EnergyBucket    time.Duration
+	EnergyBucketTTL time.Duration
 
 	// JournalPath is the append-only journal used while Redis is
 	// unreachable; empty disables it (then batches wait in memory, and
@@ -213,6 +219,14 @@ func (o Options) withDefaults() (Options, error) {
 	defd(&o.DedupeTTL, 7*24*time.Hour, "DedupeTTL")
 	if o.DedupeTTL > 0 && o.DedupeTTL < time.Second {
 		bad = append(bad, "DedupeTTL: below 1s")
+	}
+	defd(&o.EnergyBucket, time.Minute, "EnergyBucket")
+	if o.EnergyBucket > 0 && (o.EnergyBucket < time.Second || o.EnergyBucket%time.Second != 0 || EnergyHour%o.EnergyBucket.Milliseconds() != 0) {
+		bad = append(bad, fmt.Sprintf("EnergyBucket: %v is below 1s, not whole seconds, or does not divide an hour", o.EnergyBucket))
+	}
+	defd(&o.EnergyBucketTTL, 48*time.Hour, "EnergyBucketTTL")
+	if o.EnergyBucketTTL > 0 && o.EnergyBucketTTL < time.Second {
+		bad = append(bad, "EnergyBucketTTL: below 1s")
 	}
 	defd(&o.Timeout, 2*time.Second, "Timeout")
 	defd(&o.WaitTimeout, time.Second, "WaitTimeout")

@@ -153,7 +153,7 @@ func (s *Reader) Blocks(ctx context.Context, n int) ([]Block, error) {
 				Height: parseInt(m["height"]), Hash: m["hash"], Worker: m["worker"], Account: m["account"],
 				Reward: parseInt(m["reward"]), Status: share.BlockStatus(m["status"]), Reason: m["reason"],
 				Time: time.UnixMilli(parseInt(m["time"])), Node: uint8(node),
-				CoinbaseTxID: m["coinbase_txid"], NetDifficulty: parseFloat(m["netdiff"]),
+				CoinbaseTxID: m["coinbase_txid"], NetDifficulty: parseFloat(m["netdiff"]), Site: m["site"],
 			},
 			Round: m["round"],
 		})

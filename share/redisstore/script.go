@@ -297,6 +297,7 @@ if ARGV[i] == '1' then
     redis.call('HDEL', KEYS[10], 'round')
   end
 end
+` + energyLua + `
 -- The mark is set last: Redis does not roll a script back, so a script
 -- that fails half-way must not look applied.
 redis.call('SET', KEYS[1], ARGV[10], 'EX', ARGV[1])
@@ -351,13 +352,15 @@ type encoder struct {
 	// buckets and slices are the starts (ms) of the hashrate buckets and
 	// PPLNS slices the batch's shares fall in, in first-seen order.
 	buckets, slices []int64
+	// energy sums the batch per site-hour (energy_script.go).
+	energy *energyEnc
 }
 
 func newEncoder(k keys, o *Options) *encoder {
 	return &encoder{k: k, o: o,
 		workers: sums{idx: map[string]int{}}, accounts: sums{idx: map[string]int{}},
 		partW: sums{idx: map[string]int{}}, partA: sums{idx: map[string]int{}},
-		pps: sums{idx: map[string]int{}}}
+		pps: sums{idx: map[string]int{}}, energy: newEnergyEnc()}
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
@@ -510,6 +513,7 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 			"account", bl.Account, "reward", fmtInt(bl.Reward), "status", string(bl.Status),
 			"reason", bl.Reason, "time", fmtInt(bl.Time.UnixMilli()), "node", strconv.Itoa(int(bl.Node)),
 			"coinbase_txid", bl.CoinbaseTxID, "netdiff", fmtFloat(bl.NetDifficulty),
+			"site", unitOf(bl.Site),
 		}
 		args = append(args, "1", bl.Hash, fmtInt(bl.Height), string(bl.Status),
 			fmtInt(bl.Time.UnixMilli()), fmtFloat(bl.NetDifficulty), strconv.Itoa(len(fields)/2))
@@ -519,5 +523,5 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 	} else {
 		args = append(args, "0")
 	}
-	return ks, args
+	return e.energy.encode(e.k, o, b, ks, args)
 }

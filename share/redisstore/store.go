@@ -25,6 +25,9 @@ type batch struct {
 	seq    uint64
 	shares []share.Record
 	block  *share.BlockRecord
+	// rejects are the rejected shares counted per site and hour while
+	// the batch was open (AddReject).
+	rejects []rejectCount
 	// created is when the batch took its first record; the writer seals
 	// it BatchInterval later at the latest.
 	created time.Time
@@ -64,6 +67,8 @@ type Store struct {
 	refused  atomic.Uint64
 	// givenUp counts shares of batches that Stop gave up on.
 	givenUp atomic.Uint64
+	// rejectsDropped counts rejects AddReject dropped for backlog.
+	rejectsDropped atomic.Uint64
 
 	abort      chan struct{} // closed when Stop gives up waiting
 	done       chan struct{} // closed when the writer has returned
