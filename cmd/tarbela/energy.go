@@ -15,6 +15,7 @@ import (
 
 	"github.com/tarbela-pool/tarbela/config"
 	"github.com/tarbela-pool/tarbela/internal/energy"
+	"github.com/tarbela-pool/tarbela/internal/redisconn"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
 
@@ -98,7 +99,10 @@ func cmdEnergy(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: string(cfg.Redis.Password), DB: cfg.Redis.DB})
+	rdb, err := redisconn.NewClient(cfg.Redis)
+	if err != nil {
+		return fail(err)
+	}
 	defer rdb.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
