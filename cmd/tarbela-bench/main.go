@@ -182,6 +182,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var so loadgen.ServeOptions
 	var redisAddr, cpuProfile, apiListen string
 	var redisNode uint
+	var apiCache time.Duration
 	fs.StringVar(&so.Pool.Listen, "listen", "127.0.0.1:3334", "Stratum listen address")
 	fs.Float64Var(&so.Pool.Difficulty, "difficulty", 1e-12, "fixed share difficulty")
 	fs.DurationVar(&so.Pool.NewBlockEvery, "new-block-every", 0, "publish a job on a new prevhash at this interval (0: never)")
@@ -192,6 +193,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.UintVar(&redisNode, "redis-node", 1, "node id of the Redis store (0..255)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	fs.StringVar(&apiListen, "api", "", "serve Tarbela's HTTP API (public routes; admin refused) on `host:port` over the Redis of --redis, regtest addresses")
+	fs.DurationVar(&apiCache, "api-cache", api.DefaultCacheTTL, "serve --api's answers from a cache (api.NewCache) this long, as tarbela run does (0: no cache)")
 	fs.BoolVar(&so.Bare, "bare", false, "run the fan-out floor instead of Tarbela: canned handshake replies, shares unchecked, one write system call per miner per new block (see loadgen.Bare)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -211,6 +213,10 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tarbela-bench pool: --bare records nothing; drop --redis")
 		return 2
 	}
+	if apiCache < 0 {
+		fmt.Fprintf(stderr, "tarbela-bench pool: --api-cache %v is negative (0 serves without a cache)\n", apiCache)
+		return 2
+	}
 	if apiListen != "" && redisAddr == "" {
 		fmt.Fprintln(stderr, "tarbela-bench pool: --api reads what the pool records: add --redis")
 		return 2
@@ -224,7 +230,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		so.Store = s
 		if apiListen != "" {
-			so.API = apiOptions(apiListen, s, so.Pool.Log.Named("api"))
+			so.API = apiOptions(apiListen, apiCache, s, so.Pool.Log.Named("api"))
 		}
 	}
 	if cpuProfile != "" {
@@ -249,11 +255,16 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // apiOptions serves the daemon's API source over the store's Redis, with
-// the pool's Stratum server for the live worker figures and no node.
-func apiOptions(listen string, s *redisstore.Store, log *zap.Logger) loadgen.APIOptions {
+// the pool's Stratum server for the live worker figures and no node,
+// behind a cache of ttl (none when 0).
+func apiOptions(listen string, ttl time.Duration, s *redisstore.Store, log *zap.Logger) loadgen.APIOptions {
 	ledger := redisstore.NewLedger(s.Client(), "")
 	return loadgen.APIOptions{Listen: listen, Log: log, Pool: func(srv *stratum.Server) api.Pool {
-		return daemon.NewAPIPool(daemon.APIPoolOptions{Reader: s.Reader, Ledger: ledger, Server: srv})
+		p := daemon.NewAPIPool(daemon.APIPoolOptions{Reader: s.Reader, Ledger: ledger, Server: srv})
+		if ttl > 0 {
+			p = api.NewCache(p, api.CacheOptions{TTL: ttl})
+		}
+		return p
 	}}
 }
 

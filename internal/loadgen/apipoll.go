@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -64,6 +65,9 @@ type PollReport struct {
 	URL     string  `json:"url"`
 	Rate    float64 `json:"rate_per_route"`
 	Seconds float64 `json:"seconds"`
+	// CPUSeconds is the poller process's own CPU time (user and system)
+	// during the run, to tell its share of a shared machine.
+	CPUSeconds float64 `json:"cpu_seconds"`
 	// Routes are the routes polled, in PollRoutes order.
 	Routes []RouteReport `json:"routes"`
 }
@@ -205,6 +209,7 @@ func Poll(ctx context.Context, o PollOptions) (*PollReport, error) {
 		runs = append(runs, r)
 	}
 	rep := &PollReport{URL: base.String(), Rate: o.Rate}
+	cpu0 := processCPU()
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
@@ -215,6 +220,7 @@ func Poll(ctx context.Context, o PollOptions) (*PollReport, error) {
 	<-rctx.Done()
 	rep.Seconds = time.Since(start).Seconds()
 	wg.Wait()
+	rep.CPUSeconds = (processCPU() - cpu0).Seconds()
 	for _, r := range runs {
 		h := r.hist.Snapshot()
 		rr := RouteReport{Route: r.route, Sent: r.sent.Load(), OK: r.ok.Load(), Skipped: r.skipped.Load(),
@@ -228,6 +234,15 @@ func Poll(ctx context.Context, o PollOptions) (*PollReport, error) {
 		rep.Routes = append(rep.Routes, rr)
 	}
 	return rep, nil
+}
+
+// processCPU is this process's CPU time so far (0 where getrusage fails).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // schedule sends r's requests at o.Rate until ctx ends, each in its own
@@ -304,7 +319,7 @@ func (r *PollReport) WriteJSON(w io.Writer) error {
 // WriteText prints the report for a person: one line per route.
 func (r *PollReport) WriteText(w io.Writer) error {
 	p := &printer{w: w}
-	p.f("api %s: %.4g requests/s per route, %.1fs\n", r.URL, r.Rate, r.Seconds)
+	p.f("api %s: %.4g requests/s per route, %.1fs, poller CPU %.1f s\n", r.URL, r.Rate, r.Seconds, r.CPUSeconds)
 	for _, rt := range r.Routes {
 		s := rt.Summary
 		keys := make([]string, 0, len(rt.Errors))
