@@ -11,7 +11,12 @@
 // --cpuprofile profiles it; with --bare it runs the fan-out floor instead
 // (loadgen.Bare: one write system call per miner per new block and nothing
 // else), so the same tool can show how much of a fan-out figure is the
-// machine. The logic lives in package loadgen (internal/loadgen).
+// machine. With --api it also serves Tarbela's HTTP API (the daemon's
+// public routes, behind the same cache) over the Redis it records into;
+// "tarbela-bench apipoll" requests every public route of an API at a fixed
+// rate and reports each route's answers, errors and latency, so that what
+// the API costs the share path can be measured (scripts/load/api.sh). The
+// logic lives in package loadgen (internal/loadgen).
 package main
 
 import (

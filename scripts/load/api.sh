@@ -149,23 +149,30 @@ kill -INT $PPID_; wait $PPID_ || true
 tail -1 "$OUT/pool.out" | tee -a "$OUT/summary.txt"
 
 python3 - "$OUT/phases.jsonl" "$POLL_RATE" <<'PY' | tee -a "$OUT/summary.txt"
-import json, statistics as st, sys
+import json, math, statistics as st, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 on = [r for r in rows if r["poll"]]
 off = [r for r in rows if not r["poll"]]
 def fig(key):
-    a, b = [r[key] for r in off], [r[key] for r in on]
+    a, b = [r.get(key, 0) for r in off], [r.get(key, 0) for r in on]
     return a, b, st.mean(a), st.mean(b)
 print(f"phases: {len(off)} off, {len(on)} on; polling {sys.argv[2]}/s per public route")
-for key, unit in [("p99_ms", "ms"), ("p50_ms", "ms"), ("accepted_per_s", "/s"), ("redis_cpu_pct", "%"), ("pool_cpu_pct", "%"), ("redis_cmds_per_s", "/s")]:
+for key, unit in [("p99_ms", "ms"), ("p50_ms", "ms"), ("accepted_per_s", "/s"), ("lost", ""), ("redis_cpu_pct", "%"),
+                  ("pool_cpu_pct", "%"), ("redis_cmds_per_s", "/s")]:
     a, b, ma, mb = fig(key)
-    print(f"{key}: off {ma:,.2f} (min {min(a):,.2f} max {max(a):,.2f}), on {mb:,.2f} (min {min(b):,.2f} max {max(b):,.2f}); on - off {mb - ma:+,.2f} {unit}")
+    print(f"{key}: off mean {ma:,.2f} median {st.median(a):,.2f} (min {min(a):,.2f} max {max(a):,.2f}), "
+          f"on mean {mb:,.2f} median {st.median(b):,.2f} (min {min(b):,.2f} max {max(b):,.2f}); on - off {mb - ma:+,.2f} {unit}")
 a, b, ma, mb = fig("p99_ms")
 noise = max(a) - min(a)
 inside = sum(min(a) <= x <= max(a) for x in b)
-print(f"submit p99 noise (spread between the off phases): {noise:.2f} ms; effect (mean on - mean off): {mb - ma:+.2f} ms; "
-      f"{inside} of {len(b)} on phases inside the off phases' range")
-print("verdict: " + ("the effect is within the noise" if abs(mb - ma) < noise else "the effect is larger than the noise"))
+se = math.sqrt(st.variance(a) / len(a) + st.variance(b) / len(b)) if len(a) > 1 and len(b) > 1 else float("nan")
+print(f"submit p99 noise (spread between the off phases): {noise:.2f} ms; effect (mean on - mean off): {mb - ma:+.2f} ms "
+      f"(standard error {se:.2f} ms); {inside} of {len(b)} on phases inside the off phases' range")
+a_acc, b_acc, _, _ = fig("accepted_per_s")
+acc_ok = min(b_acc) >= min(a_acc) - (max(a_acc) - min(a_acc)) and all(r["lost"] == 0 for r in on)
+ok = abs(mb - ma) < noise and acc_ok
+print("verdict: " + ("the effect on the submit p99 is within the noise, and no share rate was lost" if ok else
+      "the API slows the share path: " + ("the p99 effect exceeds the noise" if abs(mb - ma) >= noise else "shares lost or the accepted rate fell")))
 errs = sum(r.get("poll_errors", 0) for r in on)
 print(f"API answers in the on phases: {sum(r.get('poll_ok', 0) for r in on)} ok, {errs} errors or skipped")
 PY
