@@ -151,17 +151,29 @@ func (c *Cache) get(ctx context.Context, key string, read func(context.Context) 
 // none, within the concurrency bound, and keeps it for TTL unless it is an
 // error other than ErrNotFound. The read belongs to every request that
 // waits for it, so it does not end with its own request's context: it has
-// its own deadline (Timeout).
+// its own deadline (Timeout). A read that panics still releases its slot
+// and its waiters (with an error) before the panic goes on to the HTTP
+// server's recovery.
 func (c *Cache) fill(ctx context.Context, key string, e *cacheEntry, read func(context.Context) (any, error)) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.Timeout)
 	defer cancel()
+	e.err = errReadFailed // until the read returns
+	defer c.settle(key, e)
 	select {
 	case c.sem <- struct{}{}:
+		defer func() { <-c.sem }()
 		e.val, e.err = read(ctx)
-		<-c.sem
 	case <-ctx.Done():
 		e.err = ctx.Err()
 	}
+}
+
+// errReadFailed is the answer of a read that did not return.
+var errReadFailed = errors.New("api: reading the pool's data failed")
+
+// settle publishes e's answer to its waiters and keeps it for TTL, or
+// drops it when it is an error other than ErrNotFound.
+func (c *Cache) settle(key string, e *cacheEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.expires = c.now().Add(c.o.TTL)

@@ -426,3 +426,38 @@ func (l *lockedPool) Account(ctx context.Context, address string) (Account, erro
 	defer l.mu.Unlock()
 	return l.p.Account(ctx, address)
 }
+
+// panickyPool panics on its first Summary.
+type panickyPool struct {
+	*countingPool
+	panicked atomic.Bool
+}
+
+func (p *panickyPool) Summary(ctx context.Context) (Summary, error) {
+	if p.panicked.CompareAndSwap(false, true) {
+		panic("a broken read")
+	}
+	return p.countingPool.Summary(ctx)
+}
+
+// TestCacheReadPanics checks that a read that panics frees its slot (with
+// one slot in all) and keeps nothing: the panic reaches the request that
+// started it, and the next request reads again.
+func TestCacheReadPanics(t *testing.T) {
+	p := &panickyPool{countingPool: newCountingPool()}
+	c := NewCache(p, CacheOptions{MaxConcurrent: 1})
+	func() {
+		defer func() {
+			if r := recover(); r == nil {
+				t.Error("the read's panic did not reach the request that started it")
+			}
+		}()
+		_, _ = c.Summary(context.Background())
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := c.Summary(ctx)
+	if err != nil || s.Shares.Accepted != 1 {
+		t.Errorf("after the panic: %v, read %d; want a new read in the freed slot", err, s.Shares.Accepted)
+	}
+}

@@ -26,7 +26,7 @@
 # run-to-run noise of the share path alone); the effect is
 # mean(on) - mean(off).
 #
-#   scripts/load/api.sh   # WORK=/tmp/tarbela-load MINERS=2000 RATES="5 10 20 30" STEP=15 PHASE=20 PAIRS=4 POLL_RATE=50 API_CACHE=2s
+#   scripts/load/api.sh   # WORK=/tmp/tarbela-load MINERS=2000 RATES="5 10 20 30" STEP=15 PHASE=20 PAIRS=4 POLL_RATE=50 API_CACHE=2s POLL_NICE=0
 source "$(dirname "$0")/lib.sh"
 MINERS=${MINERS:-2000}
 RATES=${RATES:-5 10 20 30}
@@ -36,6 +36,7 @@ PAIRS=${PAIRS:-4}
 POLL_RATE=${POLL_RATE:-50}
 BLOCKS=${BLOCKS:-20}
 API_CACHE=${API_CACHE:-2s} # as tarbela run; 0 serves without the cache (api.NewCache)
+POLL_NICE=${POLL_NICE:-0} # nice(1) of the poller: 19 gives the cores to the pool first, as clients on other machines would
 ACCOUNT=${ACCOUNT:-$PAYOUT}
 RPORT=16398 SPORT=3532 APORT=3533
 OUT=$WORK/api
@@ -81,7 +82,7 @@ step() {
   local c0 c1 r0 r1 n0 n1 t0 t1 poll_pid=
   c0=$(cpu_ticks $PPID_) r0=$(redis_cpu) n0=$(redis_cmds) t0=$(date +%s.%N)
   if [ -n "$poll" ]; then
-    "$TB" apipoll --url "$API_URL" --account "$ACCOUNT" --rate "$POLL_RATE" --duration "$((secs + 2))s" --json \
+    nice -n "$POLL_NICE" "$TB" apipoll --url "$API_URL" --account "$ACCOUNT" --rate "$POLL_RATE" --duration "$((secs + 2))s" --json \
       > "$OUT/$name.poll.json" 2> "$OUT/$name.poll.err" &
     poll_pid=$!
     track $poll_pid
