@@ -11,7 +11,12 @@
 // --cpuprofile profiles it; with --bare it runs the fan-out floor instead
 // (loadgen.Bare: one write system call per miner per new block and nothing
 // else), so the same tool can show how much of a fan-out figure is the
-// machine. The logic lives in package loadgen (internal/loadgen).
+// machine. With --api it also serves Tarbela's HTTP API (the daemon's
+// public routes, behind the same cache) over the Redis it records into;
+// "tarbela-bench apipoll" requests every public route of an API at a fixed
+// rate and reports each route's answers, errors and latency, so that what
+// the API costs the share path can be measured (scripts/load/api.sh). The
+// logic lives in package loadgen (internal/loadgen).
 package main
 
 import (
@@ -31,8 +36,11 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/tarbela-pool/tarbela/api"
+	"github.com/tarbela-pool/tarbela/internal/daemon"
 	"github.com/tarbela-pool/tarbela/internal/loadgen"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
+	"github.com/tarbela-pool/tarbela/stratum"
 )
 
 func main() {
@@ -47,6 +55,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "pool" {
 		return runPool(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "apipoll" {
+		return runAPIPoll(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("tarbela-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -54,6 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "       tarbela-bench --combine FILE...           merge --json reports")
 		fmt.Fprintln(stderr, "       tarbela-bench pool [flags]                run an in-process pool on a synthetic job")
 		fmt.Fprintln(stderr, "       tarbela-bench pool --bare [flags]         run the fan-out floor to compare a pool with")
+		fmt.Fprintln(stderr, "       tarbela-bench apipoll --url URL [flags]   poll every public route of Tarbela's HTTP API")
 		fs.PrintDefaults()
 	}
 	var (
@@ -173,8 +185,9 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tarbela-bench pool", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var so loadgen.ServeOptions
-	var redisAddr, cpuProfile string
+	var redisAddr, cpuProfile, apiListen string
 	var redisNode uint
+	var apiCache time.Duration
 	fs.StringVar(&so.Pool.Listen, "listen", "127.0.0.1:3334", "Stratum listen address")
 	fs.Float64Var(&so.Pool.Difficulty, "difficulty", 1e-12, "fixed share difficulty")
 	fs.DurationVar(&so.Pool.NewBlockEvery, "new-block-every", 0, "publish a job on a new prevhash at this interval (0: never)")
@@ -186,6 +199,8 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var redisWait int
 	fs.IntVar(&redisWait, "redis-wait", 0, "replicas each batch waits for (Redis WAIT) before its shares are acknowledged: -1 one when the primary has any, 0 none")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
+	fs.StringVar(&apiListen, "api", "", "serve Tarbela's HTTP API (public routes; admin refused) on `host:port` over the Redis of --redis, regtest addresses")
+	fs.DurationVar(&apiCache, "api-cache", api.DefaultCacheTTL, "serve --api's answers from a cache (api.NewCache) this long, as tarbela run does (0: no cache)")
 	fs.BoolVar(&so.Bare, "bare", false, "run the fan-out floor instead of Tarbela: canned handshake replies, shares unchecked, one write system call per miner per new block (see loadgen.Bare)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -205,6 +220,14 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tarbela-bench pool: --bare records nothing; drop --redis")
 		return 2
 	}
+	if apiCache < 0 {
+		fmt.Fprintf(stderr, "tarbela-bench pool: --api-cache %v is negative (0 serves without a cache)\n", apiCache)
+		return 2
+	}
+	if apiListen != "" && redisAddr == "" {
+		fmt.Fprintln(stderr, "tarbela-bench pool: --api reads what the pool records: add --redis")
+		return 2
+	}
 	so.Pool.Log = newLogger(stderr, false).Named("pool")
 	if redisAddr != "" {
 		s, err := startStore(ctx, redisstore.Options{Addr: redisAddr, Node: uint8(redisNode), WaitReplicas: redisWait, Log: so.Pool.Log.Named("store")})
@@ -213,6 +236,9 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		so.Store = s
+		if apiListen != "" {
+			so.API = apiOptions(apiListen, apiCache, s, so.Pool.Log.Named("api"))
+		}
 	}
 	if cpuProfile != "" {
 		stopProfile, err := startCPUProfile(cpuProfile)
@@ -230,6 +256,72 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	so.Out = stdout
 	if err := loadgen.Serve(ctx, so); err != nil {
 		fmt.Fprintln(stderr, "tarbela-bench pool:", err)
+		return 1
+	}
+	return 0
+}
+
+// apiOptions serves the daemon's API source over the store's Redis, with
+// the pool's Stratum server for the live worker figures and no node,
+// behind a cache of ttl (none when 0).
+func apiOptions(listen string, ttl time.Duration, s *redisstore.Store, log *zap.Logger) loadgen.APIOptions {
+	ledger := redisstore.NewLedger(s.Client(), "")
+	return loadgen.APIOptions{Listen: listen, Log: log, Pool: func(srv *stratum.Server) api.Pool {
+		p := daemon.NewAPIPool(daemon.APIPoolOptions{Reader: s.Reader, Ledger: ledger, Server: srv})
+		if ttl > 0 {
+			p = api.NewCache(p, api.CacheOptions{TTL: ttl})
+		}
+		return p
+	}}
+}
+
+// runAPIPoll polls the API and prints the report.
+func runAPIPoll(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tarbela-bench apipoll", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o loadgen.PollOptions
+	var jsonOut bool
+	fs.StringVar(&o.URL, "url", "", "the API's base `URL` (http://host:port/)")
+	fs.BoolVar(&o.AllowRemote, "allow-remote", false, "allow a host outside 127.0.0.0/8")
+	fs.Func("account", "an account `address` for the account routes (repeat for several, asked in turn)", func(v string) error {
+		o.Accounts = append(o.Accounts, v)
+		return nil
+	})
+	fs.Float64Var(&o.Rate, "rate", loadgen.DefaultPollRate, "requests per second to each route")
+	fs.DurationVar(&o.Duration, "duration", loadgen.DefaultDuration, "how long to send requests")
+	fs.DurationVar(&o.Timeout, "timeout", loadgen.DefaultPollTimeout, "bound on one request")
+	fs.IntVar(&o.MaxInFlight, "max-in-flight", loadgen.DefaultPollMaxInFlight, "requests awaiting an answer per route before one due is skipped")
+	fs.BoolVar(&jsonOut, "json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tarbela-bench apipoll: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if o.URL == "" {
+		fmt.Fprintln(stderr, "tarbela-bench apipoll: --url is required")
+		return 2
+	}
+	rep, err := loadgen.Poll(ctx, o)
+	if err != nil {
+		fmt.Fprintln(stderr, "tarbela-bench apipoll:", err)
+		return 2
+	}
+	if jsonOut {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "tarbela-bench apipoll:", err)
+		return 1
+	}
+	if n := rep.ErrorCount(); n > 0 {
+		fmt.Fprintf(stderr, "tarbela-bench apipoll: %d requests failed or were skipped\n", n)
 		return 1
 	}
 	return 0

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tarbela-pool/tarbela/api"
 	"github.com/tarbela-pool/tarbela/internal/loadgen"
 	"github.com/tarbela-pool/tarbela/internal/localnet"
 	"github.com/tarbela-pool/tarbela/share"
@@ -91,6 +95,13 @@ func TestUsageErrors(t *testing.T) {
 		{"addr without devnet", []string{"--pool", "127.0.0.1:1", "--user", "{addr}.w"}, 2, "{addr}"},
 		{"missing devnet", []string{"--devnet", dir}, 2, "devnet.json"},
 		{"bad flag", []string{"--no-such-flag"}, 2, "no-such-flag"},
+		{"api without redis", []string{"pool", "--api", "127.0.0.1:0"}, 2, "--api reads what the pool records: add --redis"},
+		{"negative api cache", []string{"pool", "--api-cache", "-1s"}, 2, "--api-cache -1s is negative"},
+		{"apipoll without url", []string{"apipoll"}, 2, "--url is required"},
+		{"apipoll remote", []string{"apipoll", "--url", "http://192.0.2.1:8080/"}, 2, "not a loopback"},
+		{"apipoll bad url", []string{"apipoll", "--url", "ftp://127.0.0.1/"}, 2, "not an http:// or https:// URL"},
+		{"apipoll bad rate", []string{"apipoll", "--url", "http://127.0.0.1:1/", "--rate", "-5"}, 2, "rate: -5"},
+		{"apipoll stray argument", []string{"apipoll", "--url", "http://127.0.0.1:1/", "extra"}, 2, "unexpected arguments"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -293,5 +304,154 @@ func TestInterruptKeepsMinersForTheReport(t *testing.T) {
 		len(r.PoolRSS) != 1 || r.PoolRSS[0].Miners != 10 {
 		t.Errorf("interrupted run: %.1fs, with work %d, live at end %d, RSS samples %+v; want < 30s, 10, 10, one with 10 miners",
 			r.Seconds, r.Connections.WithWork, r.Connections.LiveAtEnd, r.PoolRSS)
+	}
+}
+
+// waitLine waits for the line of out that starts with prefix and returns
+// the rest of it, failing the test if the command exits first.
+func waitLine(t *testing.T, out, errOut *syncBuilder, done <-chan int, prefix string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if rest, ok := strings.CutPrefix(l, prefix); ok {
+				return rest
+			}
+		}
+		select {
+		case c := <-done:
+			t.Fatalf("exit %d before %q: %s", c, prefix, errOut.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no line %q: %s", prefix, errOut.String())
+		}
+	}
+}
+
+// TestPoolWithAPI runs "tarbela-bench pool --redis --api" on a real
+// redis-server, loads it with miners of one account, and polls the API
+// with "tarbela-bench apipoll": every public route answers 200, the
+// account page shows the load's workers from Redis, the admin routes are
+// refused, an account with no shares is counted as an error (404) with
+// exit 1, and the pool stops with its API.
+func TestPoolWithAPI(t *testing.T) {
+	rds, err := localnet.StartRedis(context.Background(), localnet.RedisOptions{})
+	if err != nil {
+		t.Skipf("no redis-server: %v", err)
+	}
+	t.Cleanup(rds.Stop)
+	account, stranger := localnet.RegtestAddress(1), localnet.RegtestAddress(2)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var poolOut, poolErr syncBuilder
+	poolDone := make(chan int, 1)
+	go func() {
+		poolDone <- runPool(ctx, []string{"--listen", "127.0.0.1:0", "--redis", rds.Addr, "--api", "127.0.0.1:0", "--status", "0",
+			"--duration", "120s"}, &poolOut, &poolErr)
+	}()
+	addr, _, _ := strings.Cut(waitLine(t, &poolOut, &poolErr, poolDone, "pool: stratum+tcp://"), " ")
+	apiURL := waitLine(t, &poolOut, &poolErr, poolDone, "api: ")
+	if !strings.HasPrefix(apiURL, "http://127.0.0.1:") {
+		t.Fatalf("API URL %q", apiURL)
+	}
+
+	r := runLoad(t, []string{"--pool", addr, "--miners", "4", "--sources", "2", "--rate", "20", "--progress", "0",
+		"--user", account + ".rig{i}"}, 1500*time.Millisecond, func(r *loadgen.Report) bool { return r.Connections.WithWork == 4 })
+	if r.Connections.WithWork != 4 || r.Shares.Accepted == 0 {
+		t.Fatalf("load: with work %d, accepted %d", r.Connections.WithWork, r.Shares.Accepted)
+	}
+
+	// A share is acknowledged once it is in Redis: the account page
+	// lists the four workers now.
+	var acct api.Account
+	getJSON(t, apiURL+"api/v1/accounts/"+account, http.StatusOK, &acct)
+	if acct.WorkersTotal != 4 || len(acct.Workers) != 4 || !(acct.Hashrate.M10 > 0) {
+		t.Errorf("account page: %d workers (total %d), hashrate %+v; want the load's 4 and a hashrate", len(acct.Workers), acct.WorkersTotal, acct.Hashrate)
+	}
+	var sum api.Summary
+	getJSON(t, apiURL+"api/v1/pool", http.StatusOK, &sum)
+	if sum.WorkersOnline != 4 || sum.MinersOnline != 1 || sum.Shares.Accepted < int64(r.Shares.Accepted) || sum.Network.Height != 0 {
+		t.Errorf("summary %+v: want the load's 4 workers of 1 account, its shares, no node (height 0)", sum)
+	}
+	getJSON(t, apiURL+"api/v1/admin/connections", http.StatusForbidden, nil)
+
+	// Every public route, twice a second each, for a second.
+	var out, errOut strings.Builder
+	if code := run(context.Background(), []string{"apipoll", "--url", apiURL, "--account", account, "--rate", "2", "--duration", "1s", "--json"},
+		&out, &errOut); code != 0 {
+		t.Fatalf("apipoll exit %d: %s\n%s", code, errOut.String(), out.String())
+	}
+	var rep loadgen.PollReport
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(rep.Routes) != len(loadgen.PollRoutes) {
+		t.Errorf("%d routes polled, want %d", len(rep.Routes), len(loadgen.PollRoutes))
+	}
+	for _, rt := range rep.Routes {
+		if rt.Sent == 0 || rt.OK != rt.Sent || rt.Errors != nil || rt.Latency.Count != rt.Sent {
+			t.Errorf("route %s: sent %d, ok %d, errors %v, %d latencies", rt.Route, rt.Sent, rt.OK, rt.Errors, rt.Latency.Count)
+		}
+	}
+
+	// An address with no shares: the account routes answer 404, which
+	// the poller counts as errors.
+	out.Reset()
+	errOut.Reset()
+	if code := run(context.Background(), []string{"apipoll", "--url", apiURL, "--account", stranger, "--rate", "2", "--duration", "1s", "--json"},
+		&out, &errOut); code != 1 || !strings.Contains(errOut.String(), "failed or were skipped") {
+		t.Fatalf("apipoll for an unknown account: exit %d, %s; want 1", code, errOut.String())
+	}
+	rep = loadgen.PollReport{}
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, rt := range rep.Routes {
+		isAccount := strings.Contains(rt.Route, "{address}")
+		if (isAccount && (rt.OK != 0 || rt.Errors["HTTP 404"] != rt.Sent)) || (!isAccount && rt.OK != rt.Sent) {
+			t.Errorf("route %s: sent %d, ok %d, errors %v", rt.Route, rt.Sent, rt.OK, rt.Errors)
+		}
+	}
+
+	cancel()
+	select {
+	case c := <-poolDone:
+		if c != 0 {
+			t.Fatalf("pool exit %d: %s", c, poolErr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("pool did not stop")
+	}
+	if !strings.Contains(poolOut.String(), "pool: stopped;") {
+		t.Errorf("no stop line: %s", poolOut.String())
+	}
+	if c, err := net.DialTimeout("tcp", strings.TrimSuffix(strings.TrimPrefix(apiURL, "http://"), "/"), time.Second); err == nil {
+		c.Close()
+		t.Error("the API still accepts connections after the pool stopped")
+	}
+}
+
+// getJSON gets url, checks the status and decodes the body into out (when
+// not nil).
+func getJSON(t *testing.T, url string, status int, out any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != status {
+		t.Fatalf("GET %s: HTTP %d %s, want %d", url, resp.StatusCode, b, status)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("GET %s: %v: %s", url, err, b)
+		}
 	}
 }

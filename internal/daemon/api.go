@@ -51,8 +51,12 @@ func (p *apiPool) hashrates(ctx context.Context, of redisstore.Subject, now time
 }
 
 // tip is the height of the best block and the network difficulty of the
-// block being mined, from the current template (zero before the first).
+// block being mined, from the current template (zero before the first,
+// and without a template manager).
 func (p *apiPool) tip() (height int64, difficulty float64) {
+	if p.manager == nil {
+		return 0, 0
+	}
 	w := p.manager.CurrentWork()
 	if w == nil {
 		return 0, 0
@@ -177,7 +181,10 @@ func (p *apiPool) Account(ctx context.Context, account string) (api.Account, err
 	if err != nil {
 		return a, storeErr(err)
 	}
-	live := liveWorkers(p.server.ListConnections(stratum.ConnFilter{Account: account}), account)
+	var live map[string]liveWorker
+	if p.server != nil {
+		live = liveWorkers(p.server.ListConnections(stratum.ConnFilter{Account: account}), account)
+	}
 	complete := int64(len(seen)) == total
 	names := make([]string, 0, len(seen)+len(live))
 	last := map[string]time.Time{}

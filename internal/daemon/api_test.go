@@ -296,8 +296,9 @@ func TestAPI(t *testing.T) {
 	if err := d2.Stop(sctx); err != nil {
 		t.Fatalf("stop the second node: %v", err)
 	}
-	c.must("GET", "/api/v1/pool", "", false, &sum)
-	if sum.Nodes != 1 {
-		t.Errorf("%d nodes after the second stopped, want 1", sum.Nodes)
-	}
+	// Within the API cache's TTL (api.DefaultCacheTTL).
+	waitFor(t, "one node after the second stopped", func() bool {
+		c.must("GET", "/api/v1/pool", "", false, &sum)
+		return sum.Nodes == 1
+	})
 }

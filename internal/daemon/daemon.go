@@ -276,8 +276,11 @@ func (d *Daemon) startAPI(cfg *config.Config, token string) error {
 		return fmt.Errorf("api.listen: %w", err)
 	}
 	d.api, err = api.New(api.Options{
-		Pool: &apiPool{reader: d.store.Reader, ledger: redisstore.NewLedger(d.store.Client(), cfg.Redis.Prefix),
-			manager: d.manager, server: d.server},
+		// The cache keeps the public routes' cost to Redis, where the
+		// share path writes, to a few reads a second (BENCHMARKS.md,
+		// "## API cost").
+		Pool: api.NewCache(&apiPool{reader: d.store.Reader, ledger: redisstore.NewLedger(d.store.Client(), cfg.Redis.Prefix),
+			manager: d.manager, server: d.server}, api.CacheOptions{}),
 		Admin: apiAdmin{d}, Token: token, Network: cfg.ChainParams(), UI: ui.Handler(), Log: d.log.Named("api"),
 	})
 	if err != nil {

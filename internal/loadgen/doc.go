@@ -25,7 +25,11 @@
 // StartPool runs a Tarbela Stratum server in process with a synthetic job
 // whose network target no share meets, for share-rate measurements that are
 // not drowned in regtest blocks; StartBare runs the fan-out floor to compare
-// it with. Serve runs either with status lines, as `tarbela-bench pool` does.
+// it with. Serve runs either with status lines, as `tarbela-bench pool` does,
+// and can serve the HTTP API beside the pool (APIOptions). Poll requests
+// every public route of the API (PollRoutes) at a fixed rate, an open loop
+// with a cap on requests in flight, and reports answers, errors by cause and
+// latency per route.
 //
 // Everything is bounded: the run stops by itself after Options.Duration, each
 // miner keeps a small fixed set of pending submits, lines are capped, and

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
+	"github.com/tarbela-pool/tarbela/api"
 	"github.com/tarbela-pool/tarbela/share"
 )
 
@@ -47,17 +49,23 @@ type ServeOptions struct {
 	Duration time.Duration
 	// Status is the interval of status lines (none when 0).
 	Status time.Duration
+	// API, when its Listen is set, serves the HTTP API beside Tarbela's
+	// pool (not the bare server) for as long as the pool runs.
+	API APIOptions
 	// Out receives the lines that say what runs and how it goes.
 	Out io.Writer
 }
 
 // Serve starts the server o describes, writes its address and this
-// process's pid to o.Out, then a status line every o.Status until ctx is
+// process's pid to o.Out (and the API's URL when o.API serves it), then a status line every o.Status until ctx is
 // done or o.Duration has passed. It then closes the server (within 10 s)
 // and o.Store, and writes how many shares were answered (and recorded).
 func Serve(ctx context.Context, o ServeOptions) error {
 	if o.Bare && o.Store != nil {
 		return errors.Join(errors.New("the bare server records nothing; it takes no store"), stopStore(o.Store))
+	}
+	if o.Bare && o.API.Listen != "" {
+		return errors.Join(errors.New("the bare server has no data for the API; it serves none"), stopStore(o.Store))
 	}
 	var p PoolServer
 	var err error
@@ -74,7 +82,19 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return errors.Join(err, stopStore(o.Store))
 	}
+	var apiSrv *api.Server
+	var apiAddr net.Addr
+	if o.API.Listen != "" {
+		if apiSrv, apiAddr, err = startAPI(o.API, p.(*Pool).Server); err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return errors.Join(err, p.Stop(sctx), stopStore(o.Store))
+		}
+	}
 	fmt.Fprintf(o.Out, "pool: stratum+tcp://%s pid %d difficulty %g (%s)\n", p.Addr(), os.Getpid(), o.Pool.Difficulty, kind)
+	if apiSrv != nil {
+		fmt.Fprintf(o.Out, "api: http://%s/\n", apiAddr)
+	}
 	if o.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
@@ -100,7 +120,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = errors.Join(p.Stop(sctx), stopStore(o.Store))
+	err = errors.Join(stopAPI(sctx, apiSrv), p.Stop(sctx), stopStore(o.Store))
 	switch b, bare := p.(*Bare); {
 	case o.Store != nil:
 		fmt.Fprintf(o.Out, "pool: stopped; %d shares accepted, %d recorded in Redis\n", p.Shares(), o.Store.SharesRecorded())
@@ -110,6 +130,14 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		fmt.Fprintf(o.Out, "pool: stopped; %d shares accepted\n", p.Shares())
 	}
 	return err
+}
+
+// stopAPI stops the API (nil is fine).
+func stopAPI(ctx context.Context, s *api.Server) error {
+	if s == nil {
+		return nil
+	}
+	return s.Stop(ctx)
 }
 
 // stopStore flushes and stops s (nil is fine).

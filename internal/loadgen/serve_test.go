@@ -162,6 +162,21 @@ func TestServeErrors(t *testing.T) {
 			t.Errorf("Serve = %v, store closed %v; want an error and the store closed", err, st.closed.Load())
 		}
 	})
+	t.Run("bare with the API", func(t *testing.T) {
+		st := &fakeStore{}
+		err := Serve(context.Background(), ServeOptions{Bare: true, Store: st, API: APIOptions{Listen: "127.0.0.1:0"}, Out: io.Discard})
+		if err == nil || !st.closed.Load() {
+			t.Errorf("Serve = %v, store closed %v; want an error and the store closed", err, st.closed.Load())
+		}
+	})
+	t.Run("API without a source", func(t *testing.T) {
+		st := &fakeStore{}
+		var out strings.Builder
+		err := Serve(context.Background(), ServeOptions{Pool: PoolOptions{Listen: "127.0.0.1:0"}, Store: st, API: APIOptions{Listen: "127.0.0.1:0"}, Out: &out})
+		if err == nil || !strings.Contains(err.Error(), "APIOptions.Pool") || !st.closed.Load() || out.Len() != 0 {
+			t.Errorf("Serve = %v, store closed %v, output %q; want the error, the store closed, nothing served", err, st.closed.Load(), out.String())
+		}
+	})
 	t.Run("bare with a store", func(t *testing.T) {
 		st := &fakeStore{}
 		err := Serve(context.Background(), ServeOptions{Bare: true, Store: st, Out: io.Discard})
