@@ -237,7 +237,13 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		so.Store = s
 		if apiListen != "" {
-			so.API = apiOptions(apiListen, apiCache, s, so.Pool.Log.Named("api"))
+			rdb, err := redisstore.NewClient(redisstore.Connection{Addr: redisAddr})
+			if err != nil {
+				fmt.Fprintln(stderr, "tarbela-bench pool:", err)
+				return 1
+			}
+			defer rdb.Close()
+			so.API = apiOptions(apiListen, apiCache, s.Reader.WithClient(rdb), redisstore.NewLedger(rdb, ""), so.Pool.Log.Named("api"))
 		}
 	}
 	if cpuProfile != "" {
@@ -261,13 +267,13 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// apiOptions serves the daemon's API source over the store's Redis, with
-// the pool's Stratum server for the live worker figures and no node,
-// behind a cache of ttl (none when 0).
-func apiOptions(listen string, ttl time.Duration, s *redisstore.Store, log *zap.Logger) loadgen.APIOptions {
-	ledger := redisstore.NewLedger(s.Client(), "")
+// apiOptions serves the daemon's API source over the store's Redis (read
+// through a client of the API's own, as the daemon does), with the pool's
+// Stratum server for the live worker figures and no node, behind a cache
+// of ttl (none when 0).
+func apiOptions(listen string, ttl time.Duration, reader *redisstore.Reader, ledger *redisstore.Ledger, log *zap.Logger) loadgen.APIOptions {
 	return loadgen.APIOptions{Listen: listen, Log: log, Pool: func(srv *stratum.Server) api.Pool {
-		p := daemon.NewAPIPool(daemon.APIPoolOptions{Reader: s.Reader, Ledger: ledger, Server: srv})
+		p := daemon.NewAPIPool(daemon.APIPoolOptions{Reader: reader, Ledger: ledger, Server: srv})
 		if ttl > 0 {
 			p = api.NewCache(p, api.CacheOptions{TTL: ttl})
 		}

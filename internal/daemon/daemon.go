@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/tarbela-pool/tarbela/api"
 	"github.com/tarbela-pool/tarbela/api/ui"
 	"github.com/tarbela-pool/tarbela/config"
@@ -50,6 +51,8 @@ type Daemon struct {
 	energy  *energyCloser
 	api     *api.Server
 	apiAddr string
+	// apiRedis is the API's own Redis client (see startAPI).
+	apiRedis redis.UniversalClient
 	// fileMu guards configFile and level, what ReloadFile re-reads and
 	// the log level it may change (see SetConfigFile).
 	fileMu     sync.Mutex
@@ -261,7 +264,7 @@ func Start(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Daemon,
 		if err := d.startAPI(cfg, apiToken); err != nil {
 			return nil, err
 		}
-		undo = append(undo, d.api.Stop)
+		undo = append(undo, d.stopAPI)
 	}
 	log.Info("pool started", zap.String("stratum", srv.Addr().String()), zap.String("stratum_tls", d.StratumTLSAddr()), zap.String("metrics", d.MetricsURL()),
 		zap.String("api", d.APIURL()),
@@ -275,20 +278,31 @@ func (d *Daemon) startAPI(cfg *config.Config, token string) error {
 	if err != nil {
 		return fmt.Errorf("api.listen: %w", err)
 	}
+	// The API reads through a Redis client of its own: a burst of reads
+	// then waits for its own connections and never for the share writer's
+	// (with one shared pool, 300 uncached requests a second starved the
+	// writer's batches into timeouts: BENCHMARKS.md, "## API cost").
+	rdb, err := redisconn.NewClient(cfg.Redis)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	d.apiRedis = rdb
 	d.api, err = api.New(api.Options{
 		// The cache keeps the public routes' cost to Redis, where the
-		// share path writes, to a few reads a second (BENCHMARKS.md,
-		// "## API cost").
-		Pool: api.NewCache(&apiPool{reader: d.store.Reader, ledger: redisstore.NewLedger(d.store.Client(), cfg.Redis.Prefix),
+		// share path writes, to a few reads a second.
+		Pool: api.NewCache(&apiPool{reader: d.store.Reader.WithClient(rdb), ledger: redisstore.NewLedger(rdb, cfg.Redis.Prefix),
 			manager: d.manager, server: d.server}, api.CacheOptions{}),
 		Admin: apiAdmin{d}, Token: token, Network: cfg.ChainParams(), UI: ui.Handler(), Log: d.log.Named("api"),
 	})
 	if err != nil {
 		ln.Close()
+		rdb.Close()
 		return err
 	}
 	if err := d.api.Start(ln); err != nil {
 		ln.Close()
+		rdb.Close()
 		return err
 	}
 	d.apiAddr = ln.Addr().String()
@@ -296,6 +310,15 @@ func (d *Daemon) startAPI(cfg *config.Config, token string) error {
 		d.log.Info("api: admin routes are disabled: no api.token_file nor $" + config.EnvAPIToken)
 	}
 	return nil
+}
+
+// stopAPI stops the API, then closes its Redis client.
+func (d *Daemon) stopAPI(ctx context.Context) error {
+	err := d.api.Stop(ctx)
+	if cerr := d.apiRedis.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // nodeStats is the node's counters for Redis.
@@ -406,7 +429,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	d.stopOnce.Do(func() {
 		var errs []error
 		if d.api != nil {
-			errs = append(errs, d.api.Stop(ctx))
+			errs = append(errs, d.stopAPI(ctx))
 		}
 		if d.reporter != nil {
 			errs = append(errs, d.reporter.Stop(ctx))

@@ -34,6 +34,15 @@ func NewReader(rdb redis.UniversalClient, prefix string, hashrateBucket time.Dur
 	return &Reader{rdb: rdb, k: newKeys(prefix), bucket: hashrateBucket}
 }
 
+// WithClient returns a Reader of the same keys and layout that reads
+// through rdb: the API reads through a client of its own, so that its
+// reads never take the connections the share writer needs.
+func (s *Reader) WithClient(rdb redis.UniversalClient) *Reader {
+	r := *s
+	r.rdb = rdb
+	return &r
+}
+
 // Stats is a snapshot of what Redis holds, for status lines and tests.
 type Stats struct {
 	// RoundShares and RoundWork are the open round's share count and
