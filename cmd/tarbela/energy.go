@@ -164,7 +164,7 @@ func runEnergy(ctx context.Context, cmd string, cfg *config.Config, rdb redis.Un
 		if err != nil {
 			return 2, err
 		}
-		p := energy.Reporter{Ledger: l, Reader: redisstore.NewReader(rdb, cfg.Redis.Prefix, 0), Sites: sites}
+		p := energy.Reporter{Ledger: l, Reader: redisstore.NewReader(rdb, cfg.Redis.Prefix, 0), Sites: sites, Scheme: cfg.Payout.Scheme}
 		rows, err := p.Report(ctx, from, to, f.site)
 		if err != nil {
 			return 1, err

@@ -50,6 +50,12 @@ type Record struct {
 	// PoolWork is the pool's recorded work in the hour (the sites' work
 	// sums to it).
 	PoolWork float64 `json:"pool_work"`
+	// PPSWorth is what the site's accepted shares earned under PPS/FPPS,
+	// in satoshis (Σ d/D × v, as added to pps:owed; fractions kept):
+	// fixed by the shares, so it is sealed with them. Left out under the
+	// block schemes (their earnings are known only when a block matures:
+	// Row.BTCEarned, not signed).
+	PPSWorth float64 `json:"pps_sat,omitempty"`
 	Hash     string  `json:"hash,omitempty"`
 	Sig      string  `json:"sig,omitempty"`
 }
