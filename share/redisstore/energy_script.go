@@ -260,7 +260,7 @@ type siteHour struct {
 // unitAgg is one unit's figures in one hour of a batch.
 type unitAgg struct {
 	siteHour
-	work, sq         float64
+	work, sq float64
 	// worth is the PPS/FPPS worth of the shares in satoshis (what the
 	// batch adds to pps:owed for them).
 	worth            float64
