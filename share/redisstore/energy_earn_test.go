@@ -3,12 +3,16 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tarbela-pool/tarbela/payout"
 	"github.com/tarbela-pool/tarbela/share"
@@ -317,5 +321,76 @@ func TestEnergyPPSWorth(t *testing.T) {
 				t.Errorf("sites' worth sums to %v, pps:owed to %v", sum, owed)
 			}
 		})
+	}
+}
+
+// TestEnergySiteWorkMemory measures what docs/energy.md states: the bytes
+// the sites' fields add to a PPLNS slice (one field per site with shares
+// in the slice) with 100 sites and 200 accounts, and the size of a
+// block's earnings hash (en:earn:<hash>) of 100 sites. Each slice is
+// measured with Redis's own MEMORY USAGE, once with every share
+// unassigned (one site field) and once spread over 100 sites.
+func TestEnergySiteWorkMemory(t *testing.T) {
+	const accounts, sites = 200, 100
+	usage := func(c interface {
+		MemoryUsage(context.Context, string, ...int) *redis.IntCmd
+	}, key string) int64 {
+		n, err := c.MemoryUsage(context.Background(), key, 0).Result()
+		if err != nil {
+			t.Fatalf("MEMORY USAGE %s: %v", key, err)
+		}
+		return n
+	}
+	slice := func(spread bool) int64 {
+		r := startRedis(t)
+		c := client(t, r)
+		s := newStore(t, r, redisstore.Options{})
+		at := time.Now().Truncate(time.Minute).Add(-5 * time.Minute)
+		for a := range accounts {
+			x := rec(uint64(a+1), fmt.Sprintf("bc1q%038d", a), "rig", 407_123.456789)
+			x.Time = at.Add(time.Duration(a) * 100 * time.Millisecond)
+			if spread {
+				x.Site = fmt.Sprintf("site-%03d", a%sites)
+			}
+			if err := s.AddShare(x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return usage(c, "tarbela:{acct}:pplns:s:"+strconv.FormatInt(at.UnixMilli(), 10))
+	}
+	one, many := slice(false), slice(true)
+	perSite := float64(many-one) / (sites - 1)
+	t.Logf("a slice of %d accounts: %d bytes with one site, %d with %d sites: %.1f bytes per site field",
+		accounts, one, many, sites, perSite)
+	if perSite <= 0 || perSite > 128 {
+		t.Errorf("%.1f bytes per site field in a slice; docs/energy.md states at most 128", perSite)
+	}
+	r := startRedis(t)
+	c := client(t, r)
+	l := redisstore.NewLedger(c, "")
+	ctx := context.Background()
+	lease, err := l.Lock(ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hash64("block")
+	c.HSet(ctx, "tarbela:{acct}:block:"+h, "hash", h, "height", 1, "status", "accepted")
+	parts := map[string]int64{}
+	var sum int64
+	for i := range sites {
+		parts[fmt.Sprintf("site-%03d", i)] = 3_125_000_000/sites + int64(i)
+		sum += 3_125_000_000/sites + int64(i)
+	}
+	if _, err := l.CreditBlock(ctx, lease, redisstore.BlockCredit{Hash: h, Credits: map[string]int64{"acct": sum},
+		Reward: sum, Sites: parts}); err != nil {
+		t.Fatal(err)
+	}
+	earn := usage(c, "tarbela:{acct}:en:earn:"+h)
+	t.Logf("a block's earnings of %d sites: %d bytes", sites, earn)
+	if earn <= 0 || earn > 64*sites {
+		t.Errorf("en:earn of %d sites is %d bytes; docs/energy.md states at most %d", sites, earn, 64*sites)
 	}
 }
