@@ -73,6 +73,9 @@ func (a *Archiver) Archive(ctx context.Context, path string) (ArchiveResult, err
 		return res, fmt.Errorf("energy: archive: %w", err)
 	}
 	defer f.Close()
+	if err := lockFile(f); err != nil {
+		return res, err
+	}
 	if err := syncDir(path); err != nil {
 		return res, err
 	}

@@ -234,6 +234,7 @@ func TestArchive(t *testing.T) {
 	}
 
 	// Refusals: a file behind Redis's trim, a file of another chain.
+
 	if _, err := a.Archive(ctx, filepath.Join(dir, "new.archive")); !errors.Is(err, energy.ErrArchive) {
 		t.Fatalf("a new file while Redis is trimmed to 16: %v; want ErrArchive", err)
 	}
