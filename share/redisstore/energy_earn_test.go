@@ -341,6 +341,7 @@ func TestEnergySiteWorkMemory(t *testing.T) {
 		}
 		return n
 	}
+	var bucketField float64
 	slice := func(spread bool) int64 {
 		r := startRedis(t)
 		c := client(t, r)
@@ -359,12 +360,29 @@ func TestEnergySiteWorkMemory(t *testing.T) {
 		if err := s.Flush(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+		if spread {
+			// The work buckets (en:m:<bucket>): one field per site.
+			keys, err := c.Keys(context.Background(), "tarbela:{acct}:en:m:*").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mem, fields int64
+			for _, k := range keys {
+				mem += usage(c, k)
+				fields += c.HLen(context.Background(), k).Val()
+			}
+			bucketField = float64(mem) / float64(fields)
+			t.Logf("work buckets: %d keys, %d fields, %d bytes: %.1f bytes per site-bucket", len(keys), fields, mem, bucketField)
+		}
 		return usage(c, "tarbela:{acct}:pplns:s:"+strconv.FormatInt(at.UnixMilli(), 10))
 	}
 	one, many := slice(false), slice(true)
 	perSite := float64(many-one) / (sites - 1)
 	t.Logf("a slice of %d accounts: %d bytes with one site, %d with %d sites: %.1f bytes per site field",
 		accounts, one, many, sites, perSite)
+	if bucketField <= 0 || bucketField > 128 {
+		t.Errorf("%.1f bytes per site-bucket; docs/energy.md states at most 128", bucketField)
+	}
 	if perSite <= 0 || perSite > 128 {
 		t.Errorf("%.1f bytes per site field in a slice; docs/energy.md states at most 128", perSite)
 	}
