@@ -22,7 +22,8 @@ const EnergyHour = int64(time.Hour / time.Millisecond)
 // here.
 //
 // ARGV, from where the block section ends: the KEYS index k of the energy
-// keys; the number of hours H; per hour its start ms, the batch's pool work
+// keys; energyRoundLua's section (read before the block section, skipped
+// here); the number of hours H; per hour its start ms, the batch's pool work
 // and accepted shares in it, the number of units U, and per unit: name,
 // work, accepted, rejected, sum of squared difficulties, first and last
 // accepted share ms (0: none), "1" when the unit is new to this store

@@ -41,7 +41,8 @@ func validHash(h string) bool { return validName(h) && !strings.ContainsAny(h, "
 
 // CreditBlock credits a matured block, at most once: the first call adds
 // each credit to bal, the totals (credited += Σ credits, fee, reserve_in),
-// the outputs to utxo, sets the block's status and deletes the block's
+// the outputs to utxo, the sites' parts (c.Sites) to en:earn:<hash>, sets
+// the block's status and deletes the block's
 // frozen PPLNS window (round:<hash>:pplns: the credits are made; the round's
 // w/a/meta are left to ReleaseRound); a later call for the same block
 // returns applied=false and changes nothing. The block record
