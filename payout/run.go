@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -314,8 +315,8 @@ func (r *runner) siteEarnings(ctx context.Context, b redisstore.Block, credited 
 		return nil, err
 	}
 	for s, w := range work {
-		if !(w > 0) {
-			delete(work, s)
+		if !(w > 0) || math.IsInf(w, 0) {
+			delete(work, s) // Split takes finite weights above zero
 		}
 	}
 	if len(work) == 0 {

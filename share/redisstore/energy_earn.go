@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The energy audit's earnings (docs/energy.md, "BTC earned"): what each
@@ -93,9 +95,7 @@ func (l *EnergyLedger) BlockEarnings(ctx context.Context, hashes []string) (map[
 		return out, nil
 	}
 	pipe := l.rdb.Pipeline()
-	cmds := make([]interface {
-		Val() map[string]string
-	}, len(hashes))
+	cmds := make([]*redis.MapStringStringCmd, len(hashes))
 	for i, h := range hashes {
 		cmds[i] = pipe.HGetAll(ctx, l.k.energyEarn(h))
 	}
