@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -260,6 +261,9 @@ func (r *runner) credit(ctx context.Context, b redisstore.Block) error {
 		return nil
 	}
 	bc := redisstore.BlockCredit{Hash: b.Hash, Credits: credits, Fee: fee, Reward: reward, Outputs: outs}
+	if bc.Sites, err = r.siteEarnings(ctx, b, sum); err != nil {
+		return fmt.Errorf("payout: block %s: %w", b.Hash, err)
+	}
 	if !r.o.SoloMode && (r.o.Scheme == SchemePPS || r.o.Scheme == SchemeFPPS) {
 		bc.ReserveIn = reward
 	}
@@ -279,6 +283,46 @@ func (r *runner) weights(ctx context.Context, b redisstore.Block) (map[string]fl
 		return accounts, err
 	}
 	return nil, nil
+}
+
+// siteEarnings splits what the accounts got from a block (credited) over
+// the energy sites by the sites' work the block paid for, exactly as the
+// accounts' shares are split (Split: largest remainder, sums to credited):
+// the window (PPLNS) or the round (PROP) the block froze, the finder's
+// site (SOLO). It is nil when nothing was credited or the block was frozen
+// before sites' work was kept.
+func (r *runner) siteEarnings(ctx context.Context, b redisstore.Block, credited int64) (map[string]int64, error) {
+	if credited == 0 || r.o.SoloMode {
+		return nil, nil
+	}
+	var work map[string]float64
+	var err error
+	switch r.o.Scheme {
+	case SchemeSolo:
+		site := b.Site
+		if site == "" {
+			site = redisstore.UnassignedSite
+		}
+		return map[string]int64{site: credited}, nil
+	case SchemePPLNS:
+		work, err = r.o.Reader.BlockSiteWork(ctx, b.Hash, true)
+	case SchemeProp:
+		work, err = r.o.Reader.BlockSiteWork(ctx, b.Hash, false)
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for s, w := range work {
+		if !(w > 0) || math.IsInf(w, 0) {
+			delete(work, s) // Split takes finite weights above zero
+		}
+	}
+	if len(work) == 0 {
+		return nil, nil
+	}
+	return Split(credited, work)
 }
 
 // creditPPS moves the whole satoshis PPS/FPPS owes into the balances.

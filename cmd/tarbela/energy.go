@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,7 +27,12 @@ const energyUsage = `usage:
   tarbela energy import-meter -config FILE --site S FILE.csv
   tarbela energy curtail -config FILE --site S --from T --to T --shed-mw X
   tarbela energy curtailments -config FILE [--format table|json]
-  tarbela energy verify -pub FILE [-partial] EXPORT   check an export's chain and signatures
+  tarbela energy archive -config FILE --out FILE [--keep DURATION]
+                                                  move sealed records older than --keep (default 2160h,
+                                                  90 days) from Redis to the archive FILE (cron)
+  tarbela energy verify -pub FILE [-partial] EXPORT...   check an export's chain and signatures;
+                                                  several files (an archive, then later exports)
+                                                  are checked as one chain
                                                   (-partial: an export of one site's records)
 Times are RFC 3339 (2026-12-01T10:00:00Z). See docs/energy.md.
 `
@@ -47,6 +53,8 @@ func cmdEnergy(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "table", "report: table, csv or json")
 	shed := fs.Float64("shed-mw", 0, "curtail: megawatts to shed")
 	partial := fs.Bool("partial", false, "verify: the export holds some of the chain's records (one site's): gaps in seq are allowed")
+	out := fs.String("out", "", "archive: the archive file (appended to; created when missing)")
+	keep := fs.Duration("keep", energy.DefaultKeep, "archive: how long sealed records stay in Redis after their hour ends")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -70,24 +78,15 @@ func cmdEnergy(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "key %s, public key %s\n", *key, p)
 		return 0
 	case "verify":
-		if *pub == "" || fs.NArg() != 1 {
-			fmt.Fprint(stderr, "usage: tarbela energy verify -pub FILE [-partial] EXPORT\n")
+		if *pub == "" || fs.NArg() < 1 {
+			fmt.Fprint(stderr, "usage: tarbela energy verify -pub FILE [-partial] EXPORT...\n")
 			return 2
 		}
 		pk, err := energy.LoadPublicKey(*pub)
 		if err != nil {
 			return fail(err)
 		}
-		f, err := os.Open(fs.Arg(0))
-		if err != nil {
-			return fail(err)
-		}
-		defer f.Close()
-		check := energy.Verify
-		if *partial {
-			check = energy.VerifyPartial
-		}
-		res, err := check(f, pk)
+		res, err := energy.VerifyFiles(fs.Args(), pk, *partial)
 		if err != nil {
 			return fail(err)
 		}
@@ -106,7 +105,8 @@ func cmdEnergy(args []string, stdout, stderr io.Writer) int {
 	defer rdb.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code, err := runEnergy(ctx, args[0], cfg, rdb, energyFlags{site: *site, from: *from, to: *to, format: *format, shed: *shed, args: fs.Args()}, stdout)
+	code, err := runEnergy(ctx, args[0], cfg, rdb, energyFlags{site: *site, from: *from, to: *to, format: *format, shed: *shed,
+		args: fs.Args(), out: *out, keep: *keep, pub: *pub}, stdout)
 	if err != nil {
 		if code == 2 {
 			fmt.Fprintf(stderr, "tarbela energy %s: %v\n%s", args[0], err, energyUsage)
@@ -121,6 +121,8 @@ type energyFlags struct {
 	site, from, to, format string
 	shed                   float64
 	args                   []string
+	out, pub               string
+	keep                   time.Duration
 }
 
 func parseTime(name, v string) (time.Time, error) {
@@ -155,6 +157,43 @@ func runEnergy(ctx context.Context, cmd string, cfg *config.Config, rdb redis.Un
 		}
 		fmt.Fprintf(stdout, "closed %d hour(s)\n", len(hours))
 		return 0, nil
+	case "archive":
+		if f.out == "" {
+			return 2, errors.New("--out FILE is required (the archive to append to)")
+		}
+		if f.keep < time.Hour {
+			return 2, fmt.Errorf("--keep %v: want at least 1h (records of hours that ended that long ago are archived)", f.keep)
+		}
+		var pk ed25519.PublicKey
+		switch {
+		case f.pub != "":
+			k, err := energy.LoadPublicKey(f.pub)
+			if err != nil {
+				return 1, err
+			}
+			pk = k
+		case cfg.Energy.KeyFile != "":
+			k, err := energy.LoadKey(cfg.Energy.KeyFile)
+			if err != nil {
+				return 1, err
+			}
+			pk = k.Public().(ed25519.PublicKey)
+		default:
+			return 2, errors.New("energy.key_file is not set in the config and no -pub FILE given: the archive is checked with the chain's public key")
+		}
+		a := energy.Archiver{Ledger: l, Pub: pk, Keep: f.keep}
+		res, err := a.Archive(ctx, f.out)
+		if err != nil {
+			return 1, err
+		}
+		if res.CutBytes > 0 {
+			fmt.Fprintf(stdout, "cut a partial last line of %d bytes (an append cut short)\n", res.CutBytes)
+		}
+		if res.Appended > 0 {
+			fmt.Fprintf(stdout, "appended records %d..%d to %s\n", res.FirstSeq, res.LastSeq, f.out)
+		}
+		fmt.Fprintf(stdout, "archived %d record(s); Redis holds the records after %d\n", res.Appended, res.Archived)
+		return 0, nil
 	case "report":
 		from, err := parseTime("from", f.from)
 		if err != nil {
@@ -164,7 +203,7 @@ func runEnergy(ctx context.Context, cmd string, cfg *config.Config, rdb redis.Un
 		if err != nil {
 			return 2, err
 		}
-		p := energy.Reporter{Ledger: l, Reader: redisstore.NewReader(rdb, cfg.Redis.Prefix, 0), Sites: sites}
+		p := energy.Reporter{Ledger: l, Reader: redisstore.NewReader(rdb, cfg.Redis.Prefix, 0), Sites: sites, Scheme: cfg.Payout.Scheme}
 		rows, err := p.Report(ctx, from, to, f.site)
 		if err != nil {
 			return 1, err

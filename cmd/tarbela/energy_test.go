@@ -126,4 +126,26 @@ j_per_th = 30
 	if out := tarbela(1, "energy", "verify", "-pub", key+".pub", file); !strings.Contains(out, "line 1 (record 1): altered") {
 		t.Errorf("verify of an edited export: %s", out)
 	}
+
+	// Archive: the hour ended two hours ago, so --keep 1h moves it out
+	// of Redis; a second run has nothing to move; the archive verifies.
+	archive := filepath.Join(dir, "energy.archive")
+	tarbela(2, "energy", "archive", "-config", cfg)
+	tarbela(2, "energy", "archive", "-config", cfg, "-out", archive, "-keep", "1m")
+	if out := tarbela(0, "energy", "archive", "-config", cfg, "-out", archive, "-keep", "1h"); !strings.Contains(out, "appended records 1..1") {
+		t.Errorf("archive: %s", out)
+	}
+	if out := tarbela(0, "energy", "archive", "-config", cfg, "-out", archive, "-keep", "1h"); !strings.Contains(out, "archived 0 record(s); Redis holds the records after 1") {
+		t.Errorf("archive again: %s", out)
+	}
+	if n, _ := rdb.HLen(ctx, "tarbela:{acct}:en:chain").Result(); n != 0 {
+		t.Errorf("Redis holds %d records after the archive", n)
+	}
+	if out := tarbela(0, "energy", "verify", "-pub", key+".pub", archive); !strings.HasPrefix(out, "OK: 1 records") {
+		t.Errorf("verify of the archive: %s", out)
+	}
+	os.WriteFile(file, []byte(export), 0o600)
+	if out := tarbela(0, "energy", "verify", "-pub", key+".pub", archive, file); !strings.HasPrefix(out, "OK: 1 records") {
+		t.Errorf("verify of the archive and an overlapping export: %s", out)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"path/filepath"
 	"slices"
@@ -13,10 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/tarbela-pool/tarbela/config"
 	"github.com/tarbela-pool/tarbela/internal/cpuminer"
 	"github.com/tarbela-pool/tarbela/internal/energy"
 	"github.com/tarbela-pool/tarbela/internal/localnet"
+	"github.com/tarbela-pool/tarbela/internal/payoutjob"
+	"github.com/tarbela-pool/tarbela/payout"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
 
@@ -184,6 +189,7 @@ func TestEnergyAuditTwoSites(t *testing.T) {
 	if found["alpha"] == 0 || found["beta"] == 0 || reported["alpha"] != found["alpha"] || reported["beta"] != found["beta"] {
 		t.Errorf("blocks per site: reported %v, recorded %v", reported, found)
 	}
+	checkEarnings(t, tp, p, rows, start, late)
 	for h, pw := range pool {
 		if math.Abs(sum[h]-pw) > 1e-9*pw {
 			t.Errorf("hour %s: sites sum to %v, the pool recorded %v", h, sum[h], pw)
@@ -247,3 +253,83 @@ func TestEnergyAuditTwoSites(t *testing.T) {
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func contains(list []string, s string) bool { return slices.Contains(list, s) }
+
+// checkEarnings is the BTC earned part of TestEnergyAuditTwoSites: while
+// the found blocks are immature their hours are pending; the payout job
+// (run on the pool's config against the same btcd, cold: no key) credits
+// them, each credited block's split over the sites sums to what its
+// accounts got, and the report's btc_earned per site adds up the parts.
+func checkEarnings(t *testing.T, tp *testPool, p energy.Reporter, rows []energy.Row, start, end time.Time) {
+	t.Helper()
+	ctx := testContext(t)
+	pending := 0
+	for _, r := range rows {
+		if r.Blocks > 0 && !contains(r.Flags, energy.FlagEarnPend) {
+			t.Errorf("%s %s: %d blocks found, not yet credited, but not flagged %s", r.Hour, r.Site, r.Blocks, energy.FlagEarnPend)
+		}
+		if contains(r.Flags, energy.FlagEarnPend) {
+			pending++
+		}
+	}
+	if pending == 0 {
+		t.Fatal("no row waits for a block's credit")
+	}
+	if _, err := tp.node.Generate(ctx, config.CoinbaseMaturity); err != nil {
+		t.Fatal(err)
+	}
+	j, err := payoutjob.Open(tp.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	o, err := j.Options(true, io.Discard, zap.NewNop()) // the options without a key
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.DryRun, o.Cold, o.PSBTDir = false, true, t.TempDir() // cold: batches go to PSBT files
+	rep, err := payout.Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Credited) == 0 {
+		t.Fatalf("the payout run credited no block: %+v", rep)
+	}
+	l := redisstore.NewEnergyLedger(tp.d.Store().Client(), tp.cfg.Redis.Prefix)
+	earned, err := l.BlockEarnings(ctx, rep.Credited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perSite := map[string]int64{}
+	for _, h := range rep.Credited {
+		s, err := tp.d.Store().Client().HGet(ctx, tp.cfg.Redis.Prefix+":{acct}:block:"+h, "credited_sum").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		credited, _ := strconv.ParseInt(s, 10, 64)
+		var sum int64
+		for site, v := range earned[h] {
+			sum += v
+			perSite[site] += v
+		}
+		if sum != credited {
+			t.Errorf("block %s: sites earned %v (sum %d), its accounts were credited %d", h, earned[h], sum, credited)
+		}
+	}
+	rows, err = p.Report(ctx, start, end, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reported := map[string]float64{}
+	for _, r := range rows {
+		reported[r.Site] += r.BTCEarned
+		if contains(r.Flags, energy.FlagEarnPend) && rep.Waiting == 0 {
+			t.Errorf("%s %s: still %s after every block was credited or orphaned", r.Hour, r.Site, energy.FlagEarnPend)
+		}
+	}
+	for _, s := range []string{"alpha", "beta"} {
+		if perSite[s] == 0 || math.Abs(reported[s]-float64(perSite[s])/1e8) > 1e-8 {
+			t.Errorf("site %s: report says %v BTC earned, the credited blocks' parts sum to %d sat", s, reported[s], perSite[s])
+		}
+	}
+	t.Logf("%d blocks credited; earned: alpha %d sat, beta %d sat", len(rep.Credited), perSite["alpha"], perSite["beta"])
+}

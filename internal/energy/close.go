@@ -155,6 +155,7 @@ func (c *Closer) Records(f redisstore.HourFigures, late bool) []Record {
 			r.WorkSq += u.SumSq
 			r.Accepted += u.Accepted
 			r.Rejected += u.Rejected
+			r.PPSWorth += u.Worth
 			if u.Workers >= 0 {
 				r.Workers += u.Workers
 			}

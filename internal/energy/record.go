@@ -50,6 +50,12 @@ type Record struct {
 	// PoolWork is the pool's recorded work in the hour (the sites' work
 	// sums to it).
 	PoolWork float64 `json:"pool_work"`
+	// PPSWorth is what the site's accepted shares earned under PPS/FPPS,
+	// in satoshis (Σ d/D × v, as added to pps:owed; fractions kept):
+	// fixed by the shares, so it is sealed with them. Left out under the
+	// block schemes (their earnings are known only when a block matures:
+	// Row.BTCEarned, not signed).
+	PPSWorth float64 `json:"pps_sat,omitempty"`
 	Hash     string  `json:"hash,omitempty"`
 	Sig      string  `json:"sig,omitempty"`
 }
@@ -96,6 +102,9 @@ func (r *Record) Seal(prevSeq uint64, prevHash string, key ed25519.PrivateKey) (
 
 // VerifyError names the first record of an export that fails.
 type VerifyError struct {
+	// File names the file when several are checked as one chain
+	// (VerifyFiles).
+	File string
 	Line int // 1-based
 	Seq  uint64
 	// Problem is "altered", "removed" (a gap before it), "reordered" or
@@ -105,6 +114,9 @@ type VerifyError struct {
 }
 
 func (e *VerifyError) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("energy: %s line %d (record %d): %s: %s", e.File, e.Line, e.Seq, e.Problem, e.Detail)
+	}
 	return fmt.Sprintf("energy: line %d (record %d): %s: %s", e.Line, e.Seq, e.Problem, e.Detail)
 }
 
@@ -121,7 +133,27 @@ type VerifyResult struct {
 // pub's, and it follows the line before it (seq one more, prev its hash).
 // The first failure is returned as a *VerifyError naming the record.
 func Verify(r io.Reader, pub ed25519.PublicKey) (VerifyResult, error) {
-	return verify(r, pub, false)
+	return verify([]io.Reader{r}, nil, pub, false)
+}
+
+// VerifyFiles checks several files as one chain, in the order given: an
+// archive (`tarbela energy archive`) followed by later exports. Each file
+// is checked as Verify checks one; where a file starts with records the
+// files before it already held (an export that overlaps the archive),
+// those records are checked on their own (canonical, hash, signature,
+// order) and the one at the earlier file's last seq must be that record
+// byte for byte; the chain then continues from it. Errors name the file.
+func VerifyFiles(paths []string, pub ed25519.PublicKey, partial bool) (VerifyResult, error) {
+	rs := make([]io.Reader, len(paths))
+	for i, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return VerifyResult{}, fmt.Errorf("energy: verify: %w", err)
+		}
+		defer f.Close()
+		rs[i] = f
+	}
+	return verify(rs, paths, pub, partial)
 }
 
 // VerifyPartial checks an export of some of the chain's records (a report
@@ -129,14 +161,41 @@ func Verify(r io.Reader, pub ed25519.PublicKey) (VerifyResult, error) {
 // gaps are allowed, so a record removed from such an export is not
 // detected (it is from a whole export, with Verify).
 func VerifyPartial(r io.Reader, pub ed25519.PublicKey) (VerifyResult, error) {
-	return verify(r, pub, true)
+	return verify([]io.Reader{r}, nil, pub, true)
 }
 
-func verify(r io.Reader, pub ed25519.PublicKey, partial bool) (VerifyResult, error) {
+func verify(rs []io.Reader, names []string, pub ed25519.PublicKey, partial bool) (VerifyResult, error) {
 	var res VerifyResult
+	var prev *Record
+	for i, r := range rs {
+		name := ""
+		if names != nil {
+			name = names[i]
+		}
+		if err := verifyOne(r, name, pub, partial, &res, &prev); err != nil {
+			return res, err
+		}
+	}
+	if res.Records == 0 {
+		return res, errors.New("energy: the export holds no record")
+	}
+	return res, nil
+}
+
+// verifyOne checks one file of a chain after *prev (nil: the first).
+func verifyOne(r io.Reader, name string, pub ed25519.PublicKey, partial bool, res *VerifyResult, prev **Record) (err error) {
+	defer func() {
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			ve.File = name
+		}
+	}()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	var prev *Record
+	// earlier is the last record of the files before this one: records
+	// of this file up to its seq overlap them.
+	earlier := *prev
+	var overlap *Record
 	line := 0
 	for sc.Scan() {
 		line++
@@ -150,69 +209,81 @@ func verify(r io.Reader, pub ed25519.PublicKey, partial bool) (VerifyResult, err
 		row := false
 		if json.Unmarshal(raw, &probe) == nil && probe["flags"] != nil {
 			if err := json.Unmarshal(raw, &wrap); err != nil {
-				return res, &VerifyError{Line: line, Problem: "altered", Detail: "not a report row: " + err.Error()}
+				return &VerifyError{Line: line, Problem: "altered", Detail: "not a report row: " + err.Error()}
 			}
 			if len(wrap.Record) == 0 {
-				return res, &VerifyError{Line: line, Problem: "unsealed",
+				return &VerifyError{Line: line, Problem: "unsealed",
 					Detail: "a report row without a sealed record (an hour not closed yet); export closed hours only"}
 			}
 			raw, row = wrap.Record, true
 		}
 		var rec Record
 		if err := json.Unmarshal(raw, &rec); err != nil {
-			return res, &VerifyError{Line: line, Problem: "altered", Detail: "not a record: " + err.Error()}
+			return &VerifyError{Line: line, Problem: "altered", Detail: "not a record: " + err.Error()}
 		}
 		if row {
 			if f := rowMismatch(&wrap, &rec); f != "" {
-				return res, &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: "the row's " + f + " differs from its sealed record"}
+				return &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: "the row's " + f + " differs from its sealed record"}
 			}
 		}
 		canon, err := json.Marshal(rec)
 		if err != nil || !bytes.Equal(canon, raw) {
-			return res, &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: "not in canonical form (bytes changed)"}
+			return &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: "not in canonical form (bytes changed)"}
 		}
 		d, err := rec.digest()
 		if err != nil {
-			return res, &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: err.Error()}
+			return &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: err.Error()}
 		}
 		if hex.EncodeToString(d) != rec.Hash {
-			return res, &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: "content does not match its hash"}
+			return &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: "content does not match its hash"}
 		}
 		sig, err := hex.DecodeString(rec.Sig)
 		if err != nil || !ed25519.Verify(pub, d, sig) {
-			return res, &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: "signature does not verify with the public key"}
+			return &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: "signature does not verify with the public key"}
 		}
-		if prev != nil {
+		if earlier != nil && rec.Seq <= earlier.Seq {
+			// A record the files before held: checked on its own above;
+			// in order; the last one must be the earlier file's.
+			if overlap != nil && rec.Seq <= overlap.Seq {
+				return &VerifyError{Line: line, Seq: rec.Seq, Problem: "reordered",
+					Detail: fmt.Sprintf("follows record %d", overlap.Seq)}
+			}
+			if rec.Seq == earlier.Seq && rec.Hash != earlier.Hash {
+				return &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered",
+					Detail: "differs from the same record in the file before"}
+			}
+			p := rec
+			overlap = &p
+			continue
+		}
+		if p := *prev; p != nil {
 			switch {
-			case rec.Seq <= prev.Seq:
-				return res, &VerifyError{Line: line, Seq: rec.Seq, Problem: "reordered",
-					Detail: fmt.Sprintf("follows record %d", prev.Seq)}
-			case rec.Seq > prev.Seq+1 && partial:
-			case rec.Seq > prev.Seq+1:
-				return res, &VerifyError{Line: line, Seq: rec.Seq, Problem: "removed",
-					Detail: fmt.Sprintf("records %d..%d are missing before it", prev.Seq+1, rec.Seq-1)}
-			case rec.Prev != prev.Hash:
-				return res, &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered",
-					Detail: fmt.Sprintf("prev does not match record %d's hash", prev.Seq)}
+			case rec.Seq <= p.Seq:
+				return &VerifyError{Line: line, Seq: rec.Seq, Problem: "reordered",
+					Detail: fmt.Sprintf("follows record %d", p.Seq)}
+			case rec.Seq > p.Seq+1 && partial:
+			case rec.Seq > p.Seq+1:
+				return &VerifyError{Line: line, Seq: rec.Seq, Problem: "removed",
+					Detail: fmt.Sprintf("records %d..%d are missing before it", p.Seq+1, rec.Seq-1)}
+			case rec.Prev != p.Hash:
+				return &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered",
+					Detail: fmt.Sprintf("prev does not match record %d's hash", p.Seq)}
 			}
 		} else {
 			res.FirstSeq, res.FirstHour = rec.Seq, rec.Hour
 			if rec.Seq == 1 && rec.Prev != GenesisPrev && !partial {
-				return res, &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: "the first record's prev is not the genesis"}
+				return &VerifyError{Line: line, Seq: rec.Seq, Problem: "altered", Detail: "the first record's prev is not the genesis"}
 			}
 		}
 		res.Records++
 		res.LastSeq, res.LastHour = rec.Seq, rec.Hour
 		p := rec
-		prev = &p
+		*prev = &p
 	}
 	if err := sc.Err(); err != nil {
-		return res, fmt.Errorf("energy: read export: %w", err)
+		return fmt.Errorf("energy: read export: %w", err)
 	}
-	if res.Records == 0 {
-		return res, errors.New("energy: the export holds no record")
-	}
-	return res, nil
+	return nil
 }
 
 // rowMismatch names the first field of a report row that the sealed record

@@ -36,6 +36,14 @@ type Row struct {
 	// BTCFound is the coinbase value of the blocks the site found in the
 	// hour that the node did not reject, in BTC.
 	BTCFound float64 `json:"btc_found"`
+	// BTCEarned is what the site earned in the hour, in BTC: under
+	// PPS/FPPS its shares' worth (sealed in the record, late shares
+	// added); under PPLNS, PROP and SOLO its part of each block found in
+	// the hour (by any site) that the payout run credited, as CreditBlock
+	// stored it (en:earn:<hash>; not signed). Flag earn_pending: a block
+	// found in the hour is not credited yet, so more may come.
+	BTCEarned float64 `json:"btc_earned"`
+	pps       float64 // satoshis, from the records or the live hour
 	// Record is the sealed record of a closed hour, verbatim: what
 	// `tarbela energy verify` checks.
 	Record json.RawMessage `json:"record,omitempty"`
@@ -49,6 +57,7 @@ const (
 	FlagMeterUnder = "meter_under"   // meter below it: hashrate the meter cannot have powered
 	FlagPartial    = "meter_partial" // readings cover only part of the hour: not compared
 	FlagNoEff      = "no_efficiency" // no configured efficiency (unassigned or removed site)
+	FlagEarnPend   = "earn_pending"  // a block found in the hour awaits its credit: btc_earned may grow
 )
 
 // Reporter builds reports from Redis.
@@ -56,6 +65,9 @@ type Reporter struct {
 	Ledger *redisstore.EnergyLedger
 	Reader *redisstore.Reader
 	Sites  *Sites
+	// Scheme is payout.scheme: under pps and fpps blocks earn the sites
+	// nothing (their shares did, as they came), so no row waits for one.
+	Scheme string
 }
 
 // Report returns the rows of [from, to) (whole hours), for one site when
@@ -91,6 +103,7 @@ func (p *Reporter) Report(ctx context.Context, from, to time.Time, site string) 
 				rows[k] = row
 			}
 			row.LateWork += r.Work
+			row.pps += r.PPSWorth
 			continue
 		}
 		row := rows[k]
@@ -101,6 +114,7 @@ func (p *Reporter) Report(ctx context.Context, from, to time.Time, site string) 
 		row.Work, row.Accepted, row.Rejected, row.Workers = r.Work, r.Accepted, r.Rejected, r.Workers
 		row.Estimate = Estimate{KWh: r.KWh, Low: r.KWhLow, High: r.KWhHigh}
 		row.Record = json.RawMessage(l)
+		row.pps += r.PPSWorth
 		for _, u := range r.Units {
 			if u.JPerTH == 0 {
 				row.Flags = append(row.Flags, FlagNoEff)
@@ -130,7 +144,8 @@ func (p *Reporter) Report(ctx context.Context, from, to time.Time, site string) 
 				continue
 			}
 			rows[key{h.UnixMilli(), r.Site}] = &Row{Hour: h.UTC(), Site: r.Site, Work: r.Work, Accepted: r.Accepted,
-				Rejected: r.Rejected, Workers: -1, Estimate: Estimate{r.KWh, r.KWhLow, r.KWhHigh}, Flags: []string{FlagOpen}}
+				Rejected: r.Rejected, Workers: -1, Estimate: Estimate{r.KWh, r.KWhLow, r.KWhHigh}, Flags: []string{FlagOpen},
+				pps: r.PPSWorth}
 		}
 	}
 	meters := map[string]map[int64]redisstore.MeterHour{}
@@ -141,8 +156,16 @@ func (p *Reporter) Report(ctx context.Context, from, to time.Time, site string) 
 			return nil, err
 		}
 	}
+	earned, pending, err := p.blockEarnings(ctx, blocks, from, to)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Row, 0, len(rows))
 	for k, row := range rows {
+		row.BTCEarned = (row.pps + float64(earned[k.hour][k.site])) / 1e8
+		if pending[k.hour] {
+			row.Flags = append(row.Flags, FlagEarnPend)
+		}
 		row.TH = row.Work * HashesPerDifficulty / 1e12
 		row.AvgTHs = row.TH / 3600
 		if row.LateWork > 0 {
@@ -194,6 +217,47 @@ func (p *Reporter) Report(ctx context.Context, from, to time.Time, site string) 
 	return out, nil
 }
 
+// blockEarnings returns, per hour of [from, to) (ms), what each site
+// earned from the blocks found in it (satoshis), and the hours with a
+// block not credited yet. A block's earnings belong to the hour it was
+// found: it is the event that turns the work it pays for into money, its
+// time is known once and for all, and its window or round (which may
+// reach back many hours) is split exactly at credit, not per hour.
+func (p *Reporter) blockEarnings(ctx context.Context, blocks []redisstore.Block, from, to time.Time) (map[int64]map[string]int64, map[int64]bool, error) {
+	earned, pending := map[int64]map[string]int64{}, map[int64]bool{}
+	if p.Scheme == "pps" || p.Scheme == "fpps" {
+		return earned, pending, nil
+	}
+	var hashes []string
+	hourOf := map[string]int64{}
+	for _, b := range blocks {
+		if b.Time.Before(from) || !b.Time.Before(to) || b.Status == share.BlockRejected || b.Status == "orphaned" {
+			continue
+		}
+		h := b.Time.Truncate(time.Hour).UnixMilli()
+		hourOf[b.Hash] = h
+		if b.Status != redisstore.BlockCredited {
+			pending[h] = true
+			continue
+		}
+		hashes = append(hashes, b.Hash)
+	}
+	e, err := p.Ledger.BlockEarnings(ctx, hashes)
+	if err != nil {
+		return nil, nil, err
+	}
+	for hash, sites := range e {
+		h := hourOf[hash]
+		if earned[h] == nil {
+			earned[h] = map[string]int64{}
+		}
+		for s, v := range sites {
+			earned[h][s] += v
+		}
+	}
+	return earned, pending, nil
+}
+
 // WriteRows writes rows as "table", "csv" or "json" (one row per line,
 // each closed row with its sealed record: `tarbela energy verify` checks
 // such a file).
@@ -205,11 +269,12 @@ func WriteRows(w io.Writer, rows []Row, format string) error {
 		}
 		return g(*r.MeteredKWh)
 	}
-	head := []string{"hour", "site", "work", "TH", "avg_TH/s", "accepted", "rejected", "workers", "kWh", "kWh_low", "kWh_high", "metered_kWh", "flags", "blocks", "btc_found"}
+	head := []string{"hour", "site", "work", "TH", "avg_TH/s", "accepted", "rejected", "workers", "kWh", "kWh_low", "kWh_high", "metered_kWh", "flags", "blocks", "btc_found", "btc_earned"}
 	cells := func(r Row) []string {
 		return []string{r.Hour.Format(time.RFC3339), r.Site, g(r.Work), g(r.TH), g(r.AvgTHs), strconv.FormatInt(r.Accepted, 10),
 			strconv.FormatInt(r.Rejected, 10), strconv.FormatInt(r.Workers, 10), g(r.Estimate.KWh), g(r.Estimate.Low), g(r.Estimate.High),
-			metered(r), strings.Join(r.Flags, " "), strconv.Itoa(r.Blocks), strconv.FormatFloat(r.BTCFound, 'f', 8, 64)}
+			metered(r), strings.Join(r.Flags, " "), strconv.Itoa(r.Blocks), strconv.FormatFloat(r.BTCFound, 'f', 8, 64),
+			strconv.FormatFloat(r.BTCEarned, 'f', 8, 64)}
 	}
 	switch format {
 	case "json":

@@ -54,6 +54,10 @@ type UnitHour struct {
 	// First and Last are the first and last accepted share (unix ms; 0
 	// none).
 	First, Last int64
+	// Worth is the PPS/FPPS worth of its accepted shares in satoshis
+	// (Σ d/D × v, what the batches added to pps:owed for them; 0 under
+	// the block schemes).
+	Worth float64
 }
 
 // HourFigures is one hour's figures: the pool's and each unit's.
@@ -102,6 +106,8 @@ func parseHour(hour int64, m map[string]string) HourFigures {
 			u.First = parseInt(v)
 		case "l":
 			u.Last = parseInt(v)
+		case "v":
+			u.Worth, _ = strconv.ParseFloat(v, 64)
 		}
 	}
 	for _, u := range units {
@@ -137,13 +143,14 @@ end
 return out
 `)
 
-// unitHour reads one unit's hash (fields w a q f l r n).
+// unitHour reads one unit's hash (fields w a q f l r n v).
 func unitHour(unit string, m map[string]string) UnitHour {
 	u := UnitHour{Unit: unit, Workers: -1}
 	u.Work, _ = strconv.ParseFloat(m["w"], 64)
 	u.SumSq, _ = strconv.ParseFloat(m["q"], 64)
 	u.Accepted, u.Rejected = parseInt(m["a"]), parseInt(m["r"])
 	u.First, u.Last = parseInt(m["f"]), parseInt(m["l"])
+	u.Worth, _ = strconv.ParseFloat(m["v"], 64)
 	if n, ok := m["n"]; ok {
 		u.Workers = parseInt(n)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,12 +22,14 @@ const EnergyHour = int64(time.Hour / time.Millisecond)
 // here.
 //
 // ARGV, from where the block section ends: the KEYS index k of the energy
-// keys; the number of hours H; per hour its start ms, the batch's pool work
+// keys; energyRoundLua's section (read before the block section, skipped
+// here); the number of hours H; per hour its start ms, the batch's pool work
 // and accepted shares in it, the number of units U, and per unit: name,
 // work, accepted, rejected, sum of squared difficulties, first and last
 // accepted share ms (0: none), "1" when the unit is new to this store
-// process in this hour (else "0"), and a counted list of worker names not
-// sent before by this store process in this hour; then the number of
+// process in this hour (else "0"), the number of worker names, the units'
+// PPS/FPPS worth in satoshis (0 under the block schemes), and the worker
+// names not sent before by this store process in this hour; then the number of
 // minute buckets M and their TTL s, and per bucket its start ms and a
 // counted (unit, work) pair list.
 //
@@ -51,6 +54,13 @@ do
   if ARGV[e] == '1' then e = e + 7 + 2 * tonumber(ARGV[e + 6]) else e = e + 1 end
   local k = tonumber(ARGV[e])
   e = e + 1
+  -- The site-round section (energyRoundLua) was read before the block
+  -- section: skip it.
+  e = e + 1 + 2 * tonumber(ARGV[e])
+  for s = 1, ns do
+    e = e + 1
+    if ns > 1 then e = e + 1 + 2 * tonumber(ARGV[e]) end
+  end
   local closed = tonumber(redis.call('GET', KEYS[k]) or '-1')
   local kk = k + 3
   local nh = tonumber(ARGV[e])
@@ -78,6 +88,7 @@ do
       local n = ARGV[e]
       local first, last = tonumber(ARGV[e + 5]), tonumber(ARGV[e + 6])
       local nw = tonumber(ARGV[e + 8])
+      local worth = tonumber(ARGV[e + 9])
       local uk = KEYS[kk]
       kk = kk + 1
       local sk = nil
@@ -91,11 +102,12 @@ do
           fields[b + 4] = n .. '|f'; mins[b + 4] = first
           fields[b + 5] = n .. '|l'; maxs[b + 5] = last
           b = b + 5
+          if worth > 0 then fields[b + 1] = n .. '|v'; inc[b + 1] = worth; b = b + 1 end
         end
         if ARGV[e + 3] ~= '0' then fields[b + 1] = n .. '|r'; inc[b + 1] = tonumber(ARGV[e + 3]) end
       else
         if ARGV[e + 7] == '1' then newUnits[#newUnits + 1] = n end
-        local cur = redis.call('HMGET', uk, 'w', 'a', 'q', 'f', 'l', 'r')
+        local cur = redis.call('HMGET', uk, 'w', 'a', 'q', 'f', 'l', 'r', 'v')
         local t = {}
         if first > 0 then
           local f, l = tonumber(cur[4]), tonumber(cur[5])
@@ -103,6 +115,7 @@ do
           if (not l) or last > l then l = last end
           t = {'w', (tonumber(cur[1]) or 0) + tonumber(ARGV[e + 1]), 'a', (tonumber(cur[2]) or 0) + tonumber(ARGV[e + 2]),
             'q', (tonumber(cur[3]) or 0) + tonumber(ARGV[e + 4]), 'f', f, 'l', l}
+          if worth > 0 then t[#t + 1] = 'v'; t[#t + 1] = (tonumber(cur[7]) or 0) + worth end
         end
         if ARGV[e + 3] ~= '0' then
           t[#t + 1] = 'r'
@@ -110,13 +123,13 @@ do
         end
         if #t > 0 then redis.call('HSET', uk, unpack(t)) end
         if sk then
-          local s = e + 9
+          local s = e + 10
           for c = s, s + nw - 1, 500 do
             redis.call('SADD', sk, unpack(ARGV, c, math.min(s + nw - 1, c + 499)))
           end
         end
       end
-      e = e + 9 + nw
+      e = e + 10 + nw
     end
     if #newUnits > 0 then redis.call('SADD', ik, unpack(newUnits)) end
     if late then
@@ -163,6 +176,82 @@ do
 end
 `
 
+// SiteWorkField prefixes the fields that hold a site's work in a round's
+// meta hash (round:<r>:meta), in a PPLNS slice and in the window a block
+// froze (round:<hash>:pplns): "|s|<site>". No account is named so (names
+// with '|' are refused), and readers of accounts skip these fields.
+const SiteWorkField = "|s|"
+
+// energyRoundLua is the part of the energy section that must run before the
+// batch script's block section (it is spliced in just before it): it adds
+// the batch's work per site to the open round's meta hash and to the
+// batch's PPLNS slices, in fields SiteWorkField<site>. The block section
+// then freezes them with the accounts' work: the meta hash is renamed to
+// the block's, and freeze() copies every field of the newest slices, pro
+// rata for the oldest, into round:<hash>:pplns; trimming drops them with
+// the slices. So a block's per-site work (PROP: the round's; PPLNS: the
+// window's) is as exact as its per-account work, and the payout run splits
+// the block's credit by it (BlockCredit.Sites). A block recorded as found
+// and later rejected gives its round's site work back here, before the
+// block section drops the frozen meta hash.
+//
+// ARGV, from the energy section's start (after its KEYS index): the
+// batch's (site, work) pairs, counted; then per PPLNS slice of the batch
+// (S, in KEYS order) its start ms and, when S > 1, its counted (site,
+// work) pairs (when S is 1 they are the batch's). A slice no longer in
+// the index (trimmed: a very old batch replayed) gets nothing, so no slice
+// hash is left behind.
+const energyRoundLua = `
+do
+  local e = i
+  if ARGV[e] == '1' then e = e + 7 + 2 * tonumber(ARGV[e + 6]) else e = e + 1 end
+  e = e + 1
+  local function addSites(key, first, n)
+    if n == 0 then return end
+    local f = {}
+    for p = 1, n do f[p] = '` + SiteWorkField + `' .. ARGV[first + 2*p - 2] end
+    local cur = redis.call('HMGET', key, unpack(f))
+    local t = {}
+    for p = 1, n do
+      t[2*p - 1] = f[p]
+      t[2*p] = tonumber(ARGV[first + 2*p - 1]) + (tonumber(cur[p]) or 0)
+    end
+    redis.call('HSET', key, unpack(t))
+  end
+  local nsite = tonumber(ARGV[e])
+  local first = e + 1
+  addSites(KEYS[4], first, nsite)
+  e = e + 1 + 2 * nsite
+  for s = 0, ns - 1 do
+    local start = ARGV[e]
+    local f, n = first, nsite
+    e = e + 1
+    if ns > 1 then
+      f, n = e + 1, tonumber(ARGV[e])
+      e = e + 1 + 2 * n
+    end
+    if redis.call('ZSCORE', KEYS[5], start) then addSites(KEYS[sk + s], f, n) end
+  end
+  if ARGV[i] == '1' and ARGV[i + 3] == 'rejected' and redis.call('HGET', KEYS[10], 'round') then
+    local kv = redis.call('HGETALL', KEYS[13])
+    local back = {}
+    for p = 1, #kv, 2 do
+      if string.sub(kv[p], 1, 3) == '` + SiteWorkField + `' then
+        back[#back + 1] = kv[p]
+        back[#back + 1] = kv[p + 1]
+      end
+    end
+    if #back > 0 then
+      local f = {}
+      for p = 1, #back, 2 do f[#f + 1] = back[p] end
+      local cur = redis.call('HMGET', KEYS[4], unpack(f))
+      for p = 1, #f do back[2*p] = tonumber(back[2*p]) + (tonumber(cur[p]) or 0) end
+      redis.call('HSET', KEYS[4], unpack(back))
+    end
+  end
+end
+`
+
 // siteHour keys a unit's aggregate in one hour (or one minute bucket).
 type siteHour struct {
 	unit  string
@@ -172,7 +261,10 @@ type siteHour struct {
 // unitAgg is one unit's figures in one hour of a batch.
 type unitAgg struct {
 	siteHour
-	work, sq         float64
+	work, sq float64
+	// worth is the PPS/FPPS worth of the shares in satoshis (what the
+	// batch adds to pps:owed for them).
+	worth            float64
 	accepted, reject int64
 	first, last      int64
 	names            []string
@@ -210,10 +302,14 @@ type energyEnc struct {
 	// whose replayer has its own encoder and sends it again). Hours
 	// older than the previous one are forgotten.
 	sent map[int64]map[sentKey]struct{}
+	// sites is the batch's work per site, part one PPLNS slice's when
+	// the batch spans several (energyRoundLua).
+	sites, part sums
 }
 
 func newEnergyEnc() *energyEnc {
-	return &energyEnc{idx: map[siteHour]int{}, minIdx: map[siteHour]int{}, sent: map[int64]map[sentKey]struct{}{}}
+	return &energyEnc{idx: map[siteHour]int{}, minIdx: map[siteHour]int{}, sent: map[int64]map[sentKey]struct{}{},
+		sites: sums{idx: map[string]int{}}, part: sums{idx: map[string]int{}}}
 }
 
 func unitOf(site string) string {
@@ -266,14 +362,24 @@ func (e *energyEnc) sentIn(hour int64) map[sentKey]struct{} {
 	return sent
 }
 
-// sum fills e from b; bucketMs is the minute bucket's width.
-func (e *energyEnc) sum(b *batch, bucketMs int64) {
+// siteOf is the site of a unit ("site" or "site/fleet").
+func siteOf(unit string) string {
+	if i := strings.IndexByte(unit, '/'); i >= 0 {
+		return unit[:i]
+	}
+	return unit
+}
+
+// sum fills e from b; bucketMs is the minute bucket's width; accrue says
+// shares have a PPS/FPPS worth (Options.Scheme pps or fpps).
+func (e *energyEnc) sum(b *batch, bucketMs int64, o *Options, accrue bool) {
 	clear(e.idx)
 	clear(e.minIdx)
 	e.units = e.units[:0]
 	e.hours = e.hours[:0]
 	e.minutes = e.minutes[:0]
 	e.minWork = e.minWork[:0]
+	e.sites.reset()
 	var last *unitAgg
 	lastMin := -1
 	for i := range b.shares {
@@ -289,6 +395,11 @@ func (e *energyEnc) sum(b *batch, bucketMs int64) {
 		d := r.Difficulty
 		u.work += d
 		u.sq += d * d
+		if accrue {
+			if v := worth(r, o); v > 0 {
+				u.worth += v
+			}
+		}
 		u.accepted++
 		if u.first == 0 || ms < u.first {
 			u.first = ms
@@ -317,17 +428,50 @@ func (e *energyEnc) sum(b *batch, bucketMs int64) {
 	}
 	for h := range e.hours {
 		for _, i := range e.hours[h].units {
-			e.hours[h].work += e.units[i].work
-			e.hours[h].accepted += e.units[i].accepted
+			u := &e.units[i]
+			e.hours[h].work += u.work
+			e.hours[h].accepted += u.accepted
+			if u.accepted > 0 {
+				e.sites.add(siteOf(u.unit), u.work, 0)
+			}
 		}
 	}
 }
 
-// encode appends the energy section's keys and arguments to ks and args.
-func (e *energyEnc) encode(k keys, o *Options, b *batch, ks []string, args []any) ([]string, []any) {
+// sliceSites sums the shares of b in the PPLNS slice [start, start+width)
+// per site into e.part.
+func (e *energyEnc) sliceSites(b *batch, start, width int64) {
+	e.part.reset()
+	for i := range b.shares {
+		r := &b.shares[i]
+		if periodStart(r.Time.UnixMilli(), width) == start {
+			e.part.add(siteOf(unitOf(r.Site)), r.Difficulty, 0)
+		}
+	}
+}
+
+// encode appends the energy section's keys and arguments to ks and args;
+// slices are the starts of the batch's PPLNS slices, in KEYS order.
+func (e *energyEnc) encode(k keys, o *Options, b *batch, pplns []int64, ks []string, args []any) ([]string, []any) {
 	bucketMs := o.EnergyBucket.Milliseconds()
-	e.sum(b, bucketMs)
-	args = append(args, strconv.Itoa(len(ks)+1), strconv.Itoa(len(e.hours)))
+	e.sum(b, bucketMs, o, o.Scheme == "pps" || o.Scheme == "fpps")
+	args = append(args, strconv.Itoa(len(ks)+1))
+	// energyRoundLua's section.
+	sitePairs := func(m *sums) {
+		args = append(args, strconv.Itoa(len(m.list)))
+		for i := range m.list {
+			args = append(args, m.list[i].name, fmtFloat(m.list[i].work))
+		}
+	}
+	sitePairs(&e.sites)
+	for _, start := range pplns {
+		args = append(args, fmtInt(start))
+		if len(pplns) > 1 {
+			e.sliceSites(b, start, o.PPLNSSlice.Milliseconds())
+			sitePairs(&e.part)
+		}
+	}
+	args = append(args, strconv.Itoa(len(e.hours)))
 	ks = append(ks, k.energyClosed(), k.energyOpen(), k.energyLateIndex())
 	for h := range e.hours {
 		ha := &e.hours[h]
@@ -340,7 +484,7 @@ func (e *energyEnc) encode(k keys, o *Options, b *batch, ks []string, args []any
 				isNew = "1"
 			}
 			args = append(args, u.unit, fmtFloat(u.work), fmtInt(u.accepted), fmtInt(u.reject),
-				fmtFloat(u.sq), fmtInt(u.first), fmtInt(u.last), isNew, strconv.Itoa(len(u.names)))
+				fmtFloat(u.sq), fmtInt(u.first), fmtInt(u.last), isNew, strconv.Itoa(len(u.names)), fmtFloat(u.worth))
 			for _, n := range u.names {
 				args = append(args, n)
 			}

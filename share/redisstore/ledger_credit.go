@@ -26,6 +26,11 @@ type BlockCredit struct {
 	Outputs []Outpoint
 	// Status is the block's status afterwards ("credited" when empty).
 	Status string
+	// Sites, when set, is Σ Credits split over the energy sites whose
+	// work the block paid (docs/energy.md, "BTC earned"): it must sum to
+	// Σ Credits exactly, and is stored in en:earn:<hash> by the same
+	// script as the credit, so it is written once with it.
+	Sites map[string]int64
 }
 
 // BlockCredited is the block status CreditBlock sets by default.
@@ -36,7 +41,8 @@ func validHash(h string) bool { return validName(h) && !strings.ContainsAny(h, "
 
 // CreditBlock credits a matured block, at most once: the first call adds
 // each credit to bal, the totals (credited += Σ credits, fee, reserve_in),
-// the outputs to utxo, sets the block's status and deletes the block's
+// the outputs to utxo, the sites' parts (c.Sites) to en:earn:<hash>, sets
+// the block's status and deletes the block's
 // frozen PPLNS window (round:<hash>:pplns: the credits are made; the round's
 // w/a/meta are left to ReleaseRound); a later call for the same block
 // returns applied=false and changes nothing. The block record
@@ -87,9 +93,12 @@ func (l *Ledger) CreditBlock(ctx context.Context, lease Lease, c BlockCredit) (a
 		seen[o.field()] = true
 		args = append(args, o.field(), o.value())
 	}
+	if args, err = appendSiteEarnings(args, c, sum-c.Fee-c.ReserveIn); err != nil {
+		return false, invalid(what, "%v", err)
+	}
 	k := l.k
 	v, err := l.run(ctx, creditScript, what, "", []string{k.lock(), k.block(c.Hash), k.bal(), k.totals(), k.utxo(),
-		k.frozenWindow(c.Hash)}, args...)
+		k.frozenWindow(c.Hash), k.energyEarn(c.Hash)}, args...)
 	if err != nil {
 		return false, err
 	}

@@ -137,10 +137,12 @@ return 1
 
 // creditScript credits a matured block once and drops its frozen PPLNS
 // window, whose weights the credits came from. KEYS: 1 pay:lock, 2 block
-// record, 3 bal, 4 totals, 5 utxo, 6 the frozen PPLNS window. ARGV: 1 token, 2 now ms, 3 status, 4 Σ
-// credits, 5 fee, 6 reserve in, 7 n, then n (account, amount) pairs, then
-// m, then m (utxo field, utxo value) pairs. Returns 1 when applied, 0 when
-// the block was credited before.
+// record, 3 bal, 4 totals, 5 utxo, 6 the frozen PPLNS window, 7 the
+// block's earnings per energy site (en:earn:<hash>). ARGV: 1 token, 2 now
+// ms, 3 status, 4 Σ credits, 5 fee, 6 reserve in, 7 n, then n (account,
+// amount) pairs, then m, then m (utxo field, utxo value) pairs, then s,
+// then s (site, amount) pairs. Returns 1 when applied, 0 when the block
+// was credited before.
 var creditScript = redis.NewScript(ledgerLib + `
 local e = fenced() if e then return e end
 if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('NOBLOCK the block has no record') end
@@ -159,6 +161,8 @@ redis.call('HINCRBY', KEYS[4], 'fee', ARGV[5])
 redis.call('HINCRBY', KEYS[4], 'reserve_in', ARGV[6])
 incrArgs(KEYS[3], 8, n)
 hset(KEYS[5], slice(9 + 2*n, 2*m))
+local ns = tonumber(ARGV[9 + 2*n + 2*m] or '0')
+if ns > 0 then hset(KEYS[7], slice(10 + 2*n + 2*m, 2*ns)) end
 redis.call('DEL', KEYS[6])
 return 1
 `)
@@ -196,6 +200,12 @@ if ARGV[3] == '1' then
       end
       redis.call('HSET', KEYS[6 + j], unpack(t))
     end
+  end
+  -- The energy sites' work (fields |s|<site>, energyRoundLua) goes back
+  -- with it.
+  local kv = redis.call('HGETALL', KEYS[5])
+  for p = 1, #kv, 2 do
+    if string.sub(kv[p], 1, 3) == '|s|' then redis.call('HINCRBYFLOAT', KEYS[8], kv[p], kv[p + 1]) end
   end
   local m = redis.call('HMGET', KEYS[5], 'shares', 'work', 'start')
   if m[1] then redis.call('HINCRBY', KEYS[8], 'shares', m[1]) end

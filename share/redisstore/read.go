@@ -179,7 +179,7 @@ func (s *Reader) PPLNSWindow(ctx context.Context, blockHash string) (map[string]
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: read the PPLNS window of %s: %w", blockHash, err)
 	}
-	return floats(m), nil
+	return accountFloats(m), nil
 }
 
 // Slice is one slice of the PPLNS window: the work per account of the
@@ -213,7 +213,7 @@ func (s *Reader) PPLNSSlices(ctx context.Context) ([]Slice, float64, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("redisstore: PPLNS slice index member %q is not a start time", st)
 		}
-		out[i] = Slice{Start: time.UnixMilli(ms), Work: parseFloat(t[st]), Accounts: floats(cmds[i].Val())}
+		out[i] = Slice{Start: time.UnixMilli(ms), Work: parseFloat(t[st]), Accounts: accountFloats(cmds[i].Val())}
 	}
 	return out, parseFloat(t[pplnsAll]), nil
 }

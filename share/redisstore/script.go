@@ -262,7 +262,7 @@ if ns > 0 and dmax > 0 then trim(4 * tonumber(ARGV[2]) * dmax) end
 local np = tonumber(ARGV[i])
 add({KEYS[15]}, i + 1, np, 2)
 i = i + 1 + 2 * np
-
+` + energyRoundLua + `
 if ARGV[i] == '1' then
   local hash, height, status, frozen, netdiff = ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], tonumber(ARGV[i+5])
   local nf = tonumber(ARGV[i+6])
@@ -523,5 +523,5 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 	} else {
 		args = append(args, "0")
 	}
-	return e.energy.encode(e.k, o, b, ks, args)
+	return e.energy.encode(e.k, o, b, e.slices, ks, args)
 }
