@@ -76,7 +76,8 @@ func TestMemoryFlatOverRounds(t *testing.T) {
 	// bucket, so the buckets (which expire on the clock, not by work) do
 	// not grow with simulated time and the window is what is measured.
 	const long = 10_000 * time.Hour
-	s := newStore(t, r, redisstore.Options{BatchSize: 256, HashrateBucket: long, HashrateRetention: long})
+	s := newStore(t, r, redisstore.Options{BatchSize: 256, HashrateBucket: long, HashrateRetention: long,
+		WorkerBucket: long, WorkerRetention: long, WorkerCoarseBucket: long, WorkerCoarseRetention: long})
 	ctx := context.Background()
 	start := time.Now().Truncate(long).Add(time.Minute)
 	const netDiff = 500

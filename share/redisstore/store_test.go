@@ -439,7 +439,9 @@ func TestHashrateAndLastShare(t *testing.T) {
 func TestBatchAcrossBuckets(t *testing.T) {
 	r := startRedis(t)
 	c := client(t, r)
-	s := newStore(t, r, redisstore.Options{BatchInterval: time.Hour})
+	// Workers' fine buckets of one minute, like the accounts' (the tiers
+	// across their boundaries: TestTiers).
+	s := newStore(t, r, redisstore.Options{BatchInterval: time.Hour, WorkerBucket: time.Minute})
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Minute).Add(30 * time.Second)
 	prev := now.Add(-time.Minute)
