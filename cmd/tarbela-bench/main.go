@@ -47,6 +47,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "pool" {
 		return runPool(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "ledger-scale" {
+		return runLedgerScale(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("tarbela-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -54,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "       tarbela-bench --combine FILE...           merge --json reports")
 		fmt.Fprintln(stderr, "       tarbela-bench pool [flags]                run an in-process pool on a synthetic job")
 		fmt.Fprintln(stderr, "       tarbela-bench pool --bare [flags]         run the fan-out floor to compare a pool with")
+		fmt.Fprintln(stderr, "       tarbela-bench ledger-scale [flags]        the share store at 570,000 workers on a simulated clock")
 		fs.PrintDefaults()
 	}
 	var (

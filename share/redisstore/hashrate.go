@@ -59,8 +59,12 @@ func (s *Reader) bucketWork(ctx context.Context, of Subject, l tier, now time.Ti
 	starts := bucketStarts(l, now, n)
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, n)
+	field := of.name
+	if l.workers {
+		field = WorkerField(of.name)
+	}
 	for i, start := range starts {
-		cmds[i] = pipe.HGet(ctx, l.key(s.k, start), of.name)
+		cmds[i] = pipe.HGet(ctx, l.key(s.k, start), field)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, time.Time{}, fmt.Errorf("redisstore: read hashrate buckets of %s: %w", of.name, err)
@@ -228,8 +232,12 @@ func (s *Reader) WorkerRates(ctx context.Context, names []string, now time.Time,
 	starts := bucketStarts(l, now, bucketsOver(l, d))
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(starts))
+	fields := make([]string, len(names))
+	for i, name := range names {
+		fields[i] = WorkerField(name)
+	}
 	for i, start := range starts {
-		cmds[i] = pipe.HMGet(ctx, l.key(s.k, start), names...)
+		cmds[i] = pipe.HMGet(ctx, l.key(s.k, start), fields...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("redisstore: read workers' hashrate: %w", err)

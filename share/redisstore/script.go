@@ -73,9 +73,11 @@ import (
 // worker buckets F, 16 coarse worker buckets C, 17 fine bucket TTL s, 18
 // coarse bucket TTL s, 19 the batch's clock (its newest share ms, 0 with no
 // shares), then counted sections from 20: workers as (name, work, last
-// share ms) triples, accounts likewise; per account bucket its deadline ms
+// share ms) triples, accounts likewise; the workers' tier fields as a
+// counted (field, work) pair section in the workers' order (the field is
+// WorkerField of the name); per account bucket its deadline ms
 // and, when B > 1, a counted (account, work) pair section; per fine worker
-// bucket its deadline and, when F > 1, a counted (worker, work) section;
+// bucket its deadline and, when F > 1, a counted (worker field, work) section;
 // per coarse worker bucket likewise (C); per slice its start ms and work,
 // then, when S > 1, a counted (account, work) pair section (when S is 1 the
 // slice's sums are the accounts'); the PPS worth as a counted (account,
@@ -254,7 +256,9 @@ local nw = tonumber(ARGV[20])
 local wi = 21
 local na = tonumber(ARGV[wi + 3 * nw])
 local ai = wi + 3 * nw + 1
-local i = ai + 3 * na
+-- The workers' tier fields (digests of their names), as many as workers.
+local di = ai + 3 * na + 1
+local i = di + 2 * nw
 local bk = 20
 local fk = bk + nb
 local ck = fk + nf
@@ -269,12 +273,13 @@ local cutoff = nil
 if clock > 0 then cutoff = clock - tonumber(ARGV[4]) end
 -- The batch's sums go to every hash that takes them whole: the round, and
 -- the hashrate buckets and PPLNS slice when the batch lies in one of each.
-local wk, ak = {KEYS[2]}, {KEYS[3]}
-if nf == 1 then wk[#wk+1] = KEYS[fk] end
-if nc == 1 then wk[#wk+1] = KEYS[ck] end
+local tk, ak = {}, {KEYS[3]}
+if nf == 1 then tk[#tk+1] = KEYS[fk] end
+if nc == 1 then tk[#tk+1] = KEYS[ck] end
 if nb == 1 then ak[#ak+1] = KEYS[bk] end
 if ns == 1 then ak[#ak+1] = KEYS[sk] end
-add(wk, wi, nw, 3)
+add({KEYS[2]}, wi, nw, 3)
+add(tk, di, nw, 2)
 add(ak, ai, na, 3)
 if shares > 0 then
   redis.call('HINCRBY', KEYS[4], 'shares', shares)
@@ -526,7 +531,7 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 	for _, start := range e.slices {
 		ks = append(ks, e.k.pplnsSlice(start))
 	}
-	n := 40 + nb + 3*len(e.workers.list) + 3*len(e.accounts.list) + 2*len(e.pps.list)
+	n := 40 + nb + 5*len(e.workers.list) + 3*len(e.accounts.list) + 2*len(e.pps.list)
 	for t := range e.buckets {
 		if len(e.buckets[t]) > 1 {
 			n += 2 * len(b.shares) * len(e.buckets[t])
@@ -560,6 +565,13 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 	}
 	triples(&e.workers)
 	triples(&e.accounts)
+	fields := func(m *sums) {
+		args = append(args, strconv.Itoa(len(m.list)))
+		for i := range m.list {
+			args = append(args, WorkerField(m.list[i].name), fmtFloat(m.list[i].work))
+		}
+	}
+	fields(&e.workers)
 	for t, starts := range e.buckets {
 		l := &e.levels[t]
 		for _, start := range starts {
@@ -570,7 +582,7 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 			// A batch across a bucket boundary (rare): sums per bucket.
 			if l.workers {
 				part(b, start, l.width.Milliseconds(), &e.partW, nil)
-				pairs(&e.partW)
+				fields(&e.partW)
 			} else {
 				part(b, start, l.width.Milliseconds(), nil, &e.partA)
 				pairs(&e.partA)

@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"time"
 )
@@ -140,3 +142,16 @@ func (l tier) deadline(startMs int64) int64 {
 // pool that stops recording: the batches delete buckets by the shares'
 // clock one bucket earlier.
 func (l tier) ttl() time.Duration { return l.retention + 2*l.width }
+
+// WorkerField is a worker's field in the workers' hashrate buckets: the
+// first 64 bits of the SHA-256 of its name, in 11 characters of base64url.
+// A bucket holds every worker of the pool (570,000 at the programme's
+// scale) and a name is about 50 bytes: the digest halves what each worker
+// costs in each bucket (docs/redis.md, "Memory budget"). Two names share a
+// field only by a 64-bit collision (about 1 in 10^8 for 570,000 workers,
+// and not to be found on purpose for a given name); the cost would be two
+// workers' rates shown together, never a payout, which reads accounts.
+func WorkerField(name string) string {
+	h := sha256.Sum256([]byte(name))
+	return base64.RawURLEncoding.EncodeToString(h[:8])
+}
