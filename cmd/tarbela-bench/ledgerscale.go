@@ -43,6 +43,7 @@ func runLedgerScale(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.DurationVar(&o.Sample, "sample", time.Hour, "simulated time between samples")
 	fs.DurationVar(&o.BlockEvery, "block-every", 110*time.Minute, "simulated time between the pool's blocks (0: none)")
 	fs.IntVar(&o.KeepRounds, "keep-rounds", 9, "frozen rounds kept awaiting payout; older ones are released")
+	fs.Float64Var(&o.Pace, "pace", 0, "send at most this many shares per wall second (0: as fast as the store takes them)")
 	fs.IntVar(&batch, "batch-size", 0, "store batch size (0: the store's default)")
 	fs.IntVar(&sets, "estimate-sets", 100, "at the end, size this many sets of worker names (the energy report's open-hour distinct-worker sets, one per site)")
 	fs.IntVar(&memb, "estimate-members", 5_700, "members of each estimated set")
@@ -75,7 +76,7 @@ func runLedgerScale(ctx context.Context, args []string, stdout, stderr io.Writer
 			"sim", "wall", "shares", "used_memory", "dataset", "keys", "shares/s", "redis cpu", "p50", "p99")
 		o.Report = func(s ledgerscale.Sample) {
 			fmt.Fprintf(stdout, "%8s %9s %12d %12d %14d %7d %10.0f %9.0f%% %9s %9s\n",
-				s.Sim, s.Real.Round(time.Second), s.Shares, s.UsedMemory, s.Dataset, s.Keys, s.SharesPerSec,
+				s.Sim, s.Real.Round(time.Millisecond), s.Shares, s.UsedMemory, s.Dataset, s.Keys, s.SharesPerSec,
 				100*s.RedisCPU.Seconds()/s.Real.Seconds(), s.BatchP50.Round(10*time.Microsecond), s.BatchP99.Round(10*time.Microsecond))
 		}
 	}
@@ -127,4 +128,3 @@ func period(o ledgerscale.Options) time.Duration {
 	}
 	return time.Duration(float64(o.Workers) / o.Rate * float64(time.Second))
 }
-

@@ -45,6 +45,10 @@ type Options struct {
 	// payout job does once it paid them.
 	BlockEvery time.Duration
 	KeepRounds int
+	// Pace, when positive, sends at most this many shares per wall second
+	// (the batches' latency at a given load); zero sends as fast as the
+	// store takes them (the shares/s one Redis takes).
+	Pace float64
 	// Report, when set, receives each sample as it is taken.
 	Report func(Sample)
 }
@@ -211,8 +215,16 @@ func Run(ctx context.Context, c *redis.Client, o Options) (*Result, error) {
 			}
 		}
 		res.Shares++
-		if j%4096 == 0 && ctx.Err() != nil {
-			return res, ctx.Err()
+		if j%256 == 0 {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			if o.Pace > 0 {
+				ahead := time.Duration(float64(res.Shares)/o.Pace*float64(time.Second)) - time.Since(began)
+				if ahead > 0 {
+					time.Sleep(ahead)
+				}
+			}
 		}
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
