@@ -468,3 +468,19 @@ func MeasureSets(ctx context.Context, c *redis.Client, prefix string, n, members
 	}
 	return total, nil
 }
+
+// Slope is the slope of the least-squares line through (i, y[i]): how a
+// series of samples moves per sample, so that one noisy sample does not
+// decide whether memory is flat.
+func Slope(y []float64) float64 {
+	n := float64(len(y))
+	var sx, sy, sxx, sxy float64
+	for i, v := range y {
+		x := float64(i)
+		sx += x
+		sy += v
+		sxx += x * x
+		sxy += x * v
+	}
+	return (n*sxy - sx*sy) / (n*sxx - sx*sx)
+}

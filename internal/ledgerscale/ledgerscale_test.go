@@ -89,7 +89,7 @@ func TestFlatOverSimulatedTime(t *testing.T) {
 	if len(tail) < 8 {
 		t.Fatalf("%d samples after the slices filled, want at least 8", len(tail))
 	}
-	slope := leastSquaresSlope(tail)
+	slope := Slope(tail)
 	t.Logf("slope over the last %d samples: %.1f bytes per 10 simulated minutes; key counts %v", len(tail), slope, keys)
 	if slope > 1024 || slope < -1024 {
 		t.Errorf("data set outside block records moves %.0f bytes per sample once full; want flat (|slope| <= 1024)", slope)
@@ -100,19 +100,4 @@ func TestFlatOverSimulatedTime(t *testing.T) {
 	if first, last := points[0].blockBytes, points[len(points)-1].blockBytes; last <= first {
 		t.Errorf("block records %d -> %d bytes; want them to grow with the 17 blocks", first, last)
 	}
-}
-
-// leastSquaresSlope is the slope of the least-squares line through
-// (i, y[i]).
-func leastSquaresSlope(y []float64) float64 {
-	n := float64(len(y))
-	var sx, sy, sxx, sxy float64
-	for i, v := range y {
-		x := float64(i)
-		sx += x
-		sy += v
-		sxx += x * x
-		sxy += x * v
-	}
-	return (n*sxy - sx*sy) / (n*sxx - sx*sx)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tarbela-pool/tarbela/internal/ledgerscale"
 	"github.com/tarbela-pool/tarbela/share"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
@@ -126,7 +127,7 @@ func TestMemoryFlatOverRounds(t *testing.T) {
 		slices[stats(t, c, "tarbela").Slices]++
 	}
 	after := datasetT(t, c)
-	slope := leastSquaresSlope(samples)
+	slope := ledgerscale.Slope(samples)
 	t.Logf("data set outside block records: %d -> %d bytes, slope %.1f bytes/round; block records %d -> %d bytes; slices kept %v",
 		before.rest, after.rest, slope, before.blocks, after.blocks, slices)
 	if before.rest == 0 {
@@ -151,19 +152,4 @@ func TestMemoryFlatOverRounds(t *testing.T) {
 	if err := s.SetBlockStatus(ctx, "nope", "paid"); err == nil {
 		t.Errorf("SetBlockStatus of an unknown block succeeded")
 	}
-}
-
-// leastSquaresSlope is the slope of the least-squares line through
-// (i, y[i]).
-func leastSquaresSlope(y []float64) float64 {
-	n := float64(len(y))
-	var sx, sy, sxx, sxy float64
-	for i, v := range y {
-		x := float64(i)
-		sx += x
-		sy += v
-		sxx += x * x
-		sxy += x * v
-	}
-	return (n*sxy - sx*sy) / (n*sxx - sx*sx)
 }
