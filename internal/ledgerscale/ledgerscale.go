@@ -75,6 +75,9 @@ type Sample struct {
 	BatchP50 time.Duration `json:"batch_p50"`
 	BatchP99 time.Duration `json:"batch_p99"`
 	Batches  int           `json:"batches"`
+	// RedisErrors counts failed Redis round trips (each batch is sent
+	// again; the script applies it once).
+	RedisErrors int `json:"redis_errors"`
 }
 
 // Family is the memory of one kind of key at the end of a run, as Redis's
@@ -250,8 +253,9 @@ func account(i int) string {
 // latencies collects the batches' latencies between two samples; it is the
 // store's Observer.
 type latencies struct {
-	mu  sync.Mutex
-	lat []time.Duration
+	mu     sync.Mutex
+	lat    []time.Duration
+	errors int
 }
 
 func (l *latencies) Recorded(shares int, latency time.Duration) {
@@ -259,18 +263,23 @@ func (l *latencies) Recorded(shares int, latency time.Duration) {
 	l.lat = append(l.lat, latency)
 	l.mu.Unlock()
 }
-func (l *latencies) RedisError(error) {}
+func (l *latencies) RedisError(error) {
+	l.mu.Lock()
+	l.errors++
+	l.mu.Unlock()
+}
 func (l *latencies) Journaled(int)    {}
 func (l *latencies) Refused(error)    {}
 
-// take returns the latencies since the last take, sorted.
-func (l *latencies) take() []time.Duration {
+// take returns the latencies since the last take, sorted, and the number
+// of failed Redis round trips (a batch over the store's Timeout, sent again).
+func (l *latencies) take() ([]time.Duration, int) {
 	l.mu.Lock()
-	out := l.lat
-	l.lat = nil
+	out, n := l.lat, l.errors
+	l.lat, l.errors = nil, 0
 	l.mu.Unlock()
 	slices.Sort(out)
-	return out
+	return out, n
 }
 
 // percentile is the p-th percentile (0..1) of sorted, 0 when empty.
@@ -302,10 +311,10 @@ func sample(ctx context.Context, c *redis.Client, prev *sampleBase, lat *latenci
 	if err != nil {
 		return Sample{}, fmt.Errorf("ledgerscale: DBSIZE: %w", err)
 	}
-	l := lat.take()
+	l, failed := lat.take()
 	s := Sample{Sim: sim, Real: now.Sub(prev.real), Shares: shares, UsedMemory: int64(mem["used_memory"]),
 		Dataset: int64(mem["used_memory_dataset"]), Keys: keys, RedisCPU: cpu - prev.cpu, RedisMainCPU: main - prev.main,
-		BatchP50: percentile(l, 0.5), BatchP99: percentile(l, 0.99), Batches: len(l)}
+		BatchP50: percentile(l, 0.5), BatchP99: percentile(l, 0.99), Batches: len(l), RedisErrors: failed}
 	if dt := now.Sub(prev.real).Seconds(); dt > 0 {
 		s.SharesPerSec = float64(shares-prev.shares) / dt
 	}

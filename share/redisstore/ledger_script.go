@@ -136,8 +136,10 @@ return 1
 `)
 
 // creditScript credits a matured block once and drops its frozen PPLNS
-// window, whose weights the credits came from. KEYS: 1 pay:lock, 2 block
-// record, 3 bal, 4 totals, 5 utxo, 6 the frozen PPLNS window. ARGV: 1 token, 2 now ms, 3 status, 4 Σ
+// window, whose weights the credits came from, and its frozen round's work
+// per worker, which no scheme credits. KEYS: 1 pay:lock, 2 block record, 3
+// bal, 4 totals, 5 utxo, 6 the frozen PPLNS window, 7 the frozen round's
+// workers. ARGV: 1 token, 2 now ms, 3 status, 4 Σ
 // credits, 5 fee, 6 reserve in, 7 n, then n (account, amount) pairs, then
 // m, then m (utxo field, utxo value) pairs. Returns 1 when applied, 0 when
 // the block was credited before.
@@ -159,7 +161,7 @@ redis.call('HINCRBY', KEYS[4], 'fee', ARGV[5])
 redis.call('HINCRBY', KEYS[4], 'reserve_in', ARGV[6])
 incrArgs(KEYS[3], 8, n)
 hset(KEYS[5], slice(9 + 2*n, 2*m))
-redis.call('DEL', KEYS[6])
+redis.call('UNLINK', KEYS[6], KEYS[7])
 return 1
 `)
 

@@ -322,7 +322,9 @@ func (s *Reader) ReleaseRound(ctx context.Context, hash string, keep time.Durati
 	pipe := s.rdb.TxPipeline()
 	for _, k := range ks {
 		if keep <= 0 {
-			pipe.Del(ctx, k)
+			// UNLINK frees a frozen round of 570,000 workers off Redis's
+			// main thread.
+			pipe.Unlink(ctx, k)
 		} else {
 			pipe.Expire(ctx, k, keep)
 		}
