@@ -268,8 +268,8 @@ func (l *latencies) RedisError(error) {
 	l.errors++
 	l.mu.Unlock()
 }
-func (l *latencies) Journaled(int)    {}
-func (l *latencies) Refused(error)    {}
+func (l *latencies) Journaled(int) {}
+func (l *latencies) Refused(error) {}
 
 // take returns the latencies since the last take, sorted, and the number
 // of failed Redis round trips (a batch over the store's Timeout, sent again).
