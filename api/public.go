@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -49,6 +50,42 @@ func (s *Server) accountHashrate(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return s.series(r, account)
+}
+
+// workerHashrate answers GET /api/v1/accounts/{address}/workers/{worker}/hashrate:
+// the series in the step the worker's history has for the window, which the
+// answer names.
+func (s *Server) workerHashrate(r *http.Request) (any, error) {
+	account, err := s.accountAddress(r.PathValue("address"))
+	if err != nil {
+		return nil, err
+	}
+	worker, err := workerName(r.PathValue("worker"))
+	if err != nil {
+		return nil, err
+	}
+	if worker != account && !strings.HasPrefix(worker, account+".") {
+		return nil, badInput("worker", "must be a worker of %s: the account itself or %s.<rig> (got %q)", account, account, clip(worker))
+	}
+	q, err := query(r, "window", "step")
+	if err != nil {
+		return nil, err
+	}
+	window, step, err := series(q)
+	if err != nil {
+		return nil, err
+	}
+	se, err := s.o.Pool.WorkerHashrate(r.Context(), worker, window, step)
+	if isNotFound(err) {
+		return nil, notFoundError("worker", "worker %s: no share recorded in the hashrate history", worker)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i := range se.Points {
+		se.Points[i].T = se.Points[i].T.UTC()
+	}
+	return seriesBody{Window: fmtDuration(se.Window), Step: fmtDuration(se.Step), Points: nonNil(se.Points)}, nil
 }
 
 // series answers a hashrate series of the pool (account "") or an account.
