@@ -67,6 +67,26 @@ func (s *Server) workerHashrate(r *http.Request) (any, error) {
 	if worker != account && !strings.HasPrefix(worker, account+".") {
 		return nil, badInput("worker", "must be a worker of %s: the account itself or %s.<rig> (got %q)", account, account, clip(worker))
 	}
+	return s.answerSeries(r, func(window, step time.Duration) (Series, error) {
+		se, err := s.o.Pool.WorkerHashrate(r.Context(), worker, window, step)
+		if isNotFound(err) {
+			return se, notFoundError("worker", "worker %s: no share recorded in the hashrate history", worker)
+		}
+		return se, err
+	})
+}
+
+// series answers a hashrate series of the pool (account "") or an account.
+func (s *Server) series(r *http.Request, account string) (any, error) {
+	return s.answerSeries(r, func(window, step time.Duration) (Series, error) {
+		points, err := s.o.Pool.Hashrate(r.Context(), account, window, step)
+		return Series{Window: window, Step: step, Points: points}, s.accountError(err, account)
+	})
+}
+
+// answerSeries reads window and step and answers with the series read
+// returns, in UTC, naming the window and step it used.
+func (s *Server) answerSeries(r *http.Request, read func(window, step time.Duration) (Series, error)) (any, error) {
 	q, err := query(r, "window", "step")
 	if err != nil {
 		return nil, err
@@ -75,10 +95,7 @@ func (s *Server) workerHashrate(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	se, err := s.o.Pool.WorkerHashrate(r.Context(), worker, window, step)
-	if isNotFound(err) {
-		return nil, notFoundError("worker", "worker %s: no share recorded in the hashrate history", worker)
-	}
+	se, err := read(window, step)
 	if err != nil {
 		return nil, err
 	}
@@ -86,26 +103,6 @@ func (s *Server) workerHashrate(r *http.Request) (any, error) {
 		se.Points[i].T = se.Points[i].T.UTC()
 	}
 	return seriesBody{Window: fmtDuration(se.Window), Step: fmtDuration(se.Step), Points: nonNil(se.Points)}, nil
-}
-
-// series answers a hashrate series of the pool (account "") or an account.
-func (s *Server) series(r *http.Request, account string) (any, error) {
-	q, err := query(r, "window", "step")
-	if err != nil {
-		return nil, err
-	}
-	window, step, err := series(q)
-	if err != nil {
-		return nil, err
-	}
-	points, err := s.o.Pool.Hashrate(r.Context(), account, window, step)
-	if err != nil {
-		return nil, s.accountError(err, account)
-	}
-	for i := range points {
-		points[i].T = points[i].T.UTC()
-	}
-	return seriesBody{Window: fmtDuration(window), Step: fmtDuration(step), Points: nonNil(points)}, nil
 }
 
 // fmtDuration writes a duration as the query takes it, without the zero
