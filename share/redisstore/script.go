@@ -57,6 +57,12 @@ import (
 // records nothing keeps its history (each bucket also has a TTL of its
 // retention plus two widths, a safety net for a pool that stopped).
 //
+// The clock never goes more than MaxClockAhead past the Redis server's own
+// time (TIME): a node whose clock is wrong by a year would otherwise expire
+// every bucket and keep expiring the others' for that year. A simulated
+// clock must therefore run behind the server's (ledger-scale starts in the
+// past); buckets a batch from the future writes live until their TTL.
+//
 // KEYS: 1 stream high-water mark, 2-4 current round w/a/meta, 5 PPLNS slice
 // index, 6-7 last share w/a, 8 totals, 9 blocks index, 10 block record,
 // 11-13 the block's frozen round w/a/meta, 14 PPLNS slice totals, 15 PPS
@@ -266,9 +272,13 @@ local sk = ck + nc
 -- The clock is the newest share time recorded: buckets and last-share
 -- times expire by it, so expiry follows the shares' own time (a replayed
 -- old batch does not turn it back).
-local clock = tonumber(ARGV[19])
+-- A node whose clock runs ahead must not expire everyone's history: the
+-- clock goes at most MaxClockAhead past the Redis server's own time.
+local now = redis.call('TIME')
+local cap = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + ` + strconv.FormatInt(MaxClockAhead.Milliseconds(), 10) + `
+local clock = math.min(tonumber(ARGV[19]), cap)
 local was = tonumber(redis.call('GET', KEYS[19]) or '0')
-if was >= clock then clock = was else redis.call('SET', KEYS[19], ARGV[19]) end
+if was >= clock then clock = was else redis.call('SET', KEYS[19], string.format('%d', clock)) end
 local cutoff = nil
 if clock > 0 then cutoff = clock - tonumber(ARGV[4]) end
 -- The batch's sums go to every hash that takes them whole: the round, and

@@ -104,6 +104,12 @@ func (t Tiers) check() []string {
 	return bad
 }
 
+// MaxClockAhead is how far the batches' clock (the newest share time
+// recorded, by which hashrate buckets and last-share times expire) may run
+// past the Redis server's own time: shares stamped later by a node whose
+// clock is ahead count, but do not expire the history early.
+const MaxClockAhead = 5 * time.Minute
+
 // tier is one level of the hashrate history as the writer and the readers
 // see it: its bucket width and lifetime and the key of a bucket.
 type tier struct {

@@ -246,3 +246,46 @@ func TestTiersOptions(t *testing.T) {
 		t.Errorf("New with the default tiers: %v", err)
 	}
 }
+
+// TestClockAhead: a share stamped a year ahead (a node with a wrong clock)
+// is recorded, but moves the batches' clock at most MaxClockAhead past the
+// Redis server's time, so the history of the others stays; its own bucket
+// lives until its TTL.
+func TestClockAhead(t *testing.T) {
+	r := startRedis(t)
+	c := client(t, r)
+	s := newStore(t, r, redisstore.Options{Prefix: "ahead"})
+	ctx := context.Background()
+	before := time.Now()
+	x := rec(1, "a", "1", 1)
+	x.Time = before
+	if err := s.AddShareWait(ctx, x); err != nil {
+		t.Fatalf("AddShareWait: %v", err)
+	}
+	late := rec(2, "b", "1", 1)
+	late.Time = before.Add(365 * 24 * time.Hour)
+	if err := s.AddShareWait(ctx, late); err != nil {
+		t.Fatalf("AddShareWait: %v", err)
+	}
+	after := time.Now()
+	clock, err := c.Get(ctx, "ahead:{acct}:clock").Int64()
+	if err != nil {
+		t.Fatalf("GET clock: %v", err)
+	}
+	// Redis's TIME lies between before and after (one machine's clock).
+	if clock < before.UnixMilli() || clock > after.Add(redisstore.MaxClockAhead).UnixMilli() {
+		t.Errorf("clock %v after a share a year ahead; want within [%v, %v]", time.UnixMilli(clock), before,
+			after.Add(redisstore.MaxClockAhead))
+	}
+	got, err := s.Rates(ctx, redisstore.OfWorker("a.1"), time.Now(), time.Hour)
+	if err != nil || !(got[0] > 0) {
+		t.Errorf("a.1's hourly rate after a share a year ahead = %v, %v; want its history kept", got, err)
+	}
+	if last, err := s.LastShare(ctx, "a.1", false); err != nil || last.IsZero() {
+		t.Errorf("a.1's last share = %v, %v; want kept", last, err)
+	}
+	key := "ahead:{acct}:hr:w:" + strconv.FormatInt(late.Time.Unix()/300*300, 10)
+	if ttl, err := c.TTL(ctx, key).Result(); err != nil || ttl <= 0 || ttl > time.Hour+10*time.Minute {
+		t.Errorf("TTL of the late share's bucket %s = %v (%v), want (0, 1h10m]", key, ttl, err)
+	}
+}
