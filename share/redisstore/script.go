@@ -423,10 +423,31 @@ type encoder struct {
 	buckets [numTiers][]int64
 	slices  []int64
 	levels  [numTiers]tier
+	// fields caches each worker's WorkerField, boxed for the argument
+	// list, so a worker's digest is computed and allocated once, not per
+	// batch; it is cleared when it reaches maxFields.
+	fields map[string]any
+}
+
+// maxFields bounds an encoder's cache of worker fields: 2^20 names of ~50
+// bytes, ~100 MB at most, more than one node's workers (100,000).
+const maxFields = 1 << 20
+
+// field is the worker's WorkerField as an argument.
+func (e *encoder) field(name string) any {
+	if f, ok := e.fields[name]; ok {
+		return f
+	}
+	if len(e.fields) >= maxFields {
+		clear(e.fields)
+	}
+	f := any(WorkerField(name))
+	e.fields[name] = f
+	return f
 }
 
 func newEncoder(k keys, o *Options) *encoder {
-	return &encoder{k: k, o: o, levels: o.tiers().levels(),
+	return &encoder{k: k, o: o, levels: o.tiers().levels(), fields: map[string]any{},
 		workers: sums{idx: map[string]int{}}, accounts: sums{idx: map[string]int{}},
 		partW: sums{idx: map[string]int{}}, partA: sums{idx: map[string]int{}},
 		pps: sums{idx: map[string]int{}}}
@@ -573,15 +594,20 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 			args = append(args, m.list[i].name, fmtFloat(m.list[i].work))
 		}
 	}
+	wl := len(args)
 	triples(&e.workers)
 	triples(&e.accounts)
 	fields := func(m *sums) {
 		args = append(args, strconv.Itoa(len(m.list)))
 		for i := range m.list {
-			args = append(args, WorkerField(m.list[i].name), fmtFloat(m.list[i].work))
+			args = append(args, e.field(m.list[i].name), fmtFloat(m.list[i].work))
 		}
 	}
-	fields(&e.workers)
+	// The workers' tier fields, with the work strings of their triples.
+	args = append(args, args[wl])
+	for i := range e.workers.list {
+		args = append(args, e.field(e.workers.list[i].name), args[wl+2+3*i])
+	}
 	for t, starts := range e.buckets {
 		l := &e.levels[t]
 		for _, start := range starts {
