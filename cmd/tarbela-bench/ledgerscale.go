@@ -72,11 +72,11 @@ func runLedgerScale(ctx context.Context, args []string, stdout, stderr io.Writer
 	if !jsonOut {
 		fmt.Fprintf(stdout, "%d workers, %d accounts, %.0f shares/s × difficulty %g, a share per worker every %v, %v simulated\n",
 			o.Workers, o.Accounts, o.Rate, o.Difficulty, period(o), o.Duration)
-		fmt.Fprintf(stdout, "%8s %9s %12s %12s %14s %7s %10s %10s %10s %9s %9s %6s\n",
-			"sim", "wall", "shares", "used_memory", "dataset", "keys", "shares/s", "redis cpu", "main thr", "p50", "p99", "errors")
+		fmt.Fprintf(stdout, "%8s %9s %12s %12s %14s %12s %7s %10s %10s %10s %9s %9s %6s\n",
+			"sim", "wall", "shares", "used_memory", "dataset", "rss", "keys", "shares/s", "redis cpu", "main thr", "p50", "p99", "errors")
 		o.Report = func(s ledgerscale.Sample) {
-			fmt.Fprintf(stdout, "%8s %9s %12d %12d %14d %7d %10.0f %9.0f%% %9.0f%% %9s %9s %6d\n",
-				s.Sim, s.Real.Round(time.Millisecond), s.Shares, s.UsedMemory, s.Dataset, s.Keys, s.SharesPerSec,
+			fmt.Fprintf(stdout, "%8s %9s %12d %12d %14d %12d %7d %10.0f %9.0f%% %9.0f%% %9s %9s %6d\n",
+				s.Sim, s.Real.Round(time.Millisecond), s.Shares, s.UsedMemory, s.Dataset, s.RSS, s.Keys, s.SharesPerSec,
 				100*s.RedisCPU.Seconds()/s.Real.Seconds(), 100*s.RedisMainCPU.Seconds()/s.Real.Seconds(),
 				s.BatchP50.Round(10*time.Microsecond), s.BatchP99.Round(10*time.Microsecond), s.RedisErrors)
 		}

@@ -63,6 +63,8 @@ type Sample struct {
 	// used_memory_dataset; Keys is DBSIZE.
 	UsedMemory int64 `json:"used_memory"`
 	Dataset    int64 `json:"used_memory_dataset"`
+	// RSS is INFO memory's used_memory_rss: what the machine gives Redis.
+	RSS int64 `json:"used_memory_rss"`
 	Keys       int64 `json:"keys"`
 	// SharesPerSec is shares recorded per wall second over the interval;
 	// RedisCPU and RedisMainCPU are redis-server's CPU time over it (all
@@ -313,7 +315,7 @@ func sample(ctx context.Context, c *redis.Client, prev *sampleBase, lat *latenci
 	}
 	l, failed := lat.take()
 	s := Sample{Sim: sim, Real: now.Sub(prev.real), Shares: shares, UsedMemory: int64(mem["used_memory"]),
-		Dataset: int64(mem["used_memory_dataset"]), Keys: keys, RedisCPU: cpu - prev.cpu, RedisMainCPU: main - prev.main,
+		Dataset: int64(mem["used_memory_dataset"]), RSS: int64(mem["used_memory_rss"]), Keys: keys, RedisCPU: cpu - prev.cpu, RedisMainCPU: main - prev.main,
 		BatchP50: percentile(l, 0.5), BatchP99: percentile(l, 0.99), Batches: len(l), RedisErrors: failed}
 	if dt := now.Sub(prev.real).Seconds(); dt > 0 {
 		s.SharesPerSec = float64(shares-prev.shares) / dt
