@@ -44,6 +44,7 @@ func runLedgerScale(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.DurationVar(&o.BlockEvery, "block-every", 110*time.Minute, "simulated time between the pool's blocks (0: none)")
 	fs.IntVar(&o.KeepRounds, "keep-rounds", 9, "frozen rounds kept awaiting payout; older ones are released")
 	fs.Float64Var(&o.Pace, "pace", 0, "send at most this many shares per wall second (0: as fast as the store takes them)")
+	fs.BoolVar(&o.Store.DropFrozenWorkers, "drop-frozen-workers", false, "do not keep the frozen rounds' work per worker (redisstore Options.DropFrozenWorkers)")
 	fs.IntVar(&batch, "batch-size", 0, "store batch size (0: the store's default)")
 	fs.IntVar(&sets, "estimate-sets", 100, "at the end, size this many sets of worker names (the energy report's open-hour distinct-worker sets, one per site)")
 	fs.IntVar(&memb, "estimate-members", 5_700, "members of each estimated set")

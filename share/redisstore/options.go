@@ -72,6 +72,14 @@ type Options struct {
 	WorkerRetention       time.Duration
 	WorkerCoarseBucket    time.Duration
 	WorkerCoarseRetention time.Duration
+	// DropFrozenWorkers makes a block that freezes the round unlink the
+	// round's work per worker (round:current:w) instead of keeping it as
+	// round:<hash>:w until the block is credited. No payout scheme reads
+	// it (they credit accounts: round:<hash>:a, the PPLNS window); it
+	// holds ~76 MB per block awaiting credit at 570,000 workers
+	// (docs/redis.md, "Memory budget"). An orphaned block then gives back
+	// only its accounts' work (PROP). False by default.
+	DropFrozenWorkers bool
 	// DedupeTTL is how long a batch id is remembered so that a resent or
 	// replayed batch is recorded once (7 days by default). A journal replayed
 	// later than this after it was written would count its batches again.

@@ -78,7 +78,9 @@ import (
 // batch's highest network difficulty, 14 the slice key prefix, 15 fine
 // worker buckets F, 16 coarse worker buckets C, 17 fine bucket TTL s, 18
 // coarse bucket TTL s, 19 the batch's clock (its newest share ms, 0 with no
-// shares), then counted sections from 20: workers as (name, work, last
+// shares), 20 "1" to unlink the round's work per worker when a block
+// freezes it (DropFrozenWorkers) rather than keep it, then counted sections
+// from 21: workers as (name, work, last
 // share ms) triples, accounts likewise; the workers' tier fields as a
 // counted (field, work) pair section in the workers' order (the field is
 // WorkerField of the name); per account bucket its deadline ms
@@ -258,8 +260,8 @@ local nb = tonumber(ARGV[11])
 local ns = tonumber(ARGV[12])
 local nf = tonumber(ARGV[15])
 local nc = tonumber(ARGV[16])
-local nw = tonumber(ARGV[20])
-local wi = 21
+local nw = tonumber(ARGV[21])
+local wi = 22
 local na = tonumber(ARGV[wi + 3 * nw])
 local ai = wi + 3 * nw + 1
 -- The workers' tier fields (digests of their names), as many as workers.
@@ -341,7 +343,14 @@ if ARGV[i] == '1' then
   if status ~= 'rejected' then
     if not prev then
       for j = 0, 2 do
-        if redis.call('EXISTS', KEYS[2+j]) == 1 then redis.call('RENAME', KEYS[2+j], KEYS[11+j]) end
+        if redis.call('EXISTS', KEYS[2+j]) == 1 then
+          if j == 0 and ARGV[20] == '1' then
+            -- DropFrozenWorkers: no scheme credits workers.
+            redis.call('UNLINK', KEYS[2])
+          else
+            redis.call('RENAME', KEYS[2+j], KEYS[11+j])
+          end
+        end
       end
       local need = tonumber(ARGV[2]) * netdiff
       local took = freeze(KEYS[16], need)
@@ -451,6 +460,14 @@ func newEncoder(k keys, o *Options) *encoder {
 		workers: sums{idx: map[string]int{}}, accounts: sums{idx: map[string]int{}},
 		partW: sums{idx: map[string]int{}}, partA: sums{idx: map[string]int{}},
 		pps: sums{idx: map[string]int{}}}
+}
+
+// dropFlag is a boolean argument of the script.
+func dropFlag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
@@ -580,7 +597,7 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 		fmtInt(first), fmtInt(last), strconv.FormatUint(b.seq, 10), strconv.Itoa(len(e.buckets[tierAccounts])),
 		strconv.Itoa(len(e.slices)), fmtFloat(netMax), e.k.pplnsSlicePrefix(),
 		strconv.Itoa(len(e.buckets[tierWorkers])), strconv.Itoa(len(e.buckets[tierWorkersCoarse])),
-		ttl(tierWorkers), ttl(tierWorkersCoarse), fmtInt(last))
+		ttl(tierWorkers), ttl(tierWorkersCoarse), fmtInt(last), dropFlag(o.DropFrozenWorkers))
 	triples := func(m *sums) {
 		args = append(args, strconv.Itoa(len(m.list)))
 		for i := range m.list {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tarbela-pool/tarbela/share"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
 
@@ -287,5 +288,44 @@ func TestClockAhead(t *testing.T) {
 	key := "ahead:{acct}:hr:w:" + strconv.FormatInt(late.Time.Unix()/300*300, 10)
 	if ttl, err := c.TTL(ctx, key).Result(); err != nil || ttl <= 0 || ttl > time.Hour+10*time.Minute {
 		t.Errorf("TTL of the late share's bucket %s = %v (%v), want (0, 1h10m]", key, ttl, err)
+	}
+}
+
+// TestDropFrozenWorkers: with DropFrozenWorkers a block freezes its round
+// per account (what payout reads) and unlinks the work per worker, which the
+// default keeps until the block is credited.
+func TestDropFrozenWorkers(t *testing.T) {
+	r := startRedis(t)
+	c := client(t, r)
+	ctx := context.Background()
+	for _, drop := range []bool{false, true} {
+		prefix := "keep"
+		if drop {
+			prefix = "drop"
+		}
+		s := newStore(t, r, redisstore.Options{Prefix: prefix, DropFrozenWorkers: drop})
+		for i := range 10 {
+			if err := s.AddShare(rec(uint64(i+1), "acct", "rig"+strconv.Itoa(i%3), 2)); err != nil {
+				t.Fatalf("AddShare: %v", err)
+			}
+		}
+		if err := s.AddBlockWait(ctx, &share.BlockRecord{Height: 1, Hash: "0b1", Worker: "acct.rig0", Account: "acct",
+			Status: share.BlockAccepted}); err != nil {
+			t.Fatalf("AddBlockWait: %v", err)
+		}
+		workers, accounts, err := s.RoundWork(ctx, "0b1")
+		if err != nil {
+			t.Fatalf("RoundWork: %v", err)
+		}
+		wantWorkers := 3
+		if drop {
+			wantWorkers = 0
+		}
+		if len(workers) != wantWorkers || accounts["acct"] != 20 {
+			t.Errorf("drop %v: frozen round holds workers %v, accounts %v; want %d workers, acct 20", drop, workers, accounts, wantWorkers)
+		}
+		if n := c.Exists(ctx, prefix+":{acct}:round:current:w").Val(); n != 0 {
+			t.Errorf("drop %v: round:current:w outlived the freeze", drop)
+		}
 	}
 }
