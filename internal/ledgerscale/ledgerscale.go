@@ -64,8 +64,8 @@ type Sample struct {
 	UsedMemory int64 `json:"used_memory"`
 	Dataset    int64 `json:"used_memory_dataset"`
 	// RSS is INFO memory's used_memory_rss: what the machine gives Redis.
-	RSS int64 `json:"used_memory_rss"`
-	Keys       int64 `json:"keys"`
+	RSS  int64 `json:"used_memory_rss"`
+	Keys int64 `json:"keys"`
 	// SharesPerSec is shares recorded per wall second over the interval;
 	// RedisCPU and RedisMainCPU are redis-server's CPU time over it (all
 	// threads, and its main thread alone, from INFO cpu).
