@@ -48,12 +48,17 @@ func runLedgerScale(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&batch, "batch-size", 0, "store batch size (0: the store's default)")
 	fs.IntVar(&sets, "estimate-sets", 100, "at the end, size this many sets of worker names (the energy report's open-hour distinct-worker sets, one per site)")
 	fs.IntVar(&memb, "estimate-members", 5_700, "members of each estimated set")
+	var startAgo time.Duration
+	fs.DurationVar(&startAgo, "start-ago", 0, "start the simulated clock this long before now (0: at 2026-01-01T00:00Z); the clock must stay behind the Redis server's")
 	fs.BoolVar(&jsonOut, "json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	o.Store.BatchSize = batch
 	o.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if startAgo > 0 {
+		o.Start = time.Now().Add(-startAgo).Truncate(time.Minute)
+	}
 	if addr == "" {
 		r, err := localnet.StartRedis(ctx, localnet.RedisOptions{})
 		if err != nil {
