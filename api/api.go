@@ -19,6 +19,14 @@ type Pool interface {
 	// a whole number of minutes, at least one, and window a whole number
 	// of steps, at most 24 h. ErrNotFound for an unknown account.
 	Hashrate(ctx context.Context, account string, window, step time.Duration) ([]Point, error)
+	// WorkerHashrate returns a worker's hashrate over window in points of
+	// step, oldest first. The pool keeps a worker's history in tiers (fine
+	// for the last hour, coarse for the day: docs/redis.md), so the series
+	// is over the window and step nearest to those asked that the tier
+	// holding the window has, never finer; Series says which. The API has
+	// checked window and step as for Hashrate. ErrNotFound for a worker
+	// with no share recorded within the history.
+	WorkerHashrate(ctx context.Context, worker string, window, step time.Duration) (Series, error)
 	// Blocks returns up to limit (1..1000) blocks, newest first.
 	Blocks(ctx context.Context, limit int) ([]Block, error)
 	// Account returns an account's page; ErrNotFound when the account
@@ -128,6 +136,13 @@ type Block struct {
 type Point struct {
 	T        time.Time `json:"t"`
 	Hashrate float64   `json:"hashrate"`
+}
+
+// Series is a hashrate series as the pool could give it: the window and
+// step used, at least those asked.
+type Series struct {
+	Window, Step time.Duration
+	Points       []Point
 }
 
 // Account is GET /api/v1/accounts/{address}.

@@ -97,6 +97,17 @@ func (c *Cache) Hashrate(ctx context.Context, account string, window, step time.
 	return slices.Clone(ps), err
 }
 
+// WorkerHashrate implements Pool. A worker's name is whatever the miner
+// authorized with, so the key gives its length first: no two questions
+// share a key, whatever bytes a name holds.
+func (c *Cache) WorkerHashrate(ctx context.Context, worker string, window, step time.Duration) (Series, error) {
+	key := "worker " + strconv.Itoa(len(worker)) + " " + worker + " " + strconv.FormatInt(int64(window), 10) + " " + strconv.FormatInt(int64(step), 10)
+	v, err := c.get(ctx, key, func(ctx context.Context) (any, error) { return c.next.WorkerHashrate(ctx, worker, window, step) })
+	se, _ := v.(Series)
+	se.Points = slices.Clone(se.Points)
+	return se, err
+}
+
 // Blocks implements Pool.
 func (c *Cache) Blocks(ctx context.Context, limit int) ([]Block, error) {
 	v, err := c.get(ctx, "blocks "+strconv.Itoa(limit), func(ctx context.Context) (any, error) { return c.next.Blocks(ctx, limit) })

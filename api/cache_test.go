@@ -71,6 +71,11 @@ func (p *countingPool) Hashrate(ctx context.Context, account string, window, ste
 	return []Point{{T: at, Hashrate: float64(n)}}, err
 }
 
+func (p *countingPool) WorkerHashrate(ctx context.Context, worker string, window, step time.Duration) (Series, error) {
+	n, err := p.read(ctx, fmt.Sprintf("worker %q %s %s", worker, window, step))
+	return Series{Window: window, Step: step, Points: []Point{{T: at, Hashrate: float64(n)}}}, err
+}
+
 func (p *countingPool) Blocks(ctx context.Context, limit int) ([]Block, error) {
 	n, err := p.read(ctx, fmt.Sprintf("blocks %d", limit))
 	bs := make([]Block, limit)
@@ -282,6 +287,35 @@ func TestCacheCopies(t *testing.T) {
 	}
 }
 
+// TestCacheWorkerKeys checks that a worker's series is read once per TTL
+// and that no two workers share an answer, whatever their names hold
+// (names are the miners' own: spaces, digits that look like a window).
+func TestCacheWorkerKeys(t *testing.T) {
+	c, p, _ := newTestCache(CacheOptions{})
+	ctx := context.Background()
+	names := []string{alice + ".a", alice + ".a 1", alice + ".a 1 3600000000000", alice + ".a\x00"}
+	for round := 0; round < 2; round++ {
+		for _, w := range names {
+			se, err := c.WorkerHashrate(ctx, w, time.Hour, 5*time.Minute)
+			if err != nil || len(se.Points) != 1 || se.Points[0].Hashrate != 1 {
+				t.Fatalf("round %d, worker %q: %+v %v", round, w, se, err)
+			}
+			se.Points[0].Hashrate = -1
+		}
+	}
+	for _, w := range names {
+		if n := p.count(fmt.Sprintf("worker %q %s %s", w, time.Hour, 5*time.Minute)); n != 1 {
+			t.Errorf("worker %q read %d times, want 1", w, n)
+		}
+	}
+	if _, err := c.WorkerHashrate(ctx, names[0], 24*time.Hour, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.count(fmt.Sprintf("worker %q %s %s", names[0], 24*time.Hour, time.Hour)); n != 1 {
+		t.Errorf("another window of the same worker read %d times, want 1", n)
+	}
+}
+
 // TestCacheBounds checks MaxConcurrent (reads of distinct questions under
 // way at once) and MaxEntries (answers kept).
 func TestCacheBounds(t *testing.T) {
@@ -413,6 +447,12 @@ func (l *lockedPool) Hashrate(ctx context.Context, account string, window, step 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.p.Hashrate(ctx, account, window, step)
+}
+
+func (l *lockedPool) WorkerHashrate(ctx context.Context, worker string, window, step time.Duration) (Series, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.p.WorkerHashrate(ctx, worker, window, step)
 }
 
 func (l *lockedPool) Blocks(ctx context.Context, limit int) ([]Block, error) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -51,8 +52,41 @@ func (s *Server) accountHashrate(r *http.Request) (any, error) {
 	return s.series(r, account)
 }
 
+// workerHashrate answers GET /api/v1/accounts/{address}/workers/{worker}/hashrate:
+// the series in the step the worker's history has for the window, which the
+// answer names.
+func (s *Server) workerHashrate(r *http.Request) (any, error) {
+	account, err := s.accountAddress(r.PathValue("address"))
+	if err != nil {
+		return nil, err
+	}
+	worker, err := workerName(r.PathValue("worker"))
+	if err != nil {
+		return nil, err
+	}
+	if worker != account && !strings.HasPrefix(worker, account+".") {
+		return nil, badInput("worker", "must be a worker of %s: the account itself or %s.<rig> (got %q)", account, account, clip(worker))
+	}
+	return s.answerSeries(r, func(window, step time.Duration) (Series, error) {
+		se, err := s.o.Pool.WorkerHashrate(r.Context(), worker, window, step)
+		if isNotFound(err) {
+			return se, notFoundError("worker", "worker %s: no share recorded in the hashrate history", worker)
+		}
+		return se, err
+	})
+}
+
 // series answers a hashrate series of the pool (account "") or an account.
 func (s *Server) series(r *http.Request, account string) (any, error) {
+	return s.answerSeries(r, func(window, step time.Duration) (Series, error) {
+		points, err := s.o.Pool.Hashrate(r.Context(), account, window, step)
+		return Series{Window: window, Step: step, Points: points}, s.accountError(err, account)
+	})
+}
+
+// answerSeries reads window and step and answers with the series read
+// returns, in UTC, naming the window and step it used.
+func (s *Server) answerSeries(r *http.Request, read func(window, step time.Duration) (Series, error)) (any, error) {
 	q, err := query(r, "window", "step")
 	if err != nil {
 		return nil, err
@@ -61,14 +95,14 @@ func (s *Server) series(r *http.Request, account string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	points, err := s.o.Pool.Hashrate(r.Context(), account, window, step)
+	se, err := read(window, step)
 	if err != nil {
-		return nil, s.accountError(err, account)
+		return nil, err
 	}
-	for i := range points {
-		points[i].T = points[i].T.UTC()
+	for i := range se.Points {
+		se.Points[i].T = se.Points[i].T.UTC()
 	}
-	return seriesBody{Window: fmtDuration(window), Step: fmtDuration(step), Points: nonNil(points)}, nil
+	return seriesBody{Window: fmtDuration(se.Window), Step: fmtDuration(se.Step), Points: nonNil(se.Points)}, nil
 }
 
 // fmtDuration writes a duration as the query takes it, without the zero

@@ -99,6 +99,7 @@ func New(o Options) (*Server, error) {
 		{method: "GET", path: "/api/v1/blocks", h: s.blocks},
 		{method: "GET", path: "/api/v1/accounts/{address}", h: s.account},
 		{method: "GET", path: "/api/v1/accounts/{address}/hashrate", h: s.accountHashrate},
+		{method: "GET", path: "/api/v1/accounts/{address}/workers/{worker}/hashrate", h: s.workerHashrate},
 		{method: "GET", path: "/api/v1/admin/connections", admin: true, h: s.connections},
 		{method: "POST", path: "/api/v1/admin/kick", admin: true, h: s.kick},
 		{method: "GET", path: "/api/v1/admin/bans", admin: true, h: s.bans},

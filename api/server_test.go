@@ -82,6 +82,22 @@ func (p *fakePool) Hashrate(_ context.Context, account string, window, step time
 	return []Point{{T: at, Hashrate: 1e12}, {T: at.Add(step), Hashrate: 2e12}}, nil
 }
 
+// WorkerHashrate answers as a pool whose workers' history is in 1-hour
+// buckets beyond the last hour.
+func (p *fakePool) WorkerHashrate(_ context.Context, worker string, window, step time.Duration) (Series, error) {
+	if err := p.record("WorkerHashrate %s %s %s", worker, window, step); err != nil {
+		return Series{}, err
+	}
+	if worker == alice+".gone" {
+		return Series{}, ErrNotFound
+	}
+	if window > time.Hour {
+		step = (step + time.Hour - 1) / time.Hour * time.Hour
+		window = (window + step - 1) / step * step
+	}
+	return Series{Window: window, Step: step, Points: []Point{{T: at, Hashrate: 1e12}}}, nil
+}
+
 func (p *fakePool) Blocks(_ context.Context, limit int) ([]Block, error) {
 	if err := p.record("Blocks %d", limit); err != nil {
 		return nil, err
@@ -207,6 +223,7 @@ var bearer = map[string]string{"Authorization": "Bearer " + testToken}
 // Admin, and that every answer is as openapi.yaml describes it.
 func TestRoutes(t *testing.T) {
 	sp := loadSpec(t)
+	const wr = "/api/v1/accounts/{address}/workers/{worker}/hashrate"
 	tests := []struct {
 		name         string
 		method       string
@@ -261,6 +278,15 @@ func TestRoutes(t *testing.T) {
 		{name: "account hashrate: unknown", target: "/api/v1/accounts/" + bob + "/hashrate", route: "/api/v1/accounts/{address}/hashrate", status: 404, field: "address"},
 		{name: "account hashrate: not an address", target: "/api/v1/accounts/x/hashrate", route: "/api/v1/accounts/{address}/hashrate", status: 400, field: "address"},
 		{name: "account hashrate: bad step", target: "/api/v1/accounts/" + alice + "/hashrate?step=1s", route: "/api/v1/accounts/{address}/hashrate", status: 400, field: "step"},
+		// A worker's series: the step its history has for the window.
+		{name: "worker hashrate", target: "/api/v1/accounts/" + alice + "/workers/" + alice + ".rig1/hashrate", route: wr,
+			status: 200, call: "WorkerHashrate " + alice + ".rig1 24h0m0s 10m0s", contains: `{"window":"24h","step":"1h","points":[{"t":"2026-03-01T07:30:00Z"`},
+		{name: "worker hashrate: the last hour", target: "/api/v1/accounts/" + alice + "/workers/" + alice + "/hashrate?window=1h&step=5m", route: wr,
+			status: 200, call: "WorkerHashrate " + alice + " 1h0m0s 5m0s", contains: `"window":"1h","step":"5m"`},
+		{name: "worker hashrate: unknown worker", target: "/api/v1/accounts/" + alice + "/workers/" + alice + ".gone/hashrate", route: wr, status: 404, field: "worker"},
+		{name: "worker hashrate: another account's worker", target: "/api/v1/accounts/" + alice + "/workers/" + alice + "x.rig1/hashrate", route: wr, status: 400, field: "worker"},
+		{name: "worker hashrate: not an address", target: "/api/v1/accounts/x/workers/x.rig1/hashrate", route: wr, status: 400, field: "address"},
+		{name: "worker hashrate: bad step", target: "/api/v1/accounts/" + alice + "/workers/" + alice + ".rig1/hashrate?step=90s", route: wr, status: 400, field: "step"},
 		// Routes and methods the API does not have.
 		{name: "unknown route", target: "/api/v1/nope", status: 404, unrecognized: true},
 		{name: "unknown admin route", target: "/api/v1/admin/nope", status: 404, unrecognized: true},

@@ -58,6 +58,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "apipoll" {
 		return runAPIPoll(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "ledger-scale" {
+		return runLedgerScale(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("tarbela-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -66,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "       tarbela-bench pool [flags]                run an in-process pool on a synthetic job")
 		fmt.Fprintln(stderr, "       tarbela-bench pool --bare [flags]         run the fan-out floor to compare a pool with")
 		fmt.Fprintln(stderr, "       tarbela-bench apipoll --url URL [flags]   poll every public route of Tarbela's HTTP API")
+		fmt.Fprintln(stderr, "       tarbela-bench ledger-scale [flags]        the share store at 570,000 workers on a simulated clock")
 		fs.PrintDefaults()
 	}
 	var (

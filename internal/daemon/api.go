@@ -162,6 +162,29 @@ func (p *apiPool) Hashrate(ctx context.Context, account string, window, step tim
 	return out, nil
 }
 
+// WorkerHashrate implements api.Pool: the series in the step the worker's
+// history tier has for the window (redisstore.Reader.SeriesStep).
+func (p *apiPool) WorkerHashrate(ctx context.Context, worker string, window, step time.Duration) (api.Series, error) {
+	last, err := p.reader.LastShare(ctx, worker, false)
+	if err != nil {
+		return api.Series{}, storeErr(err)
+	}
+	if last.IsZero() {
+		return api.Series{}, api.ErrNotFound
+	}
+	of := redisstore.OfWorker(worker)
+	window, step = p.reader.SeriesStep(of, window, step)
+	ps, err := p.reader.Series(ctx, of, time.Now(), window, step)
+	if err != nil {
+		return api.Series{}, storeErr(err)
+	}
+	out := make([]api.Point, len(ps))
+	for i, pt := range ps {
+		out[i] = api.Point{T: pt.T, Hashrate: pt.Hashrate}
+	}
+	return api.Series{Window: window, Step: step, Points: out}, nil
+}
+
 // Account implements api.Pool.
 func (p *apiPool) Account(ctx context.Context, account string) (api.Account, error) {
 	a := api.Account{Account: account}

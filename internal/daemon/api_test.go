@@ -175,6 +175,20 @@ func TestAPI(t *testing.T) {
 	if len(series.Points) != 60 || !(series.Points[59].Hashrate > 0 || series.Points[58].Hashrate > 0) {
 		t.Errorf("account series: %d points, last %+v", len(series.Points), series.Points[len(series.Points)-1:])
 	}
+	// A worker's day comes from its coarse tier, in the step that tier has.
+	for _, tc := range []struct {
+		query, window, step string
+		points              int
+	}{{"window=24h&step=10m", "24h", "1h", 24}, {"window=1h&step=5m", "1h", "5m", 12}} {
+		c.must("GET", "/api/v1/accounts/"+minerAddr+"/workers/"+user+"/hashrate?"+tc.query, "", false, &series)
+		// The step holding now may have just begun: one of the last two
+		// points has the miner's work.
+		if series.Window != tc.window || series.Step != tc.step || len(series.Points) != tc.points ||
+			!(series.Points[tc.points-1].Hashrate > 0 || series.Points[tc.points-2].Hashrate > 0) {
+			t.Errorf("worker series %s: window %s step %s, points %+v; want %s, %s, %d points, work in the last two", tc.query,
+				series.Window, series.Step, series.Points, tc.window, tc.step, tc.points)
+		}
+	}
 	if code, _ := c.call("GET", "/api/v1/accounts/"+localnet.RegtestAddress(99), "", false, nil); code != 404 {
 		t.Errorf("an account without shares: HTTP %d", code)
 	}

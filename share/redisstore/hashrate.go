@@ -11,8 +11,10 @@ import (
 )
 
 // Hashrate reads for the API and the CLI. Work is kept per hashrate bucket
-// (HashrateBucket wide, aligned to the Unix epoch): per worker in hr:w, per
-// account in hr:a, and the pool's in hr:a's PoolField. A rate is work·2^32
+// (aligned to the Unix epoch) in tiers (Tiers): per account in hr:a and
+// the pool's in hr:a's PoolField (HashrateBucket wide), per worker in hr:w
+// (WorkerBucket, the last WorkerRetention) and hr:wc (WorkerCoarseBucket,
+// the last WorkerCoarseRetention). A rate is work·2^32
 // over the time the buckets read cover up to now, the current bucket only
 // as far as it has run, so a rate neither lags a bucket behind nor dips at
 // the start of one.
@@ -29,27 +31,40 @@ func OfWorker(name string) Subject  { return Subject{'w', name} }
 func OfAccount(name string) Subject { return Subject{'a', name} }
 func OfPool() Subject               { return Subject{'p', PoolField} }
 
-// keyAt is the hash holding the subject's work in the bucket starting at
-// unix second start.
-func (s *Reader) keyAt(of Subject, start int64) string {
-	if of.kind == 'w' {
-		return s.k.hashrateWorkers(start)
+// tierFor is the tier a read of the subject over window uses: the
+// accounts' tier for an account or the pool; for a worker its fine tier
+// when the window lies within its retention, else its coarse tier.
+func (s *Reader) tierFor(of Subject, window time.Duration) tier {
+	l := s.tiers.levels()
+	switch {
+	case of.kind != 'w':
+		return l[tierAccounts]
+	case window <= s.tiers.WorkerRetention:
+		return l[tierWorkers]
+	default:
+		return l[tierWorkersCoarse]
 	}
-	return s.k.hashrateAccounts(start)
 }
 
-// Bucket is the width of the hashrate buckets this Reader reads.
-func (s *Reader) Bucket() time.Duration { return s.bucket }
+// Bucket is the width of the accounts' and the pool's hashrate buckets.
+func (s *Reader) Bucket() time.Duration { return s.tiers.Bucket }
 
-// bucketWork returns the subject's work in the n buckets up to and
-// including the one that holds now, oldest first, and the start of the
-// oldest.
-func (s *Reader) bucketWork(ctx context.Context, of Subject, now time.Time, n int) ([]float64, time.Time, error) {
-	starts := s.bucketStarts(now, n)
+// Tiers is the hashrate layout this Reader reads.
+func (s *Reader) Tiers() Tiers { return s.tiers }
+
+// bucketWork returns the subject's work in the n buckets of tier l up to
+// and including the one that holds now, oldest first, and the start of
+// the oldest.
+func (s *Reader) bucketWork(ctx context.Context, of Subject, l tier, now time.Time, n int) ([]float64, time.Time, error) {
+	starts := bucketStarts(l, now, n)
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, n)
+	field := of.name
+	if l.workers {
+		field = WorkerField(of.name)
+	}
 	for i, start := range starts {
-		cmds[i] = pipe.HGet(ctx, s.keyAt(of, start), of.name)
+		cmds[i] = pipe.HGet(ctx, l.key(s.k, start), field)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, time.Time{}, fmt.Errorf("redisstore: read hashrate buckets of %s: %w", of.name, err)
@@ -63,11 +78,11 @@ func (s *Reader) bucketWork(ctx context.Context, of Subject, now time.Time, n in
 	return work, time.Unix(starts[0], 0), nil
 }
 
-// bucketStarts returns the starts (unix seconds) of the n buckets up to
-// and including the one that holds now, oldest first.
-func (s *Reader) bucketStarts(now time.Time, n int) []int64 {
-	width := int64(s.bucket / time.Second)
-	first := now.Unix()/width*width - int64(n-1)*width
+// bucketStarts returns the starts (unix seconds) of the n buckets of tier
+// l up to and including the one that holds now, oldest first.
+func bucketStarts(l tier, now time.Time, n int) []int64 {
+	width := int64(l.width / time.Second)
+	first := periodStart(now.Unix(), width) - int64(n-1)*width
 	out := make([]int64, n)
 	for i := range out {
 		out[i] = first + int64(i)*width
@@ -75,9 +90,10 @@ func (s *Reader) bucketStarts(now time.Time, n int) []int64 {
 	return out
 }
 
-// buckets is how many buckets cover d, rounded up (at least one).
-func (s *Reader) buckets(d time.Duration) int {
-	return max(1, int((d+s.bucket-1)/s.bucket))
+// bucketsOver is how many buckets of tier l cover d, rounded up (at least
+// one).
+func bucketsOver(l tier, d time.Duration) int {
+	return max(1, int((d+l.width-1)/l.width))
 }
 
 // rate is work·2^32 per second of span, 0 for an empty span.
@@ -91,27 +107,43 @@ func rate(work float64, span time.Duration) float64 {
 // Rates returns the subject's hashrate in H/s over each of windows up to
 // now: the work of the buckets that cover the window (rounded up to whole
 // buckets, the current one included) over the time they cover until now.
-// The buckets are read once, for the longest window.
+// A worker's windows up to WorkerRetention read its fine tier, longer ones
+// its coarse tier (so its 24 h rate is over whole hours). The buckets of a
+// tier are read once, for its longest window.
 func (s *Reader) Rates(ctx context.Context, of Subject, now time.Time, windows ...time.Duration) ([]float64, error) {
-	longest := 0
-	for _, w := range windows {
+	longest := map[time.Duration]int{}
+	levels := make([]tier, len(windows))
+	for i, w := range windows {
 		if w <= 0 {
 			return nil, fmt.Errorf("redisstore: hashrate window %v: %w", w, ErrInvalid)
 		}
-		longest = max(longest, s.buckets(w))
+		levels[i] = s.tierFor(of, w)
+		longest[levels[i].width] = max(longest[levels[i].width], bucketsOver(levels[i], w))
 	}
-	work, first, err := s.bucketWork(ctx, of, now, longest)
-	if err != nil {
-		return nil, err
+	type read struct {
+		work  []float64
+		first time.Time
 	}
+	reads := map[time.Duration]read{}
 	out := make([]float64, len(windows))
 	for i, w := range windows {
-		k := s.buckets(w)
+		l := levels[i]
+		n := longest[l.width]
+		r, ok := reads[l.width]
+		if !ok {
+			work, first, err := s.bucketWork(ctx, of, l, now, n)
+			if err != nil {
+				return nil, err
+			}
+			r = read{work, first}
+			reads[l.width] = r
+		}
+		k := bucketsOver(l, w)
 		var sum float64
-		for _, v := range work[longest-k:] {
+		for _, v := range r.work[n-k:] {
 			sum += v
 		}
-		start := first.Add(time.Duration(longest-k) * s.bucket)
+		start := r.first.Add(time.Duration(n-k) * l.width)
 		out[i] = rate(sum, now.Sub(start))
 	}
 	return out, nil
@@ -124,23 +156,46 @@ type RatePoint struct {
 	Hashrate float64
 }
 
+// SeriesStep returns the window and step a Series of the subject can
+// have that are nearest to those asked: the step rounded up to whole
+// buckets of the tier that holds the window (a worker's fine tier for a
+// window within WorkerRetention, its coarse tier beyond), the window
+// rounded up to whole steps. A caller that shows a series asks this first
+// and reports the step it got (a worker's 24 h chart is in hours).
+func (s *Reader) SeriesStep(of Subject, window, step time.Duration) (time.Duration, time.Duration) {
+	step = max(step, time.Second)
+	window = max(window, step)
+	for {
+		l := s.tierFor(of, window)
+		st := (step + l.width - 1) / l.width * l.width
+		w := (window + st - 1) / st * st
+		if s.tierFor(of, w).width == l.width {
+			return w, st
+		}
+		// Rounding took the window past the fine tier: use the coarse one.
+		window = w
+	}
+}
+
 // Series returns the subject's hashrate over window in points of step,
 // oldest first. Steps are aligned to the Unix epoch; the last point is the
-// step that holds now, its rate over the part of it that has run. step must
-// be a whole number of buckets and window a whole number of steps
-// (ErrInvalid).
+// step that holds now, its rate over the part of it that has run. The
+// buckets read are the subject's tier for the window (see SeriesStep):
+// step must be a whole number of that tier's buckets and window a whole
+// number of steps (ErrInvalid); SeriesStep gives the nearest that are.
 func (s *Reader) Series(ctx context.Context, of Subject, now time.Time, window, step time.Duration) ([]RatePoint, error) {
-	if step < s.bucket || step%s.bucket != 0 || window < step || window%step != 0 {
+	l := s.tierFor(of, window)
+	if step < l.width || step%l.width != 0 || window < step || window%step != 0 {
 		return nil, fmt.Errorf("redisstore: hashrate series of %v in steps of %v: %w (steps are whole buckets of %v, the window whole steps)",
-			window, step, ErrInvalid, s.bucket)
+			window, step, ErrInvalid, l.width)
 	}
 	points := int(window / step)
-	per := int(step / s.bucket)
+	per := int(step / l.width)
 	stepSec := int64(step / time.Second)
-	lastStep := time.Unix(now.Unix()/stepSec*stepSec, 0)
+	lastStep := time.Unix(periodStart(now.Unix(), stepSec), 0)
 	firstStep := lastStep.Add(-time.Duration(points-1) * step)
-	n := int(now.Sub(firstStep)/s.bucket) + 1
-	work, first, err := s.bucketWork(ctx, of, now, n)
+	n := int(now.Sub(firstStep)/l.width) + 1
+	work, first, err := s.bucketWork(ctx, of, l, now, n)
 	if err != nil {
 		return nil, err
 	}
@@ -165,17 +220,24 @@ func (s *Reader) Series(ctx context.Context, of Subject, now time.Time, window, 
 }
 
 // WorkerRates returns the hashrate in H/s of each named worker over d up
-// to now, as Rates does, with one HMGET per bucket for all of them.
+// to now, as Rates does (from the workers' fine tier when d is within
+// WorkerRetention, else the coarse one), with one HMGET per bucket for all
+// of them.
 func (s *Reader) WorkerRates(ctx context.Context, names []string, now time.Time, d time.Duration) (map[string]float64, error) {
 	out := make(map[string]float64, len(names))
 	if len(names) == 0 {
 		return out, nil
 	}
-	starts := s.bucketStarts(now, s.buckets(d))
+	l := s.tierFor(OfWorker(""), d)
+	starts := bucketStarts(l, now, bucketsOver(l, d))
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(starts))
+	fields := make([]string, len(names))
+	for i, name := range names {
+		fields[i] = WorkerField(name)
+	}
 	for i, start := range starts {
-		cmds[i] = pipe.HMGet(ctx, s.k.hashrateWorkers(start), names...)
+		cmds[i] = pipe.HMGet(ctx, l.key(s.k, start), fields...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("redisstore: read workers' hashrate: %w", err)

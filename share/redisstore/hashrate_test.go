@@ -27,7 +27,8 @@ func TestPoolHashrate(t *testing.T) {
 	c := client(t, r)
 	// One batch holds every share (an hour's interval, flushed by hand):
 	// it spans several buckets.
-	s := newStore(t, r, redisstore.Options{BatchInterval: time.Hour})
+	// Workers' fine buckets of one minute, like the accounts'.
+	s := newStore(t, r, redisstore.Options{BatchInterval: time.Hour, WorkerBucket: time.Minute})
 	ctx := context.Background()
 	now := time.Now()
 	minute := now.Truncate(time.Minute)

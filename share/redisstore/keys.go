@@ -42,6 +42,18 @@ func (k keys) hashrateAccounts(start int64) string {
 	return k.base + "hr:a:" + strconv.FormatInt(start, 10)
 }
 
+// hashrateWorkersCoarse is the workers' coarse tier's bucket starting at
+// unix second start (Tiers.WorkerCoarseBucket wide).
+func (k keys) hashrateWorkersCoarse(start int64) string {
+	return k.base + "hr:wc:" + strconv.FormatInt(start, 10)
+}
+
+// hashrateIndex orders every hashrate bucket kept by the time (ms) from
+// which it is deleted; clock is the newest share time recorded (ms), the
+// time the batches delete buckets and trim last-share times by.
+func (k keys) hashrateIndex() string { return k.base + "hr:idx" }
+func (k keys) clock() string         { return k.base + "clock" }
+
 // PoolField is the field of an account hashrate bucket (hr:a:<start>)
 // that holds the work of every account in the bucket. No account is named
 // so: AddShare refuses names with '|'.

@@ -58,6 +58,9 @@ func (k ledgerKeys) accountPaymentsPrefix() string { return k.base + "pay:a:" }
 // frozenWindow is the PPLNS window frozen with a block.
 func (k ledgerKeys) frozenWindow(hash string) string { return k.base + "round:" + hash + ":pplns" }
 
+// frozenWorkers is the work per worker of the round a block froze.
+func (k ledgerKeys) frozenWorkers(hash string) string { return k.base + "round:" + hash + ":w" }
+
 // Errors of the ledger. Each is wrapped as "redisstore: <what was being
 // done>: <error>: <details>" (account, batch, states), so callers switch
 // with errors.Is and log the message. A call refused for its arguments

@@ -42,9 +42,11 @@ func validHash(h string) bool { return validName(h) && !strings.ContainsAny(h, "
 // CreditBlock credits a matured block, at most once: the first call adds
 // each credit to bal, the totals (credited += Σ credits, fee, reserve_in),
 // the outputs to utxo, the sites' parts (c.Sites) to en:earn:<hash>, sets
-// the block's status and deletes the block's
-// frozen PPLNS window (round:<hash>:pplns: the credits are made; the round's
-// w/a/meta are left to ReleaseRound); a later call for the same block
+// the block's status and deletes the block's frozen PPLNS window
+// (round:<hash>:pplns: the credits are made) and the round's work per
+// worker (round:<hash>:w: no scheme credits workers, and at 570,000
+// workers it holds ~76 MB; docs/redis.md, "Memory budget"), the round's
+// a/meta being left to ReleaseRound; a later call for the same block
 // returns applied=false and changes nothing. The block record
 // must exist (ErrNoBlock); an orphaned or rejected block is refused
 // (ErrState).
@@ -98,7 +100,7 @@ func (l *Ledger) CreditBlock(ctx context.Context, lease Lease, c BlockCredit) (a
 	}
 	k := l.k
 	v, err := l.run(ctx, creditScript, what, "", []string{k.lock(), k.block(c.Hash), k.bal(), k.totals(), k.utxo(),
-		k.frozenWindow(c.Hash), k.energyEarn(c.Hash)}, args...)
+		k.frozenWindow(c.Hash), k.energyEarn(c.Hash), k.frozenWorkers(c.Hash)}, args...)
 	if err != nil {
 		return false, err
 	}

@@ -389,6 +389,8 @@ func TestLedgerCreditBlock(t *testing.T) {
 			e := newLedgerEnv(t, c)
 			h := tc.prepare(e)
 			e.c.HSet(e.ctx, e.key("round:"+h+":pplns"), "alice", 1.5)
+			e.c.HSet(e.ctx, e.key("round:"+h+":w"), "alice.rig1", 1.5)
+			e.c.HSet(e.ctx, e.key("round:"+h+":a"), "alice", 1.5)
 			cr := tc.credit(h)
 			before := e.snapshot()
 			applied, err := e.l.CreditBlock(e.ctx, e.lease, cr)
@@ -422,6 +424,12 @@ func TestLedgerCreditBlock(t *testing.T) {
 			}
 			if e.c.Exists(e.ctx, e.key("round:"+h+":pplns")).Val() != 0 {
 				t.Errorf("the frozen PPLNS window outlived the credit")
+			}
+			// The round's work per worker goes with the credit; per account
+			// it stays for ReleaseRound.
+			if e.c.Exists(e.ctx, e.key("round:"+h+":w")).Val() != 0 || e.c.Exists(e.ctx, e.key("round:"+h+":a")).Val() != 1 {
+				t.Errorf("after the credit: round:%s:w exists %d (want 0), :a exists %d (want 1)", h,
+					e.c.Exists(e.ctx, e.key("round:"+h+":w")).Val(), e.c.Exists(e.ctx, e.key("round:"+h+":a")).Val())
 			}
 			e.invariant()
 			// Once only: a second call changes nothing.

@@ -75,6 +75,28 @@ type Options struct {
 	// default). Last-share times older than the retention are trimmed too.
 	HashrateBucket    time.Duration
 	HashrateRetention time.Duration
+	// The per-worker history is kept in two tiers (docs/redis.md, "Hashrate
+	// tiers"): WorkerBucket-wide buckets for WorkerRetention (5 minutes
+	// for 1 h by default: the workers' hourly rate), and
+	// WorkerCoarseBucket-wide ones for WorkerCoarseRetention (1 h for
+	// 24 h: a worker's day). Accounts and the pool keep HashrateBucket
+	// for HashrateRetention. Widths are whole seconds; a retention is at
+	// least its width; the coarse tier is no finer and no shorter than
+	// the fine one. Every node writing one Redis must use the same values.
+	// A bucket is deleted by the first batch whose time is past its end
+	// plus its tier's retention, so expiry follows the shares' own clock.
+	WorkerBucket          time.Duration
+	WorkerRetention       time.Duration
+	WorkerCoarseBucket    time.Duration
+	WorkerCoarseRetention time.Duration
+	// DropFrozenWorkers makes a block that freezes the round unlink the
+	// round's work per worker (round:current:w) instead of keeping it as
+	// round:<hash>:w until the block is credited. No payout scheme reads
+	// it (they credit accounts: round:<hash>:a, the PPLNS window); it
+	// holds ~76 MB per block awaiting credit at 570,000 workers
+	// (docs/redis.md, "Memory budget"). An orphaned block then gives back
+	// only its accounts' work (PROP). False by default.
+	DropFrozenWorkers bool
 	// DedupeTTL is how long a batch id is remembered so that a resent or
 	// replayed batch is recorded once (7 days by default). A journal replayed
 	// later than this after it was written would count its batches again.
@@ -216,6 +238,7 @@ func (o Options) withDefaults() (Options, error) {
 		bad = append(bad, "HashrateBucket: below 1s")
 	}
 	defd(&o.HashrateRetention, 24*time.Hour, "HashrateRetention")
+	bad = append(bad, o.tiersDefaults()...)
 	defd(&o.DedupeTTL, 7*24*time.Hour, "DedupeTTL")
 	if o.DedupeTTL > 0 && o.DedupeTTL < time.Second {
 		bad = append(bad, "DedupeTTL: below 1s")

@@ -16,22 +16,41 @@ import (
 // Reader reads what stores wrote under one prefix. It needs no writer: the
 // admin CLI and tests use it with their own client. Store embeds one.
 type Reader struct {
-	rdb    redis.UniversalClient
-	k      keys
-	bucket time.Duration
+	rdb   redis.UniversalClient
+	k     keys
+	tiers Tiers
 }
 
 // NewReader returns a Reader of the keys under prefix ("tarbela" when
 // empty); hashrateBucket must match the writers' HashrateBucket (1 minute
-// when zero).
+// when zero), and the workers' tiers are DefaultTiers'. NewTieredReader
+// takes the whole layout.
 func NewReader(rdb redis.UniversalClient, prefix string, hashrateBucket time.Duration) *Reader {
+	t := DefaultTiers()
+	if hashrateBucket >= time.Second {
+		t.Bucket = hashrateBucket
+	}
+	return NewTieredReader(rdb, prefix, t)
+}
+
+// NewTieredReader returns a Reader of the keys under prefix ("tarbela"
+// when empty) written with the hashrate layout t (the writers' Options);
+// a zero field of t takes DefaultTiers'.
+func NewTieredReader(rdb redis.UniversalClient, prefix string, t Tiers) *Reader {
 	if prefix == "" {
 		prefix = "tarbela"
 	}
-	if hashrateBucket < time.Second {
-		hashrateBucket = time.Minute
+	d := DefaultTiers()
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&t.Bucket, &d.Bucket}, {&t.Retention, &d.Retention}, {&t.WorkerBucket, &d.WorkerBucket},
+		{&t.WorkerRetention, &d.WorkerRetention}, {&t.WorkerCoarseBucket, &d.WorkerCoarseBucket},
+		{&t.WorkerCoarseRetention, &d.WorkerCoarseRetention},
+	} {
+		if *f.v < time.Second {
+			*f.v = *f.def
+		}
 	}
-	return &Reader{rdb: rdb, k: newKeys(prefix), bucket: hashrateBucket}
+	return &Reader{rdb: rdb, k: newKeys(prefix), tiers: t}
 }
 
 // WithClient returns a Reader of the same keys and layout that reads
@@ -240,35 +259,28 @@ func floats(m map[string]string) map[string]float64 {
 
 // Hashrate returns the hashes per second of a worker (or, with account set,
 // of an account) over the buckets that cover the last d, from the
-// difficulty-weighted work recorded in them (work·2^32/d). d is rounded up
-// to whole buckets.
+// difficulty-weighted work recorded in them (work·2^32 over the buckets'
+// whole width). d is rounded up to whole buckets of the tier that holds it
+// (a worker's fine tier within WorkerRetention, else its coarse tier).
 func (s *Reader) Hashrate(ctx context.Context, name string, account bool, d time.Duration) (float64, error) {
-	bucket := int64(s.bucket / time.Second)
-	n := int64((d + s.bucket - 1) / s.bucket)
-	if n <= 0 {
+	if d <= 0 {
 		return 0, nil
 	}
-	now := time.Now().Unix() / bucket * bucket
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, 0, n)
-	for i := range n {
-		start := now - i*bucket
-		key := s.k.hashrateWorkers(start)
-		if account {
-			key = s.k.hashrateAccounts(start)
-		}
-		cmds = append(cmds, pipe.HGet(ctx, key, name))
+	of := OfWorker(name)
+	if account {
+		of = OfAccount(name)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return 0, fmt.Errorf("redisstore: read hashrate of %s: %w", name, err)
+	l := s.tierFor(of, d)
+	n := bucketsOver(l, d)
+	work, _, err := s.bucketWork(ctx, of, l, time.Now(), n)
+	if err != nil {
+		return 0, err
 	}
-	var work float64
-	for _, c := range cmds {
-		if v, err := c.Float64(); err == nil {
-			work += v
-		}
+	var sum float64
+	for _, v := range work {
+		sum += v
 	}
-	return work * (1 << 32) / (time.Duration(n) * s.bucket).Seconds(), nil
+	return sum * (1 << 32) / (time.Duration(n) * l.width).Seconds(), nil
 }
 
 // LastShare returns when a worker (or account) last had a share recorded;
@@ -319,7 +331,9 @@ func (s *Reader) ReleaseRound(ctx context.Context, hash string, keep time.Durati
 	pipe := s.rdb.TxPipeline()
 	for _, k := range ks {
 		if keep <= 0 {
-			pipe.Del(ctx, k)
+			// UNLINK frees a frozen round of 570,000 workers off Redis's
+			// main thread.
+			pipe.Unlink(ctx, k)
 		} else {
 			pipe.Expire(ctx, k, keep)
 		}

@@ -45,24 +45,52 @@ import (
 // with score 0 ordered by name, so that an account's workers are one
 // ZRANGEBYLEX; a worker leaves it when its last share leaves last:w.
 //
+// Hashrate tiers (Tiers, docs/redis.md): the accounts' buckets (with the
+// pool's work), the workers' fine buckets and the workers' coarse buckets
+// each take the batch's sums like the round when the batch lies in one
+// bucket of the tier. Every bucket is indexed in hr:idx by its deadline
+// (its end plus its tier's retention, ms); the script keeps the clock, the
+// newest share time it has recorded, and deletes (UNLINK) the buckets whose
+// deadline it reached and trims last-share times older than the clock less
+// HashrateRetention. Expiry therefore follows the shares' time, not the
+// Redis server's: a simulated day passes in minutes, and a pool that
+// records nothing keeps its history (each bucket also has a TTL of its
+// retention plus two widths, a safety net for a pool that stopped).
+//
+// The clock never goes more than MaxClockAhead past the Redis server's own
+// time (TIME): a node whose clock is wrong by a year would otherwise expire
+// every bucket and keep expiring the others' for that year. A simulated
+// clock must therefore run behind the server's (ledger-scale starts in the
+// past); buckets a batch from the future writes live until their TTL.
+//
 // KEYS: 1 stream high-water mark, 2-4 current round w/a/meta, 5 PPLNS slice
 // index, 6-7 last share w/a, 8 totals, 9 blocks index, 10 block record,
 // 11-13 the block's frozen round w/a/meta, 14 PPLNS slice totals, 15 PPS
-// owed, 16 the block's frozen window, 17 worker names, 18.. hashrate
-// buckets as (workers, accounts) pairs, then the batch's PPLNS slices.
+// owed, 16 the block's frozen window, 17 worker names, 18 hashrate bucket
+// index, 19 clock, 20.. the hashrate buckets: the accounts' (ARGV 11 of
+// them), then the workers' fine ones (ARGV 15), then the workers' coarse
+// ones (ARGV 16); then the batch's PPLNS slices (ARGV 12).
 //
-// ARGV: 1 dedupe TTL s, 2 PPLNS N, 3 bucket TTL s, 4 last-share cutoff ms,
-// 5 per-node totals field, 6 shares, 7 work, 8 first share ms, 9 last share
-// ms, 10 seq, 11 buckets B, 12 slices S, 13 the batch's highest network
-// difficulty, 14 the slice key prefix, then counted sections: workers as
-// (name, work, last share ms) triples, accounts likewise; when B > 1, per
-// bucket a counted (worker, work) pair section and a counted (account,
-// work) one (when B is 1 the bucket's sums are the workers' and accounts'
-// sums); per slice its start ms and work, then, when S > 1, a counted
-// (account, work) pair section (when S is 1 the slice's sums are the
-// accounts'); the PPS worth as a counted (account, satoshis) pair section;
-// and the block section (0, or 1 hash height status frozen-ms network
-// difficulty nfields field/value pairs).
+// ARGV: 1 dedupe TTL s, 2 PPLNS N, 3 account bucket TTL s, 4
+// HashrateRetention ms (last-share times older than the clock less this
+// are trimmed), 5 per-node totals field, 6 shares, 7 work, 8 first share
+// ms, 9 last share ms, 10 seq, 11 account buckets B, 12 slices S, 13 the
+// batch's highest network difficulty, 14 the slice key prefix, 15 fine
+// worker buckets F, 16 coarse worker buckets C, 17 fine bucket TTL s, 18
+// coarse bucket TTL s, 19 the batch's clock (its newest share ms, 0 with no
+// shares), 20 "1" to unlink the round's work per worker when a block
+// freezes it (DropFrozenWorkers) rather than keep it, then counted sections
+// from 21: workers as (name, work, last
+// share ms) triples, accounts likewise; the workers' tier fields as a
+// counted (field, work) pair section in the workers' order (the field is
+// WorkerField of the name); per account bucket its deadline ms
+// and, when B > 1, a counted (account, work) pair section; per fine worker
+// bucket its deadline and, when F > 1, a counted (worker field, work) section;
+// per coarse worker bucket likewise (C); per slice its start ms and work,
+// then, when S > 1, a counted (account, work) pair section (when S is 1 the
+// slice's sums are the accounts'); the PPS worth as a counted (account,
+// satoshis) pair section; and the block section (0, or 1 hash height
+// status frozen-ms network difficulty nfields field/value pairs).
 var applyScript = redis.NewScript(`
 local function push(cmd, key, pre, first, count)
   -- Sends cmd key pre ARGV[first..first+count-1] in chunks of at most 1000
@@ -108,10 +136,11 @@ local function add(keys, i, n, stride)
     done = done + m
   end
 end
-local function seen(key, i, n, names)
+local function seen(key, i, n, cutoff, names)
   -- Raises the last share time of the n names of the (name, work, ms)
-  -- section at ARGV[i], then trims the stale ones. With names, the names
-  -- also go to that name index (score 0), and leave it when trimmed.
+  -- section at ARGV[i], then trims those older than cutoff (ms; nil: no
+  -- trim). With names, the names also go to that name index (score 0),
+  -- and leave it when trimmed.
   if n == 0 then return end
   local done = 0
   while done < n do
@@ -129,11 +158,37 @@ local function seen(key, i, n, names)
     if names then redis.call('ZADD', names, unpack(u)) end
     done = done + m
   end
+  if not cutoff then return end
   if names then
-    local old = redis.call('ZRANGEBYSCORE', key, '-inf', '(' .. ARGV[4])
+    local old = redis.call('ZRANGEBYSCORE', key, '-inf', '(' .. cutoff)
     for s = 1, #old, 500 do redis.call('ZREM', names, unpack(old, s, math.min(#old, s + 499))) end
   end
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cutoff)
+end
+local function buckets(first, n, i, ttl, pool)
+  -- Adds to the n hashrate buckets KEYS[first..] of one tier: per bucket
+  -- its deadline (ms) at ARGV[i] and, when n > 1, a counted (name, work)
+  -- section with the bucket's sums (when n is 1 the bucket took the
+  -- batch's sums with the round). With pool, each bucket also adds its
+  -- work to the field PoolField. Each bucket goes to the index by its
+  -- deadline and carries a TTL (s) as a safety net. Returns the next i.
+  for b = 0, n - 1 do
+    local key = KEYS[first + b]
+    local deadline = ARGV[i]
+    i = i + 1
+    local bw = ARGV[7]
+    if n > 1 then
+      local m = tonumber(ARGV[i])
+      add({key}, i + 1, m, 2)
+      bw = 0
+      for k = 1, m do bw = bw + tonumber(ARGV[i + 2*k]) end
+      i = i + 1 + 2 * m
+    end
+    if pool and tonumber(ARGV[6]) > 0 then redis.call('HINCRBYFLOAT', key, '` + PoolField + `', bw) end
+    redis.call('EXPIRE', key, ttl)
+    redis.call('ZADD', KEYS[18], deadline, key)
+  end
+  return i
 end
 local function trim(limit)
   -- Drops the oldest PPLNS slices while the newer ones alone hold at least
@@ -203,18 +258,40 @@ if seq <= applied then return 0 end
 local shares = tonumber(ARGV[6])
 local nb = tonumber(ARGV[11])
 local ns = tonumber(ARGV[12])
-local nw = tonumber(ARGV[15])
-local wi = 16
+local nf = tonumber(ARGV[15])
+local nc = tonumber(ARGV[16])
+local nw = tonumber(ARGV[21])
+local wi = 22
 local na = tonumber(ARGV[wi + 3 * nw])
 local ai = wi + 3 * nw + 1
-local i = ai + 3 * na
-local sk = 18 + 2 * nb
+-- The workers' tier fields (digests of their names), as many as workers.
+local di = ai + 3 * na + 1
+local i = di + 2 * nw
+local bk = 20
+local fk = bk + nb
+local ck = fk + nf
+local sk = ck + nc
+-- The clock is the newest share time recorded: buckets and last-share
+-- times expire by it, so expiry follows the shares' own time (a replayed
+-- old batch does not turn it back).
+-- A node whose clock runs ahead must not expire everyone's history: the
+-- clock goes at most MaxClockAhead past the Redis server's own time.
+local now = redis.call('TIME')
+local cap = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + ` + strconv.FormatInt(MaxClockAhead.Milliseconds(), 10) + `
+local clock = math.min(tonumber(ARGV[19]), cap)
+local was = tonumber(redis.call('GET', KEYS[19]) or '0')
+if was >= clock then clock = was else redis.call('SET', KEYS[19], string.format('%d', clock)) end
+local cutoff = nil
+if clock > 0 then cutoff = clock - tonumber(ARGV[4]) end
 -- The batch's sums go to every hash that takes them whole: the round, and
--- the hashrate bucket and PPLNS slice when the batch lies in one.
-local wk, ak = {KEYS[2]}, {KEYS[3]}
-if nb == 1 then wk[2] = KEYS[18]; ak[2] = KEYS[19] end
+-- the hashrate buckets and PPLNS slice when the batch lies in one of each.
+local tk, ak = {}, {KEYS[3]}
+if nf == 1 then tk[#tk+1] = KEYS[fk] end
+if nc == 1 then tk[#tk+1] = KEYS[ck] end
+if nb == 1 then ak[#ak+1] = KEYS[bk] end
 if ns == 1 then ak[#ak+1] = KEYS[sk] end
-add(wk, wi, nw, 3)
+add({KEYS[2]}, wi, nw, 3)
+add(tk, di, nw, 2)
 add(ak, ai, na, 3)
 if shares > 0 then
   redis.call('HINCRBY', KEYS[4], 'shares', shares)
@@ -226,24 +303,18 @@ if shares > 0 then
   redis.call('HINCRBY', KEYS[8], ARGV[5], shares)
 end
 redis.call('HINCRBY', KEYS[8], 'batches', 1)
-seen(KEYS[6], wi, nw, KEYS[17])
-seen(KEYS[7], ai, na)
-for b = 0, nb - 1 do
-  local kw, ka = KEYS[18 + 2*b], KEYS[19 + 2*b]
-  local bw = ARGV[7]
-  if nb > 1 then
-    local n = tonumber(ARGV[i])
-    add({kw}, i + 1, n, 2)
-    i = i + 1 + 2 * n
-    n = tonumber(ARGV[i])
-    add({ka}, i + 1, n, 2)
-    bw = 0
-    for k = 1, n do bw = bw + tonumber(ARGV[i + 2*k]) end
-    i = i + 1 + 2 * n
+seen(KEYS[6], wi, nw, cutoff, KEYS[17])
+seen(KEYS[7], ai, na, cutoff)
+i = buckets(bk, nb, i, ARGV[3], true)
+i = buckets(fk, nf, i, ARGV[17], false)
+i = buckets(ck, nc, i, ARGV[18], false)
+if clock > 0 then
+  local old = redis.call('ZRANGEBYSCORE', KEYS[18], '-inf', clock)
+  if #old > 0 then
+    -- UNLINK frees a big bucket (570,000 fields) off Redis's main thread.
+    for s = 1, #old, 500 do redis.call('UNLINK', unpack(old, s, math.min(#old, s + 499))) end
+    redis.call('ZREMRANGEBYSCORE', KEYS[18], '-inf', clock)
   end
-  if shares > 0 then redis.call('HINCRBYFLOAT', ka, '` + PoolField + `', bw) end
-  redis.call('EXPIRE', kw, ARGV[3])
-  redis.call('EXPIRE', ka, ARGV[3])
 end
 for s = 0, ns - 1 do
   local start, w = ARGV[i], tonumber(ARGV[i + 1])
@@ -272,7 +343,14 @@ if ARGV[i] == '1' then
   if status ~= 'rejected' then
     if not prev then
       for j = 0, 2 do
-        if redis.call('EXISTS', KEYS[2+j]) == 1 then redis.call('RENAME', KEYS[2+j], KEYS[11+j]) end
+        if redis.call('EXISTS', KEYS[2+j]) == 1 then
+          if j == 0 and ARGV[20] == '1' then
+            -- DropFrozenWorkers: no scheme credits workers.
+            redis.call('UNLINK', KEYS[2])
+          else
+            redis.call('RENAME', KEYS[2+j], KEYS[11+j])
+          end
+        end
       end
       local need = tonumber(ARGV[2]) * netdiff
       local took = freeze(KEYS[16], need)
@@ -349,18 +427,50 @@ type encoder struct {
 	partW, partA sums
 	// pps is the batch's PPS/FPPS worth per account (Scheme pps or fpps).
 	pps sums
-	// buckets and slices are the starts (ms) of the hashrate buckets and
-	// PPLNS slices the batch's shares fall in, in first-seen order.
-	buckets, slices []int64
+	// buckets are the starts (ms) of the hashrate buckets of each tier
+	// (Tiers.levels) and slices those of the PPLNS slices the batch's
+	// shares fall in, in first-seen order.
+	buckets [numTiers][]int64
+	slices  []int64
+	levels  [numTiers]tier
 	// energy sums the batch per site-hour (energy_script.go).
 	energy *energyEnc
+	// fields caches each worker's WorkerField, boxed for the argument
+	// list, so a worker's digest is computed and allocated once, not per
+	// batch; it is cleared when it reaches maxFields.
+	fields map[string]any
+}
+
+// maxFields bounds an encoder's cache of worker fields: 2^20 names of ~50
+// bytes, ~100 MB at most, more than one node's workers (100,000).
+const maxFields = 1 << 20
+
+// field is the worker's WorkerField as an argument.
+func (e *encoder) field(name string) any {
+	if f, ok := e.fields[name]; ok {
+		return f
+	}
+	if len(e.fields) >= maxFields {
+		clear(e.fields)
+	}
+	f := any(WorkerField(name))
+	e.fields[name] = f
+	return f
 }
 
 func newEncoder(k keys, o *Options) *encoder {
-	return &encoder{k: k, o: o,
+	return &encoder{k: k, o: o, levels: o.tiers().levels(), fields: map[string]any{},
 		workers: sums{idx: map[string]int{}}, accounts: sums{idx: map[string]int{}},
 		partW: sums{idx: map[string]int{}}, partA: sums{idx: map[string]int{}},
 		pps: sums{idx: map[string]int{}}, energy: newEnergyEnc()}
+}
+
+// dropFlag is a boolean argument of the script.
+func dropFlag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
@@ -385,13 +495,14 @@ func addStart(starts []int64, ms, width int64) []int64 {
 }
 
 // part sums the shares of b in the period [start, start+width) ms per
-// worker into w (when not nil) and per account into a, and returns their
+// worker into w and per account into a (each when not nil), and returns their
 // work: one hashrate bucket or PPLNS slice of a batch that spans several.
 func part(b *batch, start, width int64, w, a *sums) float64 {
-	if w != nil {
-		w.reset()
+	for _, m := range []*sums{w, a} {
+		if m != nil {
+			m.reset()
+		}
 	}
-	a.reset()
 	var work float64
 	for i := range b.shares {
 		r := &b.shares[i]
@@ -401,7 +512,9 @@ func part(b *batch, start, width int64, w, a *sums) float64 {
 		if w != nil {
 			w.add(r.Worker, r.Difficulty, 0)
 		}
-		a.add(r.Account, r.Difficulty, 0)
+		if a != nil {
+			a.add(r.Account, r.Difficulty, 0)
+		}
 		work += r.Difficulty
 	}
 	return work
@@ -412,10 +525,11 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 	e.workers.reset()
 	e.accounts.reset()
 	e.pps.reset()
-	e.buckets = e.buckets[:0]
+	for t := range e.buckets {
+		e.buckets[t] = e.buckets[t][:0]
+	}
 	e.slices = e.slices[:0]
 	o := e.o
-	bucketMs := o.HashrateBucket.Milliseconds()
 	sliceMs := o.PPLNSSlice.Milliseconds()
 	accrue := o.Scheme == "pps" || o.Scheme == "fpps"
 	var work, netMax float64
@@ -433,7 +547,9 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 		netMax = max(netMax, r.NetDifficulty)
 		e.workers.add(r.Worker, r.Difficulty, ms)
 		e.accounts.add(r.Account, r.Difficulty, ms)
-		e.buckets = addStart(e.buckets, ms, bucketMs)
+		for t := range e.buckets {
+			e.buckets[t] = addStart(e.buckets[t], ms, e.levels[t].width.Milliseconds())
+		}
 		e.slices = addStart(e.slices, ms, sliceMs)
 		if accrue {
 			if v := worth(r, o); v > 0 {
@@ -447,32 +563,44 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 	} else {
 		blockHash = "-"
 	}
-	ks := make([]string, 0, 17+2*len(e.buckets)+len(e.slices))
+	nb := 0
+	for t := range e.buckets {
+		nb += len(e.buckets[t])
+	}
+	ks := make([]string, 0, 19+nb+len(e.slices))
 	ks = append(ks, e.k.stream(b.id),
 		e.k.roundWorkers(CurrentRound), e.k.roundAccounts(CurrentRound), e.k.roundMeta(CurrentRound),
 		e.k.pplnsIndex(), e.k.lastWorker(), e.k.lastAccount(), e.k.totals(), e.k.blocks(),
 		e.k.block(blockHash), e.k.roundWorkers(blockHash), e.k.roundAccounts(blockHash), e.k.roundMeta(blockHash),
-		e.k.pplnsTotals(), e.k.ppsOwed(), e.k.roundPPLNS(blockHash), e.k.workerNames())
-	for _, start := range e.buckets {
-		sec := start / 1000
-		ks = append(ks, e.k.hashrateWorkers(sec), e.k.hashrateAccounts(sec))
+		e.k.pplnsTotals(), e.k.ppsOwed(), e.k.roundPPLNS(blockHash), e.k.workerNames(),
+		e.k.hashrateIndex(), e.k.clock())
+	for t, starts := range e.buckets {
+		for _, start := range starts {
+			ks = append(ks, e.levels[t].key(e.k, start/1000))
+		}
 	}
 	for _, start := range e.slices {
 		ks = append(ks, e.k.pplnsSlice(start))
 	}
-	retention := o.HashrateRetention + o.HashrateBucket
-	cutoff := time.Now().Add(-o.HashrateRetention).UnixMilli()
-	n := 32 + 3*len(e.workers.list) + 3*len(e.accounts.list) + 2*len(e.pps.list)
-	if len(e.buckets) > 1 || len(e.slices) > 1 {
-		n += 2 * len(b.shares) * (len(e.buckets) + len(e.slices))
+	n := 40 + nb + 5*len(e.workers.list) + 3*len(e.accounts.list) + 2*len(e.pps.list)
+	for t := range e.buckets {
+		if len(e.buckets[t]) > 1 {
+			n += 2 * len(b.shares) * len(e.buckets[t])
+		}
 	}
+	if len(e.slices) > 1 {
+		n += 2 * len(b.shares) * len(e.slices)
+	}
+	ttl := func(t int) string { return fmtInt(int64(e.levels[t].ttl() / time.Second)) }
 	args := make([]any, 0, n)
 	args = append(args,
 		fmtInt(int64(o.DedupeTTL/time.Second)), fmtFloat(o.PPLNSWindow),
-		fmtInt(int64(retention/time.Second)), fmtInt(cutoff),
+		ttl(tierAccounts), fmtInt(o.HashrateRetention.Milliseconds()),
 		"node:"+strconv.Itoa(int(o.Node)), strconv.Itoa(len(b.shares)), fmtFloat(work),
-		fmtInt(first), fmtInt(last), strconv.FormatUint(b.seq, 10), strconv.Itoa(len(e.buckets)),
-		strconv.Itoa(len(e.slices)), fmtFloat(netMax), e.k.pplnsSlicePrefix())
+		fmtInt(first), fmtInt(last), strconv.FormatUint(b.seq, 10), strconv.Itoa(len(e.buckets[tierAccounts])),
+		strconv.Itoa(len(e.slices)), fmtFloat(netMax), e.k.pplnsSlicePrefix(),
+		strconv.Itoa(len(e.buckets[tierWorkers])), strconv.Itoa(len(e.buckets[tierWorkersCoarse])),
+		ttl(tierWorkers), ttl(tierWorkersCoarse), fmtInt(last), dropFlag(o.DropFrozenWorkers))
 	triples := func(m *sums) {
 		args = append(args, strconv.Itoa(len(m.list)))
 		for i := range m.list {
@@ -486,14 +614,35 @@ func (e *encoder) encode(b *batch) ([]string, []any) {
 			args = append(args, m.list[i].name, fmtFloat(m.list[i].work))
 		}
 	}
+	wl := len(args)
 	triples(&e.workers)
 	triples(&e.accounts)
-	if len(e.buckets) > 1 {
-		// A batch across a bucket boundary (rare): sums per bucket.
-		for _, start := range e.buckets {
-			part(b, start, bucketMs, &e.partW, &e.partA)
-			pairs(&e.partW)
-			pairs(&e.partA)
+	fields := func(m *sums) {
+		args = append(args, strconv.Itoa(len(m.list)))
+		for i := range m.list {
+			args = append(args, e.field(m.list[i].name), fmtFloat(m.list[i].work))
+		}
+	}
+	// The workers' tier fields, with the work strings of their triples.
+	args = append(args, args[wl])
+	for i := range e.workers.list {
+		args = append(args, e.field(e.workers.list[i].name), args[wl+2+3*i])
+	}
+	for t, starts := range e.buckets {
+		l := &e.levels[t]
+		for _, start := range starts {
+			args = append(args, fmtInt(l.deadline(start)))
+			if len(starts) == 1 {
+				continue
+			}
+			// A batch across a bucket boundary (rare): sums per bucket.
+			if l.workers {
+				part(b, start, l.width.Milliseconds(), &e.partW, nil)
+				fields(&e.partW)
+			} else {
+				part(b, start, l.width.Milliseconds(), nil, &e.partA)
+				pairs(&e.partA)
+			}
 		}
 	}
 	for _, start := range e.slices {

@@ -94,6 +94,7 @@ func New(o Options) (*Store, error) {
 		return nil, err
 	}
 	s.Reader = NewReader(s.rdb, o.Prefix, o.HashrateBucket)
+	s.Reader.tiers = o.tiers()
 	return s, nil
 }
 

@@ -439,7 +439,9 @@ func TestHashrateAndLastShare(t *testing.T) {
 func TestBatchAcrossBuckets(t *testing.T) {
 	r := startRedis(t)
 	c := client(t, r)
-	s := newStore(t, r, redisstore.Options{BatchInterval: time.Hour})
+	// Workers' fine buckets of one minute, like the accounts' (the tiers
+	// across their boundaries: TestTiers).
+	s := newStore(t, r, redisstore.Options{BatchInterval: time.Hour, WorkerBucket: time.Minute})
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Minute).Add(30 * time.Second)
 	prev := now.Add(-time.Minute)
@@ -470,10 +472,10 @@ func TestBatchAcrossBuckets(t *testing.T) {
 		name, key, field string
 		want             float64
 	}{
-		{"worker a.1, earlier bucket", bucket("w", prev), "a.1", 6},
-		{"worker a.1, later bucket", bucket("w", now), "a.1", 3},
-		{"worker a.2, earlier bucket", bucket("w", prev), "a.2", 0.5},
-		{"worker b.1, later bucket", bucket("w", now), "b.1", 1e-12},
+		{"worker a.1, earlier bucket", bucket("w", prev), redisstore.WorkerField("a.1"), 6},
+		{"worker a.1, later bucket", bucket("w", now), redisstore.WorkerField("a.1"), 3},
+		{"worker a.2, earlier bucket", bucket("w", prev), redisstore.WorkerField("a.2"), 0.5},
+		{"worker b.1, later bucket", bucket("w", now), redisstore.WorkerField("b.1"), 1e-12},
 		{"account a, earlier bucket", bucket("a", prev), "a", 6.5},
 		{"account a, later bucket", bucket("a", now), "a", 3},
 		{"account b, later bucket", bucket("a", now), "b", 1e-12},
@@ -491,7 +493,7 @@ func TestBatchAcrossBuckets(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []struct{ key, field string }{{bucket("w", now), "a.2"}, {bucket("a", prev), "b"}} {
+	for _, bad := range []struct{ key, field string }{{bucket("w", now), redisstore.WorkerField("a.2")}, {bucket("a", prev), "b"}} {
 		if n, _ := c.HExists(ctx, bad.key, bad.field).Result(); n {
 			t.Errorf("%s has %s, which had no share in that bucket", bad.key, bad.field)
 		}
