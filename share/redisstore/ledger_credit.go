@@ -39,14 +39,22 @@ const BlockCredited = "credited"
 // validHash refuses a block hash that cannot be a key part.
 func validHash(h string) bool { return validName(h) && !strings.ContainsAny(h, "{}:|") }
 
+// CreditedRoundKeep is how long a credited block's frozen round (its work
+// per account and its meta hash) is kept after the credit: long enough to
+// answer a miner's question about a payment, bounded so that rounds do not
+// pile up (docs/redis.md, "Memory budget").
+const CreditedRoundKeep = 30 * 24 * time.Hour
+
 // CreditBlock credits a matured block, at most once: the first call adds
 // each credit to bal, the totals (credited += Σ credits, fee, reserve_in),
 // the outputs to utxo, the sites' parts (c.Sites) to en:earn:<hash>, sets
 // the block's status and deletes the block's frozen PPLNS window
 // (round:<hash>:pplns: the credits are made) and the round's work per
 // worker (round:<hash>:w: no scheme credits workers, and at 570,000
-// workers it holds ~76 MB; docs/redis.md, "Memory budget"), the round's
-// a/meta being left to ReleaseRound; a later call for the same block
+// workers it holds ~76 MB; docs/redis.md, "Memory budget"), and gives the
+// round's accounts and meta CreditedRoundKeep more to live (they show what
+// the block paid for; without it every credited block would leave them
+// for good); a later call for the same block
 // returns applied=false and changes nothing. The block record
 // must exist (ErrNoBlock); an orphaned or rejected block is refused
 // (ErrState).
@@ -98,9 +106,10 @@ func (l *Ledger) CreditBlock(ctx context.Context, lease Lease, c BlockCredit) (a
 	if args, err = appendSiteEarnings(args, c, sum-c.Fee-c.ReserveIn); err != nil {
 		return false, invalid(what, "%v", err)
 	}
+	args = append(args, fmtInt(CreditedRoundKeep.Milliseconds()))
 	k := l.k
 	v, err := l.run(ctx, creditScript, what, "", []string{k.lock(), k.block(c.Hash), k.bal(), k.totals(), k.utxo(),
-		k.frozenWindow(c.Hash), k.energyEarn(c.Hash), k.frozenWorkers(c.Hash)}, args...)
+		k.frozenWindow(c.Hash), k.energyEarn(c.Hash), k.frozenWorkers(c.Hash), k.roundAccounts(c.Hash), k.roundMeta(c.Hash)}, args...)
 	if err != nil {
 		return false, err
 	}

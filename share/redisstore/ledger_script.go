@@ -139,11 +139,12 @@ return 1
 // window, whose weights the credits came from, and its frozen round's work
 // per worker, which no scheme credits. KEYS: 1 pay:lock, 2 block record, 3
 // bal, 4 totals, 5 utxo, 6 the frozen PPLNS window, 7 the block's earnings
-// per energy site (en:earn:<hash>), 8 the frozen round's workers. ARGV: 1
-// token, 2 now ms, 3 status, 4 Σ credits, 5 fee, 6 reserve in, 7 n, then n
-// (account, amount) pairs, then m, then m (utxo field, utxo value) pairs,
-// then s, then s (site, amount) pairs. Returns 1 when applied, 0 when the
-// block was credited before.
+// per energy site (en:earn:<hash>), 8 the frozen round's workers, 9-10
+// the frozen round's accounts and meta, which live CreditedRoundKeep more.
+// ARGV: 1 token, 2 now ms, 3 status, 4 Σ credits, 5 fee, 6 reserve in, 7
+// n, then n (account, amount) pairs, then m, then m (utxo field, utxo
+// value) pairs, then s, then s (site, amount) pairs, then the keep in ms.
+// Returns 1 when applied, 0 when the block was credited before.
 var creditScript = redis.NewScript(ledgerLib + `
 local e = fenced() if e then return e end
 if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('NOBLOCK the block has no record') end
@@ -165,6 +166,11 @@ hset(KEYS[5], slice(9 + 2*n, 2*m))
 local ns = tonumber(ARGV[9 + 2*n + 2*m] or '0')
 if ns > 0 then hset(KEYS[7], slice(10 + 2*n + 2*m, 2*ns)) end
 redis.call('UNLINK', KEYS[6], KEYS[8])
+local keep = ARGV[10 + 2*n + 2*m + 2*ns]
+if keep then
+  redis.call('PEXPIRE', KEYS[9], keep)
+  redis.call('PEXPIRE', KEYS[10], keep)
+end
 return 1
 `)
 

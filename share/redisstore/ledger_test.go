@@ -391,6 +391,7 @@ func TestLedgerCreditBlock(t *testing.T) {
 			e.c.HSet(e.ctx, e.key("round:"+h+":pplns"), "alice", 1.5)
 			e.c.HSet(e.ctx, e.key("round:"+h+":w"), "alice.rig1", 1.5)
 			e.c.HSet(e.ctx, e.key("round:"+h+":a"), "alice", 1.5)
+			e.c.HSet(e.ctx, e.key("round:"+h+":meta"), "shares", 1)
 			cr := tc.credit(h)
 			before := e.snapshot()
 			applied, err := e.l.CreditBlock(e.ctx, e.lease, cr)
@@ -426,10 +427,16 @@ func TestLedgerCreditBlock(t *testing.T) {
 				t.Errorf("the frozen PPLNS window outlived the credit")
 			}
 			// The round's work per worker goes with the credit; per account
-			// it stays for ReleaseRound.
+			// and its meta stay CreditedRoundKeep, then expire.
 			if e.c.Exists(e.ctx, e.key("round:"+h+":w")).Val() != 0 || e.c.Exists(e.ctx, e.key("round:"+h+":a")).Val() != 1 {
 				t.Errorf("after the credit: round:%s:w exists %d (want 0), :a exists %d (want 1)", h,
 					e.c.Exists(e.ctx, e.key("round:"+h+":w")).Val(), e.c.Exists(e.ctx, e.key("round:"+h+":a")).Val())
+			}
+			for _, name := range []string{":a", ":meta"} {
+				ttl := e.c.PTTL(e.ctx, e.key("round:"+h+name)).Val()
+				if ttl <= redisstore.CreditedRoundKeep-time.Minute || ttl > redisstore.CreditedRoundKeep {
+					t.Errorf("after the credit: round:%s%s lives %v more, want %v", h, name, ttl, redisstore.CreditedRoundKeep)
+				}
 			}
 			e.invariant()
 			// Once only: a second call changes nothing.
