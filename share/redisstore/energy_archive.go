@@ -43,19 +43,7 @@ func (l *EnergyLedger) ChainRange(ctx context.Context, from, to uint64) ([]strin
 	for s := from; s <= to; s++ {
 		fields = append(fields, strconv.FormatUint(s, 10))
 	}
-	var out []string
-	for i := 0; i < len(fields); i += 1000 {
-		v, err := l.rdb.HMGet(ctx, l.k.energyChain(), fields[i:min(len(fields), i+1000)]...).Result()
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: read the energy chain: %w", err)
-		}
-		for _, x := range v {
-			if s, ok := x.(string); ok {
-				out = append(out, s)
-			}
-		}
-	}
-	return out, nil
+	return l.chainRecords(ctx, fields)
 }
 
 // trimChainScript drops the records after the archived mark up to a seq

@@ -397,6 +397,12 @@ func (l *EnergyLedger) Chain(ctx context.Context, from, to int64) ([]string, err
 	for i, n := range ns {
 		fields[i] = strconv.FormatInt(n, 10)
 	}
+	return l.chainRecords(ctx, fields)
+}
+
+// chainRecords returns the records of the chain's fields (seqs), in their
+// order, 1,000 fields a call; a field Redis does not hold is left out.
+func (l *EnergyLedger) chainRecords(ctx context.Context, fields []string) ([]string, error) {
 	var out []string
 	for i := 0; i < len(fields); i += 1000 {
 		v, err := l.rdb.HMGet(ctx, l.k.energyChain(), fields[i:min(len(fields), i+1000)]...).Result()
