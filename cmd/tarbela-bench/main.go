@@ -297,6 +297,7 @@ func runAPIPoll(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		o.Accounts = append(o.Accounts, v)
 		return nil
 	})
+	fs.StringVar(&o.Rig, "rig", "0", "the worker routes ask for `<address>.RIG`")
 	fs.Float64Var(&o.Rate, "rate", loadgen.DefaultPollRate, "requests per second to each route")
 	fs.DurationVar(&o.Duration, "duration", loadgen.DefaultDuration, "how long to send requests")
 	fs.DurationVar(&o.Timeout, "timeout", loadgen.DefaultPollTimeout, "bound on one request")

@@ -379,7 +379,7 @@ func TestPoolWithAPI(t *testing.T) {
 
 	// Every public route, twice a second each, for a second.
 	var out, errOut strings.Builder
-	if code := run(context.Background(), []string{"apipoll", "--url", apiURL, "--account", account, "--rate", "2", "--duration", "1s", "--json"},
+	if code := run(context.Background(), []string{"apipoll", "--url", apiURL, "--account", account, "--rig", "rig0", "--rate", "2", "--duration", "1s", "--json"},
 		&out, &errOut); code != 0 {
 		t.Fatalf("apipoll exit %d: %s\n%s", code, errOut.String(), out.String())
 	}

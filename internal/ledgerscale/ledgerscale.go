@@ -371,7 +371,15 @@ var families = []struct{ name, prefix string }{
 	{"pplns:s (slices)", "pplns:s:"},
 	{"pplns:idx, pplns:tot", "pplns:"},
 	{"block records", "block"},
+	{"en:m (energy minute buckets)", "en:m:"},
+	{EnergyHours, "en:"},
 }
+
+// EnergyHours is the family of the energy audit's hourly keys: the open
+// hours' figures and worker sets, which the energy closer seals into the
+// chain and drops (internal/energy; the driver does not run it), and the
+// sealed chain, which grows by design until archived (docs/energy.md).
+const EnergyHours = "en:h, en:hu, en:u, en:open, en:chain (energy hours)"
 
 // Families sizes every key on c's server by kind, with MEMORY USAGE
 // counting every element, and the fields or members of each.

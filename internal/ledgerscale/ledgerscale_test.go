@@ -45,7 +45,8 @@ func TestFlatOverSimulatedTime(t *testing.T) {
 	o := Options{
 		Store: redisstore.Options{Addr: r.Addr, HashrateBucket: time.Minute, HashrateRetention: 20 * time.Minute,
 			WorkerBucket: time.Minute, WorkerRetention: 5 * time.Minute,
-			WorkerCoarseBucket: 5 * time.Minute, WorkerCoarseRetention: 30 * time.Minute},
+			WorkerCoarseBucket: 5 * time.Minute, WorkerCoarseRetention: 30 * time.Minute,
+			EnergyBucketTTL: 30 * time.Minute},
 		Workers: 1000, Accounts: 20, Rate: 100, Difficulty: 1, Period: time.Minute,
 		Start: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), Duration: 3 * time.Hour, Sample: 10 * time.Minute,
 		BlockEvery: 10 * time.Minute, KeepRounds: 3,
@@ -58,7 +59,10 @@ func TestFlatOverSimulatedTime(t *testing.T) {
 		}
 		p := point{sim: s.Sim}
 		for _, f := range fs {
-			if f.Name == "block records" {
+			// Block records grow by design; the energy hours are sealed
+			// and dropped by the energy closer, which this driver does not
+			// run (internal/energy's tests check that closing drops them).
+			if f.Name == "block records" || f.Name == EnergyHours {
 				p.blockBytes += f.Bytes
 				continue
 			}

@@ -19,14 +19,15 @@ import (
 
 // PollRoutes are the public routes of the HTTP API (api/openapi.yaml) that
 // Poll requests, with the queries the dashboard sends; {address} is an
-// account's address. A test checks that every public route of the OpenAPI
-// file is here.
+// account's address and {worker} one of its workers (PollOptions.Rig). A
+// test checks that every public route of the OpenAPI file is here.
 var PollRoutes = []string{
 	"/api/v1/pool",
 	"/api/v1/pool/hashrate?window=24h&step=10m",
 	"/api/v1/blocks?limit=20",
 	"/api/v1/accounts/{address}",
 	"/api/v1/accounts/{address}/hashrate?window=24h&step=10m",
+	"/api/v1/accounts/{address}/workers/{worker}/hashrate?window=24h&step=10m",
 	"/api/v1/openapi.yaml",
 }
 
@@ -46,6 +47,9 @@ type PollOptions struct {
 	// Accounts are the addresses the account routes ask for, in turn;
 	// without any, those routes are not polled.
 	Accounts []string
+	// Rig names the worker the worker routes ask for: <address>.<Rig>
+	// (default "0", the load tool's first worker of an account).
+	Rig string
 	// Rate is the requests per second sent to each route (default 50),
 	// on a fixed schedule whatever the answers take (an open loop).
 	Rate float64
@@ -144,6 +148,9 @@ func (o *PollOptions) validate() (*url.URL, error) {
 			bad("account: %q is not an address", a)
 		}
 	}
+	if strings.ContainsAny(o.Rig, "/?#% ") {
+		bad("rig: %q is not a worker name", o.Rig)
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -193,6 +200,10 @@ func Poll(ctx context.Context, o PollOptions) (*PollReport, error) {
 		},
 	}
 	defer client.CloseIdleConnections()
+	rig := o.Rig
+	if rig == "" {
+		rig = "0"
+	}
 	var runs []*routeRun
 	for _, rt := range PollRoutes {
 		r := &routeRun{route: rt, errors: map[string]uint64{}, json: !strings.HasSuffix(strings.SplitN(rt, "?", 2)[0], ".yaml")}
@@ -201,7 +212,9 @@ func Poll(ctx context.Context, o PollOptions) (*PollReport, error) {
 				continue
 			}
 			for _, a := range o.Accounts {
-				r.paths = append(r.paths, strings.Replace(rt, "{address}", url.PathEscape(a), 1))
+				p := strings.Replace(rt, "{address}", url.PathEscape(a), 1)
+				p = strings.Replace(p, "{worker}", url.PathEscape(a+"."+rig), 1)
+				r.paths = append(r.paths, p)
 			}
 		} else {
 			r.paths = []string{rt}

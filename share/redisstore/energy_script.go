@@ -169,6 +169,9 @@ do
       end
       redis.call('HSET', KEYS[kk], unpack(t))
       redis.call('EXPIRE', KEYS[kk], ttl)
+      -- Indexed with the hashrate buckets (hr:idx) by its deadline, so
+      -- it expires by the shares' clock too, like them.
+      redis.call('ZADD', KEYS[18], tonumber(ARGV[e]) + 1000 * tonumber(ttl), KEYS[kk])
     end
     kk = kk + 1
     e = e + 2 + 2 * n
