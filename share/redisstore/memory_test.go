@@ -81,7 +81,8 @@ func TestMemoryFlatOverRounds(t *testing.T) {
 	// ends with the same buckets and the window is what grows if anything.
 	const long = 10_000 * time.Hour
 	s := newStore(t, r, redisstore.Options{BatchSize: 256, HashrateBucket: time.Minute, HashrateRetention: 2 * time.Minute,
-		WorkerBucket: time.Minute, WorkerRetention: 2 * time.Minute, WorkerCoarseBucket: 2 * time.Minute, WorkerCoarseRetention: 4 * time.Minute})
+		WorkerBucket: time.Minute, WorkerRetention: 2 * time.Minute, WorkerCoarseBucket: 2 * time.Minute, WorkerCoarseRetention: 4 * time.Minute,
+		EnergyBucketTTL: 4 * time.Minute})
 	ctx := context.Background()
 	start := time.Now().Truncate(long).Add(time.Minute)
 	const netDiff = 500
