@@ -173,6 +173,10 @@ func Run(ctx context.Context, o Options) error {
 	if cfg.API.TokenFile, err = writeAPIToken(dir); err != nil {
 		return err
 	}
+	// The pool closes and seals each hour's energy figures itself.
+	if cfg.Energy.KeyFile, err = ensureEnergyKey(dir); err != nil {
+		return err
+	}
 	d, err := daemon.Start(ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("pool: %w", err)
@@ -202,6 +206,8 @@ func Run(ctx context.Context, o Options) error {
 	fmt.Fprintf(o.Out, "devnet: connection details in %s\n", filepath.Join(dir, "devnet.json"))
 	fmt.Fprintf(o.Out, "devnet: pay the miners: mature the blocks with `%s`, then `tarbela payout run -config %s` and `tarbela payout status -config %s`\n",
 		generateCommand(node, config.CoinbaseMaturity), cfgPath, cfgPath)
+	fmt.Fprintf(o.Out, "devnet: energy per site (%s: miners 0, 2, …; %s: 1, 3, …; the open hour live, flagged open and unsigned; each hour sealed %v after it ends): `%s`\n",
+		SiteNorth, SiteSouth, EnergyGrace, energyReportCommand(cfgPath, time.Now()))
 
 	mctx, stopMiners := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -318,6 +324,8 @@ func Config(o Options, node *localnet.Btcd, redisAddr, payout string) *config.Co
 	cfg.Redis.Addr = redisAddr
 	cfg.Metrics.Listen = "127.0.0.1:0"
 	cfg.API.Listen = o.API
+	cfg.Sites = Sites(o.Miners)
+	cfg.Energy.Grace = EnergyGrace
 	return cfg
 }
 
@@ -396,6 +404,7 @@ func ConfigFile(cfg *config.Config) string {
 	po := cfg.Payout
 	fmt.Fprintf(&b, "\n[metrics]\nlisten = %q\n\n[payout]\nscheme = %q\npplns_window = %v\nmin_payout = %d\nmaturity = %d\nmode = %q\nkey_file = %q\nlock_ttl = %q\n",
 		cfg.Metrics.Listen, po.Scheme, po.PPLNSWindow, po.MinPayout, po.Maturity, po.Mode, po.KeyFile, po.LockTTL.String())
+	energyConfigFile(&b, cfg)
 	return b.String()
 }
 
