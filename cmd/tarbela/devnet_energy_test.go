@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,22 +17,15 @@ import (
 	"github.com/tarbela-pool/tarbela/internal/energy"
 )
 
-// lockedBuffer is a bytes.Buffer safe for the devnet's writer and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+// runTarbela runs `tarbela args...` in-process and fails the test unless
+// it exits with want; it returns stdout and stderr.
+func runTarbela(t *testing.T, want int, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(args, &out, &errb); code != want {
+		t.Fatalf("tarbela %s: exit %d, want %d; stdout %s stderr %s", strings.Join(args, " "), code, want, out.String(), errb.String())
+	}
+	return out.String() + errb.String()
 }
 
 // reportCmdRe finds the report command the devnet prints.
@@ -51,12 +43,12 @@ func TestDevnetEnergy(t *testing.T) {
 		t.Skip("runs btcd, redis-server and two CPU miners")
 	}
 	dir := t.TempDir()
-	out := &lockedBuffer{}
+	out := outputFile(t, t.TempDir(), "devnet.out")
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan devnet.Info, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- devnet.Run(ctx, devnet.Options{Dir: dir, Miners: 2, Stratum: "127.0.0.1:0", StatusEvery: time.Second, Out: out,
+		done <- devnet.Run(ctx, devnet.Options{Dir: dir, Miners: 2, Stratum: "127.0.0.1:0", StatusEvery: time.Second, Out: out.f,
 			Ready: func(i devnet.Info) { ready <- i }})
 	}()
 	defer func() {
@@ -81,11 +73,7 @@ func TestDevnetEnergy(t *testing.T) {
 	cfgPath := filepath.Join(dir, "tarbela.toml")
 	tarbela := func(want int, args ...string) string {
 		t.Helper()
-		var o, e bytes.Buffer
-		if code := run(args, &o, &e); code != want {
-			t.Fatalf("tarbela %s: exit %d, want %d; stdout %s stderr %s", strings.Join(args, " "), code, want, o.String(), e.String())
-		}
-		return o.String() + e.String()
+		return runTarbela(t, want, args...)
 	}
 	if got := tarbela(0, "config", "check", cfgPath); !strings.Contains(got, "OK") {
 		t.Errorf("config check of the devnet's tarbela.toml: %s", got)
