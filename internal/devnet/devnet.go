@@ -206,8 +206,8 @@ func Run(ctx context.Context, o Options) error {
 	fmt.Fprintf(o.Out, "devnet: connection details in %s\n", filepath.Join(dir, "devnet.json"))
 	fmt.Fprintf(o.Out, "devnet: pay the miners: mature the blocks with `%s`, then `tarbela payout run -config %s` and `tarbela payout status -config %s`\n",
 		generateCommand(node, config.CoinbaseMaturity), cfgPath, cfgPath)
-	fmt.Fprintf(o.Out, "devnet: energy per site (%s: miners 0, 2, …; %s: 1, 3, …; the open hour live, flagged open and unsigned; each hour sealed %v after it ends): `%s`\n",
-		SiteNorth, SiteSouth, EnergyGrace, energyReportCommand(cfgPath, time.Now()))
+	fmt.Fprintf(o.Out, "devnet: energy per site (%s: miners 0, 2, …; %s: 1, 3, …; the open hour live, flagged open and unsigned; each hour sealed %g min after it ends): `%s`\n",
+		SiteNorth, SiteSouth, EnergyGrace.Minutes(), energyReportCommand(cfgPath, time.Now()))
 
 	mctx, stopMiners := context.WithCancel(ctx)
 	var wg sync.WaitGroup
