@@ -161,6 +161,10 @@ func Run(ctx context.Context, o Options) error {
 	defer redisSv.stop()
 
 	cfg := Config(o, node, rds.Addr, payout)
+	// The energy audit's two sites; Config, which other packages' tests
+	// use, stays without them.
+	cfg.Sites = Sites(o.Miners)
+	cfg.Energy.Grace = EnergyGrace
 	if err := enableTLS(cfg, dir); err != nil {
 		return err
 	}
@@ -324,8 +328,6 @@ func Config(o Options, node *localnet.Btcd, redisAddr, payout string) *config.Co
 	cfg.Redis.Addr = redisAddr
 	cfg.Metrics.Listen = "127.0.0.1:0"
 	cfg.API.Listen = o.API
-	cfg.Sites = Sites(o.Miners)
-	cfg.Energy.Grace = EnergyGrace
 	return cfg
 }
 
