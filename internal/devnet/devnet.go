@@ -31,7 +31,8 @@ type Options struct {
 	// Dir holds the node's and Redis' data directories, the journal and
 	// devnet.json ("devnet" by default).
 	Dir string
-	// Miners is the number of in-process CPU miners (0: outside miners only).
+	// Miners is the number of in-process CPU miners (0: outside miners
+	// only); miner i mines for the energy site SiteOfMiner(i).
 	Miners int
 	// Threads is the threads per miner (1 by default).
 	Threads int
