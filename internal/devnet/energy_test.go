@@ -81,3 +81,33 @@ func checkDevnetEnergy(t *testing.T, out *syncBuffer, info Info) {
 		}
 	}
 }
+
+// TestEnsureEnergyKey: the devnet makes its signing key once (0600, with
+// its public key), keeps it on the next run, and names the file and the
+// fix when what is there is not a key.
+func TestEnsureEnergyKey(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ensureEnergyKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := energy.LoadPublicKey(key + ".pub"); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := ensureEnergyKey(dir); err != nil || again != key {
+		t.Fatalf("second run: %q, %v", again, err)
+	}
+	if b, _ := os.ReadFile(key); string(b) != string(first) {
+		t.Error("the second run replaced the key")
+	}
+	if err := os.WriteFile(key, []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ensureEnergyKey(dir); err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "remove") {
+		t.Errorf("a bad key file: %v; want its path and the fix", err)
+	}
+}
