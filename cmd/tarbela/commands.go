@@ -90,7 +90,7 @@ func cmdDevnet(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var o devnet.Options
 	fs.StringVar(&o.Dir, "dir", "devnet", "directory for node and Redis data, the journal and devnet.json")
-	fs.IntVar(&o.Miners, "miners", 1, "number of built-in CPU miners (0: mine with outside miners)")
+	fs.IntVar(&o.Miners, "miners", 2, "number of built-in CPU miners, alternately at the energy sites north and south (0: mine with outside miners)")
 	fs.IntVar(&o.Threads, "threads", 1, "threads per built-in miner")
 	fs.StringVar(&o.Stratum, "stratum", "127.0.0.1:3333", "Stratum listen address")
 	fs.StringVar(&o.API, "api", "127.0.0.1:0", "HTTP API and dashboard listen address (port 0: a free one)")

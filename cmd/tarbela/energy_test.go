@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -53,11 +52,7 @@ j_per_th = 30
 	}
 	tarbela := func(want int, args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		if code := run(args, &out, &errb); code != want {
-			t.Fatalf("tarbela %s: exit %d, want %d; stdout %s stderr %s", strings.Join(args, " "), code, want, out.String(), errb.String())
-		}
-		return out.String() + errb.String()
+		return runTarbela(t, want, args...)
 	}
 	if out := tarbela(1, "config", "check", cfg); !strings.Contains(out, "energy.key_file") {
 		t.Errorf("config check without the key: %s", out)

@@ -31,7 +31,8 @@ type Options struct {
 	// Dir holds the node's and Redis' data directories, the journal and
 	// devnet.json ("devnet" by default).
 	Dir string
-	// Miners is the number of in-process CPU miners (0: outside miners only).
+	// Miners is the number of in-process CPU miners (0: outside miners
+	// only); miner i mines for the energy site SiteOfMiner(i).
 	Miners int
 	// Threads is the threads per miner (1 by default).
 	Threads int
@@ -161,6 +162,10 @@ func Run(ctx context.Context, o Options) error {
 	defer redisSv.stop()
 
 	cfg := Config(o, node, rds.Addr, payout)
+	// The energy audit's two sites; Config, which other packages' tests
+	// use, stays without them.
+	cfg.Sites = Sites(o.Miners)
+	cfg.Energy.Grace = EnergyGrace
 	if err := enableTLS(cfg, dir); err != nil {
 		return err
 	}
@@ -171,6 +176,10 @@ func Run(ctx context.Context, o Options) error {
 	// this journal, and replays them when Redis is back.
 	cfg.Redis.JournalPath = filepath.Join(dir, "journal.log")
 	if cfg.API.TokenFile, err = writeAPIToken(dir); err != nil {
+		return err
+	}
+	// The pool closes and seals each hour's energy figures itself.
+	if cfg.Energy.KeyFile, err = ensureEnergyKey(dir); err != nil {
 		return err
 	}
 	d, err := daemon.Start(ctx, cfg, log)
@@ -202,6 +211,8 @@ func Run(ctx context.Context, o Options) error {
 	fmt.Fprintf(o.Out, "devnet: connection details in %s\n", filepath.Join(dir, "devnet.json"))
 	fmt.Fprintf(o.Out, "devnet: pay the miners: mature the blocks with `%s`, then `tarbela payout run -config %s` and `tarbela payout status -config %s`\n",
 		generateCommand(node, config.CoinbaseMaturity), cfgPath, cfgPath)
+	fmt.Fprintf(o.Out, "devnet: energy per site (%s: miners 0, 2, …; %s: 1, 3, …; the open hour live, flagged open and unsigned; each hour sealed %g min after it ends): `%s`\n",
+		SiteNorth, SiteSouth, EnergyGrace.Minutes(), energyReportCommand(cfgPath, time.Now()))
 
 	mctx, stopMiners := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -396,6 +407,7 @@ func ConfigFile(cfg *config.Config) string {
 	po := cfg.Payout
 	fmt.Fprintf(&b, "\n[metrics]\nlisten = %q\n\n[payout]\nscheme = %q\npplns_window = %v\nmin_payout = %d\nmaturity = %d\nmode = %q\nkey_file = %q\nlock_ttl = %q\n",
 		cfg.Metrics.Listen, po.Scheme, po.PPLNSWindow, po.MinPayout, po.Maturity, po.Mode, po.KeyFile, po.LockTTL.String())
+	energyConfigFile(&b, cfg)
 	return b.String()
 }
 

@@ -54,11 +54,11 @@ func (s *syncBuffer) String() string {
 var blocksRe = regexp.MustCompile(`blocks=(\d+)/(\d+)`)
 
 // TestDevnet runs the whole devnet as `tarbela devnet` does: real btcd,
-// real redis-server, the pool and one CPU miner; it waits for a status line
-// reporting an accepted block, then stops it and checks that everything it
-// started is gone.
+// real redis-server, the pool and two CPU miners (one per energy site); it
+// waits for a status line reporting an accepted block, then stops it and
+// checks that everything it started is gone.
 func TestDevnet(t *testing.T) {
-	info, out, stop := startDevnet(t, Options{Miners: 1})
+	info, out, stop := startDevnet(t, Options{Miners: 2})
 	b, err := os.ReadFile(filepath.Join(out.dir, "devnet.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -83,14 +83,16 @@ func TestDevnet(t *testing.T) {
 		return n >= 1
 	})
 	checkDevnetAPI(t, out, info)
+	// Before the TLS miner, whose account is no site's.
+	checkDevnetEnergy(t, out, info)
 	checkDevnetTLS(t, out, info)
 	checkDevnetPays(t, out.dir, info)
 	stop()
 }
 
 // checkDevnetAPI: the devnet says where its dashboard and token are, the
-// token file is its owner's only, the public API shows the miner's shares
-// and the admin API, with the token, its connection.
+// token file is its owner's only, the public API shows the miners' shares
+// and the admin API, with the token, their two connections.
 func checkDevnetAPI(t *testing.T, out *syncBuffer, info Info) {
 	t.Helper()
 	line := "devnet: dashboard " + info.API + " , admin token in " + filepath.Join(out.dir, "api.token")
@@ -135,9 +137,10 @@ func checkDevnetAPI(t *testing.T, out *syncBuffer, info Info) {
 	var conns struct {
 		Connections []struct{ Agent string } `json:"connections"`
 	}
-	if code := get("api/v1/admin/connections", strings.TrimSpace(string(tok)), &conns); code != 200 || len(conns.Connections) != 1 {
-		t.Errorf("admin connections: HTTP %d, %+v", code, conns)
-	}
+	waitUntil(t, "the admin API to list the two miners' connections", out, func() bool {
+		conns.Connections = nil
+		return get("api/v1/admin/connections", strings.TrimSpace(string(tok)), &conns) == 200 && len(conns.Connections) == 2
+	})
 	if code := get("api/v1/admin/connections", "wrong-token-wrong-token", nil); code != 401 {
 		t.Errorf("admin connections with a wrong token: HTTP %d", code)
 	}
