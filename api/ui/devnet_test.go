@@ -3,6 +3,7 @@ package ui
 import (
 	"encoding/json"
 	"flag"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,10 +21,11 @@ var devnetScreenshot = flag.Bool("update-devnet-screenshot", false,
 	"TestDashboardOnDevnet: write docs/dashboard.png from the live devnet")
 
 // TestDashboardOnDevnet runs the dashboard against a live devnet, the
-// `tarbela devnet` process (real btcd, Redis, the pool's API and one CPU
-// miner), in headless Chromium: once the miner has found blocks, the pool
-// page has a chart with points and the blocks, and the miner's account
-// page lists its worker with a hashrate.
+// `tarbela devnet` process (real btcd, Redis, the pool's API and its CPU
+// miners, one per energy site and account), in headless Chromium: once the
+// miners have found blocks, the pool page has a chart with points and the
+// blocks, and the first miner's account page lists its worker with a
+// hashrate.
 func TestDashboardOnDevnet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a devnet and Chromium")
@@ -83,11 +85,27 @@ func TestDashboardOnDevnet(t *testing.T) {
 	if err := json.Unmarshal(b, &info); err != nil || info.API == "" {
 		t.Fatalf("devnet.json %s: %v; want the API's URL", b, err)
 	}
-	// The devnet's first built-in miner mines as this account.
+	// The devnet's first built-in miner mines as this account. The devnet
+	// runs two miners (one per energy site), and the blocks above may all
+	// be the other's: wait until this one's shares are recorded (the API's
+	// cache keeps an unknown account's 404 for up to 2 s).
 	account := localnet.RegtestAddress(10)
+	for {
+		resp, err := http.Get(strings.TrimSuffix(info.API, "/") + "/api/v1/accounts/" + account)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first miner's account has no shares: %v\n%s", err, out.String())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	v := checkDashboard(t, info.API, account)
 	if len(v.workers) != 1 {
-		t.Errorf("account page workers %v, want the devnet's one CPU miner", v.workers)
+		t.Errorf("account page workers %v, want the first CPU miner's one worker", v.workers)
 	}
 	if *devnetScreenshot {
 		writeScreenshot(t, info.API+"/", filepath.Join("..", "..", "docs", "dashboard.png"))
