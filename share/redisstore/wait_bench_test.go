@@ -1,13 +1,10 @@
 package redisstore_test
 
 import (
-	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/tarbela-pool/tarbela/share"
 	"github.com/tarbela-pool/tarbela/share/redisstore"
 )
 
@@ -26,27 +23,7 @@ func BenchmarkAddShareWaitReplica(b *testing.B) {
 				obs := &observer{}
 				s := newStore(b, primary, redisstore.Options{BatchInterval: interval, WaitReplicas: wait,
 					JournalPath: b.TempDir() + "/journal.log", Observer: obs})
-				b.ReportAllocs()
-				b.SetParallelism(32) // 64 goroutines on 2 cores
-				ctx := context.Background()
-				var total atomic.Int64
-				hist := new(latencyHist)
-				b.RunParallel(func(pb *testing.PB) {
-					rec := share.Record{Node: 1, Worker: "acct.rig", Account: "acct", Difficulty: 1}
-					for pb.Next() {
-						rec.Time = time.Now()
-						if err := s.AddShareWait(ctx, rec); err != nil {
-							b.Error(err)
-							return
-						}
-						d := time.Since(rec.Time)
-						total.Add(int64(d))
-						hist.add(d)
-					}
-				})
-				b.ReportMetric(float64(total.Load())/float64(b.N)/1e6, "ms/ack")
-				b.ReportMetric(hist.quantile(0.5), "p50-ms")
-				b.ReportMetric(hist.quantile(0.99), "p99-ms")
+				benchAckLatency(b, s)
 				// A share acknowledged from the journal did not wait for
 				// the replica: the figures would not be WAIT's.
 				b.ReportMetric(float64(obs.journaled.Load()), "journaled")
